@@ -1,0 +1,115 @@
+//! The command line: the only module that knows clap and the terminal.
+//!
+//! One file per subcommand: its `Args` (whose doc comment is the `--help`)
+//! and a thin `run` that parses, resolves, calls the domain and renders.
+
+mod error;
+mod score;
+mod ui;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub use error::{CommandError, CommandResult};
+pub use ui::{ColorChoice, Style, Ui};
+
+use crate::error::{Exit, Report};
+use crate::workspace::Workspace;
+
+/// Let AI agents improve a git repository on rails.
+///
+/// One cycle is Pick → Propose → Approve → Apply+Score → Log. Policy lives in
+/// config/rails.toml; every step leaves a verifiable entry in logs/steps.jsonl.
+#[derive(Parser, Debug)]
+#[command(name = "ratchet", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// Run as if started in DIR.
+    #[arg(short = 'C', global = true, value_name = "DIR")]
+    pub directory: Option<PathBuf>,
+    /// Print data as JSON on stdout (errors too, as {"error","code","message","nextAction"}).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// When to colour output.
+    #[arg(long, global = true, value_enum, default_value = "auto", value_name = "WHEN")]
+    pub color: ColorChoice,
+    /// Say less on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    Score(score::Args),
+}
+
+/// Everything a command needs besides its arguments.
+pub struct Env {
+    pub ui: Ui,
+    pub cwd: PathBuf,
+}
+
+impl Env {
+    /// The workspace containing the working directory.
+    pub fn workspace(&self) -> Result<Workspace, CommandError> {
+        Ok(Workspace::discover(&self.cwd)?)
+    }
+}
+
+/// Runs the command line and returns the process's exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                _ => Exit::Usage.code(),
+            });
+        }
+    };
+    let ui = Ui::new(cli.json, cli.color, cli.quiet);
+    let cwd = match resolve_cwd(cli.directory.as_deref()) {
+        Ok(cwd) => cwd,
+        Err(e) => {
+            ui.error(&e.0);
+            return ExitCode::from(e.0.exit.code());
+        }
+    };
+    let env = Env { ui, cwd };
+    match dispatch(&env, cli.command) {
+        Ok(exit) => ExitCode::from(exit.code()),
+        Err(CommandError(report)) => {
+            env.ui.error(&report);
+            ExitCode::from(report.exit.code())
+        }
+    }
+}
+
+fn resolve_cwd(dir: Option<&std::path::Path>) -> Result<PathBuf, CommandError> {
+    let cwd = std::env::current_dir().map_err(|e| {
+        CommandError(
+            Report::new("IO_ERROR", format!("cannot read the current directory: {e}"))
+                .with_hint("cd into an existing directory"),
+        )
+    })?;
+    let Some(dir) = dir else { return Ok(cwd) };
+    let dir = cwd.join(dir);
+    if !dir.is_dir() {
+        return Err(CommandError::new(
+            "NO_SUCH_DIRECTORY",
+            format!("{} is not a directory", dir.display()),
+            "pass an existing directory to -C",
+        ));
+    }
+    Ok(dir)
+}
+
+fn dispatch(env: &Env, command: Command) -> CommandResult {
+    match command {
+        Command::Score(args) => score::run(env, args),
+    }
+}

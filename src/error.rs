@@ -1,0 +1,178 @@
+//! The error convention every module follows.
+//!
+//! Each domain module has its own `thiserror` enum with situational variants.
+//! Every variant has a stable code (`RAILS_TAMPERED`, `PATH_NOT_ALLOWED`, ...),
+//! a message naming the thing at fault (its `Display`), and a next action.
+//! The CLI prints them as `error:` / `hint:` lines (or the JSON shape of
+//! seed 004's `actionableErrorShape`); `ratchet serve` prints the same codes.
+
+use std::fmt;
+
+/// How a process ends. The numbers are part of the interface (DESIGN §3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// Success, including `rejected`, `pending` and `noop` steps.
+    Ok = 0,
+    /// Any error, and checks that found a problem (`log verify`, `golden check`).
+    Error = 1,
+    /// The command line itself was wrong.
+    Usage = 2,
+    /// The watchdog raised an alarm.
+    Watchdog = 3,
+    /// A protected file differs from `config/rails.lock`.
+    RailsTampered = 4,
+    /// Another ratchet process holds the workspace lock.
+    Locked = 5,
+}
+
+impl Exit {
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+/// An error a user or an agent can meet.
+pub trait Coded: std::error::Error {
+    /// Stable, upper-snake-case code. Never reworded once released.
+    fn code(&self) -> &'static str;
+    /// What to do next, as one imperative sentence.
+    fn hint(&self) -> Option<String>;
+    /// The process exit status this error maps to.
+    fn exit(&self) -> Exit {
+        Exit::Error
+    }
+}
+
+/// A fully rendered error: what the CLI prints and the API returns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Report {
+    pub code: &'static str,
+    pub message: String,
+    pub hint: Option<String>,
+    pub exit: Exit,
+}
+
+impl Report {
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Report { code, message: message.into(), hint: None, exit: Exit::Error }
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    pub fn with_exit(mut self, exit: Exit) -> Self {
+        self.exit = exit;
+        self
+    }
+
+    /// Builds a report from any coded error, keeping its cause chain in the message.
+    pub fn from_coded<E: Coded + ?Sized>(err: &E) -> Self {
+        let mut message = err.to_string();
+        let mut source = err.source();
+        while let Some(cause) = source {
+            let text = cause.to_string();
+            if !message.contains(&text) {
+                message.push_str(": ");
+                message.push_str(&text);
+            }
+            source = cause.source();
+        }
+        Report { code: err.code(), message, hint: err.hint(), exit: err.exit() }
+    }
+
+    /// The short `error` field of the actionable error shape, derived from
+    /// the code: `RAILS_TAMPERED` → `Rails tampered`.
+    pub fn title(&self) -> String {
+        let lower = self.code.replace('_', " ").to_lowercase();
+        let mut chars = lower.chars();
+        match chars.next() {
+            Some(first) => first.to_uppercase().chain(chars).collect(),
+            None => String::new(),
+        }
+    }
+
+    /// `{"error","code","message","nextAction"}`: seed 004's actionable error shape.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut v = serde_json::json!({
+            "error": self.title(),
+            "code": self.code,
+            "message": self.message,
+        });
+        if let Some(hint) = &self.hint {
+            v["nextAction"] = serde_json::Value::String(hint.clone());
+        }
+        v
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for Report {}
+
+impl Coded for Report {
+    fn code(&self) -> &'static str {
+        self.code
+    }
+    fn hint(&self) -> Option<String> {
+        self.hint.clone()
+    }
+    fn exit(&self) -> Exit {
+        self.exit
+    }
+}
+
+/// Errors of plain file I/O, named by the path that failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{action} {path}: {source}")]
+pub struct IoError {
+    pub action: &'static str,
+    pub path: std::path::PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
+impl IoError {
+    pub fn new(action: &'static str, path: impl Into<std::path::PathBuf>, source: std::io::Error) -> Self {
+        IoError { action, path: path.into(), source }
+    }
+}
+
+impl Coded for IoError {
+    fn code(&self) -> &'static str {
+        "IO_ERROR"
+    }
+    fn hint(&self) -> Option<String> {
+        Some(format!("check that {} exists and is readable and writable by you", self.path.display()))
+    }
+}
+
+/// A short hand for mapping `std::io::Result` into [`IoError`].
+pub trait IoContext<T> {
+    fn io(self, action: &'static str, path: impl AsRef<std::path::Path>) -> Result<T, IoError>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn io(self, action: &'static str, path: impl AsRef<std::path::Path>) -> Result<T, IoError> {
+        self.map_err(|e| IoError::new(action, path.as_ref(), e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn title_is_derived_from_code() {
+        let r = Report::new("RAILS_TAMPERED", "x");
+        assert_eq!(r.title(), "Rails tampered");
+        let j = r.with_hint("run ratchet rails diff").to_json();
+        assert_eq!(j["nextAction"], "run ratchet rails diff");
+        assert_eq!(j["error"], "Rails tampered");
+    }
+}

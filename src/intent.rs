@@ -1,0 +1,76 @@
+//! Intents: what the loop is for (seed 003 principle 10, "Anchored Intent").
+//!
+//! An intent is a text file `intents/<name>.md`; `intents/CURRENT` holds the
+//! active intent's name. An intent is identified by the blake3 hash of its
+//! bytes, which every step entry records.
+
+use std::path::PathBuf;
+
+use crate::error::Coded;
+use crate::workspace::Workspace;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IntentError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("intents/CURRENT names {name:?}, which is not a valid intent name")]
+    BadCurrent { name: String },
+    #[error("intent name {name:?} is not valid: use letters, digits, '-' and '_' (at most 64)")]
+    BadName { name: String },
+    #[error("the intent text is empty")]
+    Empty,
+}
+
+impl Coded for IntentError {
+    fn code(&self) -> &'static str {
+        match self {
+            IntentError::Read { .. } => "INTENT_MISSING",
+            IntentError::BadCurrent { .. } | IntentError::BadName { .. } => "INTENT_INVALID",
+            IntentError::Empty => "INTENT_EMPTY",
+        }
+    }
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            IntentError::Read { .. } | IntentError::BadCurrent { .. } => {
+                "set one with `ratchet intent set NAME --file FILE` (or run `ratchet init`)".into()
+            }
+            IntentError::BadName { .. } => "pick a short name such as `docs-first`".into(),
+            IntentError::Empty => "write what the loop is for, in a few sentences".into(),
+        })
+    }
+}
+
+/// The active intent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Intent {
+    pub name: String,
+    pub text: String,
+    /// blake3 of the text's bytes, hex.
+    pub hash: String,
+}
+
+/// Whether `name` may name an intent file.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && name != "CURRENT"
+}
+
+pub fn hash_text(text: &str) -> String {
+    blake3::hash(text.as_bytes()).to_hex().to_string()
+}
+
+/// Reads the active intent of `ws`.
+pub fn current(ws: &Workspace) -> Result<Intent, IntentError> {
+    let current = ws.intents_dir().join("CURRENT");
+    let name = std::fs::read_to_string(&current).map_err(|source| IntentError::Read { path: current, source })?;
+    let name = name.trim().to_string();
+    if !valid_name(&name) {
+        return Err(IntentError::BadCurrent { name });
+    }
+    let path = ws.intents_dir().join(format!("{name}.md"));
+    let text = std::fs::read_to_string(&path).map_err(|source| IntentError::Read { path, source })?;
+    let hash = hash_text(&text);
+    Ok(Intent { name, text, hash })
+}
