@@ -50,11 +50,18 @@ pub struct Report {
     pub message: String,
     pub hint: Option<String>,
     pub exit: Exit,
+    /// Structured particulars (the files that changed, the pairs that flipped).
+    pub details: Option<serde_json::Value>,
 }
 
 impl Report {
     pub fn new(code: &'static str, message: impl Into<String>) -> Self {
-        Report { code, message: message.into(), hint: None, exit: Exit::Error }
+        Report { code, message: message.into(), hint: None, exit: Exit::Error, details: None }
+    }
+
+    pub fn with_details(mut self, details: serde_json::Value) -> Self {
+        self.details = Some(details);
+        self
     }
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
@@ -79,7 +86,7 @@ impl Report {
             }
             source = cause.source();
         }
-        Report { code: err.code(), message, hint: err.hint(), exit: err.exit() }
+        Report { code: err.code(), message, hint: err.hint(), exit: err.exit(), details: None }
     }
 
     /// The short `error` field of the actionable error shape, derived from
@@ -102,6 +109,9 @@ impl Report {
         });
         if let Some(hint) = &self.hint {
             v["nextAction"] = serde_json::Value::String(hint.clone());
+        }
+        if let Some(details) = &self.details {
+            v["details"] = details.clone();
         }
         v
     }

@@ -90,3 +90,20 @@ impl Identity {
         if self.email.is_empty() { &self.name } else { &self.email }
     }
 }
+
+impl Repo {
+    /// The bytes of `path` (repository-relative) in the `HEAD` commit.
+    pub fn head_file(&self, path: &str) -> Option<Vec<u8>> {
+        let tree = self.inner.head().ok()?.peel_to_tree().ok()?;
+        let entry = tree.get_path(Path::new(path)).ok()?;
+        let blob = entry.to_object(&self.inner).ok()?.peel_to_blob().ok()?;
+        Some(blob.content().to_vec())
+    }
+}
+
+impl Repo {
+    /// A string from git's configuration (`github.user`, say).
+    pub fn config_string(&self, key: &str) -> Option<String> {
+        self.inner.config().ok()?.get_string(key).ok().filter(|s| !s.trim().is_empty())
+    }
+}

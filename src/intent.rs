@@ -74,3 +74,21 @@ pub fn current(ws: &Workspace) -> Result<Intent, IntentError> {
     let hash = hash_text(&text);
     Ok(Intent { name, text, hash })
 }
+
+/// Writes `text` as `intents/<name>.md` and makes it current, each file
+/// atomically. The caller re-locks the rails and logs the change.
+pub fn write(ws: &Workspace, name: &str, text: &str) -> Result<Intent, IntentError> {
+    if !valid_name(name) {
+        return Err(IntentError::BadName { name: name.to_string() });
+    }
+    if text.trim().is_empty() {
+        return Err(IntentError::Empty);
+    }
+    let dir = ws.intents_dir();
+    let io = |path: PathBuf| move |source| IntentError::Read { path, source };
+    let file = dir.join(format!("{name}.md"));
+    crate::fsutil::write_atomic(&file, text.as_bytes()).map_err(io(file.clone()))?;
+    let current = dir.join("CURRENT");
+    crate::fsutil::write_atomic(&current, format!("{name}\n").as_bytes()).map_err(io(current.clone()))?;
+    Ok(Intent { name: name.to_string(), text: text.to_string(), hash: hash_text(text) })
+}

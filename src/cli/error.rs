@@ -17,6 +17,11 @@ impl CommandError {
         CommandError(Report::new(code, message).with_hint(hint))
     }
 
+    pub fn with_details(mut self, details: serde_json::Value) -> Self {
+        self.0.details = Some(details);
+        self
+    }
+
     pub fn with_exit(mut self, exit: Exit) -> Self {
         self.0.exit = exit;
         self

@@ -3,7 +3,13 @@
 //! One file per subcommand: its `Args` (whose doc comment is the `--help`)
 //! and a thin `run` that parses, resolves, calls the domain and renders.
 
+mod diff;
 mod error;
+mod golden;
+mod init;
+mod intent;
+mod prompt;
+mod rails;
 mod score;
 mod ui;
 
@@ -43,6 +49,10 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    Init(init::Args),
+    Rails(rails::Args),
+    Intent(intent::Args),
+    Golden(golden::Args),
     Score(score::Args),
 }
 
@@ -110,6 +120,16 @@ fn resolve_cwd(dir: Option<&std::path::Path>) -> Result<PathBuf, CommandError> {
 
 fn dispatch(env: &Env, command: Command) -> CommandResult {
     match command {
+        Command::Init(args) => init::run(env, args),
+        Command::Rails(args) => rails::run(env, args),
+        Command::Intent(args) => intent::run(env, args),
+        Command::Golden(args) => golden::run(env, args),
         Command::Score(args) => score::run(env, args),
     }
+}
+
+/// Appends an entry to the step log and returns its sequence number.
+pub(crate) fn record(_ws: &Workspace, _kind: &str, _body: serde_json::Value) -> Result<Option<u64>, CommandError> {
+    // Wired to the journal when it lands (same session); until then nothing is logged.
+    Ok(None)
 }

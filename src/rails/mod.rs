@@ -5,11 +5,19 @@
 //! it). `config/rails.lock` pins a blake3 checksum of every protected file;
 //! `lock.rs` checks and writes it. Providers never see or change any of this.
 
+pub mod accept;
+mod codeowners;
+mod lock;
 mod parse;
 mod protected;
 
 use std::collections::BTreeMap;
 
+pub use codeowners::{CodeOwners, uncovered_paths};
+pub use lock::{
+    CODEOWNERS_FILES, Change, ChangeKind, FileDiff, Lock, LockError, accepted_copies_dir, check, compute,
+    diff_accepted, store_accepted,
+};
 pub use parse::{RailsError, is_loopback_url, parse};
 pub use protected::{PathClass, PathPolicy, PatternSet, builtin_patterns, glob};
 

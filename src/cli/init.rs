@@ -1,0 +1,82 @@
+//! `ratchet init`: make the current git repository a ratchet workspace.
+
+use std::path::PathBuf;
+
+use crate::cli::{CommandResult, Env, Style, record};
+use crate::error::Exit;
+use crate::workspace::Workspace;
+use crate::{init, intent};
+
+/// Make this git repository a ratchet workspace.
+///
+/// Writes config/rails.toml (with the checks command guessed from the
+/// repository), config/rails.lock, intents/, golden/ and logs/, and adds
+/// ratchet's local state to .gitignore. Existing files are never
+/// overwritten; running it again changes nothing.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Put ratchet's files in this folder of the repository (for repositories
+    /// that already use config/ or logs/), e.g. .ratchet-home
+    #[arg(long, value_name = "DIR")]
+    home: Option<PathBuf>,
+}
+
+pub fn run(env: &Env, args: Args) -> CommandResult {
+    let ws = Workspace::planned(&env.cwd, args.home.as_deref())?;
+    let report = init::init(&ws)?;
+    let intent = intent::current(&ws)?;
+    let mut seq = None;
+    if !report.changed_nothing() || !ws.steps_log().exists() {
+        seq = record(
+            &ws,
+            "rails",
+            serde_json::json!({
+                "reason": "init",
+                "rails": report.rails,
+                "intent": intent.hash,
+                "intent_name": intent.name,
+                "checks": report.checks,
+            }),
+        )?;
+    }
+    if env.ui.json() {
+        env.ui.emit_json(&serde_json::json!({
+            "root": ws.root(),
+            "home": ws.home_rel(),
+            "created": report.created,
+            "ignored": report.ignored,
+            "checks": report.checks,
+            "rails": report.rails,
+            "intent": intent.hash,
+            "seq": seq,
+            "changed": !report.changed_nothing(),
+        }));
+        return Ok(Exit::Ok);
+    }
+    if report.changed_nothing() {
+        env.ui.data(format!(
+            "already initialised: {} is a ratchet workspace (rails {}); nothing changed",
+            ws.home().display(),
+            &report.rails[..12]
+        ));
+        return Ok(Exit::Ok);
+    }
+    env.ui.data(format!("initialised a ratchet workspace in {}", ws.home().display()));
+    for path in &report.created {
+        env.ui.data(format!("  {} {path}", env.ui.paint(Style::Green, "created")));
+    }
+    if !report.ignored.is_empty() {
+        env.ui.data(format!("  {} .gitignore ({})", env.ui.paint(Style::Green, "updated"), report.ignored.join(" ")));
+    }
+    if let Some(checks) = &report.checks {
+        env.ui.data(format!("  checks  {checks}"));
+    }
+    env.ui.data(format!("  rails   {}", &report.rails[..12]));
+    env.ui.data(format!("  intent  {} ({})", intent.name, &intent.hash[..12]));
+    let tracked = ["config", "intents", "golden", "logs/README.md"].map(|p| ws.rel(p)).join(" ");
+    env.ui.note(format!(
+        "next: review {}, then `git add {tracked} .gitignore && git commit`",
+        ws.rel("config/rails.toml")
+    ));
+    Ok(Exit::Ok)
+}

@@ -1,0 +1,65 @@
+//! Talking to the human at the controlling terminal.
+//!
+//! A human act (accepting rails, setting an intent, approving a patch) needs
+//! a person at a terminal. ratchet asks through `/dev/tty`, as ssh, sudo and
+//! gpg do, so prompts work even when stdin or stdout are redirected, and a
+//! process without a controlling terminal (cron, CI, an agent's subprocess)
+//! is recognised as having no human. `RATCHET_NO_INPUT=1` makes ratchet
+//! behave as if there were no terminal, for scripts.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+
+use crate::cli::CommandError;
+
+pub const NO_INPUT_ENV: &str = "RATCHET_NO_INPUT";
+
+/// The controlling terminal, open for reading and writing.
+pub struct Terminal {
+    reader: BufReader<File>,
+    writer: File,
+}
+
+impl Terminal {
+    /// The controlling terminal, or `None` when there is no human to ask.
+    pub fn open() -> Option<Terminal> {
+        if std::env::var_os(NO_INPUT_ENV).is_some_and(|v| !v.is_empty() && v != "0") {
+            return None;
+        }
+        let file = std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty").ok()?;
+        let writer = file.try_clone().ok()?;
+        Some(Terminal { reader: BufReader::new(file), writer })
+    }
+
+    /// The terminal, or `HUMAN_REQUIRED` naming the act that needs a human.
+    pub fn require(act: &str, bypass: Option<&str>) -> Result<Terminal, CommandError> {
+        Terminal::open().ok_or_else(|| {
+            let hint = match bypass {
+                Some(flag) => format!("run `{act}` yourself at a terminal, or pass {flag} to confirm explicitly"),
+                None => format!("run `{act}` yourself at a terminal; it cannot be done by a script or an agent"),
+            };
+            CommandError::new("HUMAN_REQUIRED", format!("`{act}` is a human act and there is no terminal to ask"), hint)
+        })
+    }
+
+    pub fn say(&mut self, text: &str) {
+        let _ = self.writer.write_all(text.as_bytes());
+        let _ = self.writer.flush();
+    }
+
+    /// Asks a question and returns the answer without its line end; `None` at end of input.
+    pub fn ask(&mut self, question: &str) -> Option<String> {
+        self.say(question);
+        let mut line = String::new();
+        match self.reader.read_line(&mut line) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => Some(line.trim_end_matches(['\n', '\r']).to_string()),
+        }
+    }
+
+    /// A yes/no question; anything but y/yes is no.
+    pub fn confirm(&mut self, question: &str) -> bool {
+        self.ask(&format!("{question} [y/N] "))
+            .is_some_and(|a| matches!(a.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
+    }
+}

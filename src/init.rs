@@ -1,0 +1,213 @@
+//! `ratchet init`: turn a git repository into a workspace (DESIGN §2).
+//!
+//! Writes the template (this repository's own `config/rails.toml`,
+//! `intents/`, `golden/` and `logs/README.md`, compiled in), guesses the
+//! checks command from the repository, locks the rails and ignores local
+//! state. It never overwrites a file: re-running it on a workspace changes
+//! nothing and says so.
+
+use std::path::Path;
+
+use crate::error::{Coded, IoContext, IoError};
+use crate::rails::{self, Lock, LockError};
+use crate::workspace::Workspace;
+
+/// The files of the template, home-relative, with their contents.
+pub const RAILS_TEMPLATE: &str = include_str!("../config/rails.toml");
+pub const TEMPLATE_FILES: [(&str, &str); 4] = [
+    ("intents/CURRENT", include_str!("../intents/CURRENT")),
+    ("intents/bootstrap.md", include_str!("../intents/bootstrap.md")),
+    ("golden/starter.json", include_str!("../golden/starter.json")),
+    ("logs/README.md", include_str!("../logs/README.md")),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error(transparent)]
+    Io(#[from] IoError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error("{path} exists but is not a directory")]
+    NotADirectory { path: String },
+}
+
+impl Coded for InitError {
+    fn code(&self) -> &'static str {
+        match self {
+            InitError::Io(e) => e.code(),
+            InitError::Lock(e) => e.code(),
+            InitError::NotADirectory { .. } => "INIT_CONFLICT",
+        }
+    }
+    fn hint(&self) -> Option<String> {
+        match self {
+            InitError::Io(e) => e.hint(),
+            InitError::Lock(e) => e.hint(),
+            InitError::NotADirectory { .. } => Some(
+                "move it aside, or put ratchet's files in a sub-folder with `ratchet init --home .ratchet-home`".into(),
+            ),
+        }
+    }
+}
+
+/// What `init` did.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Report {
+    /// Repository-relative paths written.
+    pub created: Vec<String>,
+    /// The checks command written into the new rails (when they were written).
+    pub checks: Option<String>,
+    /// Lines added to `.gitignore`.
+    pub ignored: Vec<String>,
+    /// The rails version now locked.
+    pub rails: String,
+}
+
+impl Report {
+    pub fn changed_nothing(&self) -> bool {
+        self.created.is_empty() && self.ignored.is_empty()
+    }
+}
+
+/// The checks command for a repository: its test runner, or `true`.
+pub fn guess_checks(root: &Path) -> (&'static str, bool) {
+    if root.join("Cargo.toml").is_file() {
+        ("cargo test", true)
+    } else if root.join("package.json").is_file() {
+        ("npm test", true)
+    } else if root.join("pyproject.toml").is_file() {
+        ("pytest", true)
+    } else {
+        ("true", false)
+    }
+}
+
+/// The template rails with `[checks] command` set for `root`.
+pub fn rails_text(root: &Path) -> (String, String) {
+    let (command, found) = guess_checks(root);
+    let mut out = String::with_capacity(RAILS_TEMPLATE.len() + 128);
+    let mut in_checks = false;
+    for line in RAILS_TEMPLATE.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('[') {
+            in_checks = trimmed.starts_with("[checks]");
+        }
+        if in_checks && trimmed.starts_with("command =") {
+            if !found {
+                out.push_str(
+                    "# No test runner was found (Cargo.toml, package.json, pyproject.toml): set your checks here.\n",
+                );
+            }
+            out.push_str(&format!("command = {}\n", serde_json::to_string(command).expect("a string serialises")));
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    (out, command.to_string())
+}
+
+/// Creates whatever the workspace lacks.
+pub fn init(ws: &Workspace) -> Result<Report, InitError> {
+    let mut report = Report::default();
+    let home = ws.home();
+    for dir in ["config", "intents", "golden", "logs"] {
+        let p = home.join(dir);
+        if p.exists() && !p.is_dir() {
+            return Err(InitError::NotADirectory { path: ws.rel(dir) });
+        }
+    }
+    let rails_path = ws.rails_toml();
+    if !rails_path.exists() {
+        let (text, checks) = rails_text(ws.root());
+        write_new(&rails_path, &text)?;
+        report.created.push(ws.rel("config/rails.toml"));
+        report.checks = Some(checks);
+    }
+    // An existing intent choice is kept whole: no second intent is added.
+    let has_intent = ws.intents_dir().join("CURRENT").exists();
+    for (rel, text) in TEMPLATE_FILES {
+        if rel.starts_with("intents/") && has_intent {
+            continue;
+        }
+        let path = home.join(rel);
+        if !path.exists() {
+            write_new(&path, text)?;
+            report.created.push(ws.rel(rel));
+        }
+    }
+    let state = ws.state_dir();
+    std::fs::create_dir_all(&state).io("create", &state)?;
+
+    report.ignored = ignore_local_state(ws)?;
+
+    match Lock::load(ws) {
+        Ok(lock) => report.rails = lock.version(),
+        Err(LockError::Missing { .. }) => {
+            let lock = rails::compute(ws)?;
+            lock.store(ws)?;
+            rails::store_accepted(ws)?;
+            report.created.push(ws.rel("config/rails.lock"));
+            report.rails = lock.version();
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(report)
+}
+
+fn write_new(path: &Path, text: &str) -> Result<(), IoError> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).io("create", parent)?;
+    }
+    crate::fsutil::write_atomic(path, text.as_bytes()).io("write", path)
+}
+
+/// Adds the local-state lines to the repository's `.gitignore`.
+fn ignore_local_state(ws: &Workspace) -> Result<Vec<String>, IoError> {
+    let prefix = if ws.home_rel().is_empty() { String::new() } else { format!("/{}", ws.home_rel()) };
+    let wanted = [format!("{prefix}/.ratchet/"), format!("{prefix}/logs/*"), format!("!{prefix}/logs/README.md")];
+    let path = ws.root().join(".gitignore");
+    let existing = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(IoError::new("read", path, e)),
+    };
+    let have: Vec<&str> = existing.lines().map(str::trim).collect();
+    let missing: Vec<String> = wanted.iter().filter(|w| !have.contains(&w.as_str())).cloned().collect();
+    if missing.is_empty() {
+        return Ok(missing);
+    }
+    let mut text = existing.clone();
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str("# ratchet: local state (the step log is one per clone)\n");
+    for line in &missing {
+        text.push_str(line);
+        text.push('\n');
+    }
+    crate::fsutil::write_atomic(&path, text.as_bytes()).io("write", &path)?;
+    Ok(missing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_checks_command_is_guessed_and_the_rails_stay_valid() {
+        let dir = tempfile::tempdir().unwrap();
+        let (text, checks) = rails_text(dir.path());
+        assert_eq!(checks, "true");
+        assert!(text.contains("# No test runner was found"));
+        let rails = crate::rails::parse(&text, "").unwrap();
+        assert_eq!(rails.checks.command, "true");
+        for (file, expect) in [("package.json", "npm test"), ("pyproject.toml", "pytest"), ("Cargo.toml", "cargo test")]
+        {
+            std::fs::write(dir.path().join(file), "").unwrap();
+            let (text, checks) = rails_text(dir.path());
+            assert_eq!(checks, expect);
+            assert_eq!(crate::rails::parse(&text, "").unwrap().checks.command, expect);
+        }
+    }
+}
