@@ -204,6 +204,7 @@ mod tests {
         assert_eq!(rails.checks.command, "true");
         for (file, expect) in [("package.json", "npm test"), ("pyproject.toml", "pytest"), ("Cargo.toml", "cargo test")]
         {
+            let dir = tempfile::tempdir().unwrap();
             std::fs::write(dir.path().join(file), "").unwrap();
             let (text, checks) = rails_text(dir.path());
             assert_eq!(checks, expect);
