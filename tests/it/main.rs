@@ -1,0 +1,6 @@
+//! End-to-end tests of the `ratchet` binary: one integration binary, one
+//! module per area.
+
+mod common;
+mod init;
+mod rails;
