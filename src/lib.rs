@@ -25,6 +25,8 @@ pub mod git;
 pub mod golden;
 pub mod init;
 pub mod intent;
+pub mod lock;
+pub mod pick;
 pub mod rails;
 pub mod score;
 pub mod workspace;
