@@ -1,0 +1,487 @@
+//! What the step log says about the past: provider statistics, trust tiers,
+//! the watchdog, recent picks, open next steps (DESIGN §8).
+//!
+//! Everything here is derived from the log's entries and nothing else: there
+//! is no second, mutable store of statistics to drift from the log.
+//! Amendments (a revert within the window) are applied as they are met.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::rails::{Trust, Watchdog};
+use crate::record::{AmendBody, Outcome, PickRecord, StepBody};
+
+/// One log entry, as history reads it.
+#[derive(Clone, Debug)]
+pub struct Event {
+    pub seq: u64,
+    pub id: String,
+    pub ts: DateTime<Utc>,
+    pub kind: String,
+    pub body: serde_json::Value,
+}
+
+/// A step from its first entry to its latest.
+#[derive(Clone, Debug)]
+pub struct Step {
+    pub id: String,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub started: DateTime<Utc>,
+    pub finished: DateTime<Utc>,
+    /// The pick, from the step's first entry.
+    pub pick: PickRecord,
+    /// The latest entry's body.
+    pub body: StepBody,
+    /// Set by a revert amendment.
+    pub reverted: Option<Revert>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Revert {
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    pub hours: f64,
+    pub utility: f64,
+    pub capped: bool,
+    pub commit: Option<String>,
+}
+
+impl Step {
+    pub fn outcome(&self) -> Outcome {
+        self.body.outcome
+    }
+
+    /// The step's utility with amendments applied.
+    pub fn utility(&self) -> Option<f64> {
+        self.reverted.as_ref().map(|r| r.utility).or(self.body.utility)
+    }
+
+    pub fn commit(&self) -> Option<&str> {
+        self.body.apply.as_ref().and_then(|a| a.commit.as_deref())
+    }
+
+    fn ci_pass(&self) -> bool {
+        self.body.signals.as_ref().is_some_and(|s| s.ci_pass >= 1.0)
+    }
+}
+
+/// Counts for one provider.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ProviderStats {
+    pub picks: u64,
+    pub scored: u64,
+    pub merged: u64,
+    pub rejected: u64,
+    pub failed: u64,
+    pub pending: u64,
+    pub noop: u64,
+    pub reverted: u64,
+    /// Sum of the scored steps' utilities, amendments applied.
+    pub utility_sum: f64,
+    pub mean_utility: Option<f64>,
+}
+
+/// A provider's place on the trust ladder.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TierState {
+    /// Index into `trust.tiers`.
+    pub tier: usize,
+    /// Consecutive safe successes in the current tier.
+    pub streak: u32,
+}
+
+/// The watchdog's reading.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct WatchdogState {
+    pub steps_since_merge: u32,
+    pub hours_since_merge: Option<f64>,
+    pub last_merge: Option<String>,
+    pub alarm: bool,
+    pub reason: Option<String>,
+}
+
+/// The log's history.
+#[derive(Clone, Debug, Default)]
+pub struct History {
+    steps: Vec<Step>,
+    index: HashMap<String, usize>,
+    first_ts: Option<DateTime<Utc>>,
+    /// Revert amendments in log order: (seq, step index).
+    reverts: Vec<(u64, usize)>,
+}
+
+impl History {
+    /// Builds the history from entries in log order.
+    pub fn from_events(events: impl IntoIterator<Item = Event>) -> History {
+        let mut h = History::default();
+        for e in events {
+            h.first_ts.get_or_insert(e.ts);
+            match e.kind.as_str() {
+                "step" => {
+                    let Ok(body) = serde_json::from_value::<StepBody>(e.body) else { continue };
+                    match h.index.get(&e.id) {
+                        Some(&i) => {
+                            let s = &mut h.steps[i];
+                            s.last_seq = e.seq;
+                            s.finished = e.ts;
+                            s.body = body;
+                        }
+                        None => {
+                            h.index.insert(e.id.clone(), h.steps.len());
+                            h.steps.push(Step {
+                                id: e.id,
+                                first_seq: e.seq,
+                                last_seq: e.seq,
+                                started: e.ts,
+                                finished: e.ts,
+                                pick: body.pick.clone(),
+                                body,
+                                reverted: None,
+                            });
+                        }
+                    }
+                }
+                "amend" => {
+                    let Ok(a) = serde_json::from_value::<AmendBody>(e.body) else { continue };
+                    if a.reason != "revert" {
+                        continue;
+                    }
+                    if let Some(&i) = h.index.get(&a.step) {
+                        if h.steps[i].reverted.is_none() {
+                            h.steps[i].reverted = Some(Revert {
+                                seq: e.seq,
+                                at: e.ts,
+                                hours: a.hours,
+                                utility: a.utility,
+                                capped: a.capped,
+                                commit: a.commit,
+                            });
+                            h.reverts.push((e.seq, i));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        h
+    }
+
+    pub fn steps(&self) -> &[Step] {
+        &self.steps
+    }
+
+    pub fn step(&self, id: &str) -> Option<&Step> {
+        self.index.get(id).map(|&i| &self.steps[i])
+    }
+
+    /// Providers of every pick, oldest first.
+    pub fn picks(&self) -> Vec<String> {
+        self.steps.iter().map(|s| s.pick.provider.clone()).collect()
+    }
+
+    pub fn provider_stats(&self) -> BTreeMap<String, ProviderStats> {
+        let mut out: BTreeMap<String, ProviderStats> = BTreeMap::new();
+        for s in &self.steps {
+            let st = out.entry(s.pick.provider.clone()).or_default();
+            st.picks += 1;
+            match s.outcome() {
+                Outcome::Merged => st.merged += 1,
+                Outcome::Rejected => st.rejected += 1,
+                Outcome::Failed => st.failed += 1,
+                Outcome::Pending => st.pending += 1,
+                Outcome::Noop | Outcome::Skipped => st.noop += 1,
+            }
+            if s.reverted.is_some() {
+                st.reverted += 1;
+            }
+            if s.outcome().is_scored() {
+                st.scored += 1;
+                st.utility_sum += s.utility().unwrap_or(0.0);
+            }
+        }
+        for st in out.values_mut() {
+            st.utility_sum = crate::score::round(st.utility_sum);
+            st.mean_utility = (st.scored > 0).then(|| crate::score::round(st.utility_sum / st.scored as f64));
+        }
+        out
+    }
+
+    /// Each provider's trust tier: everyone starts in the first tier;
+    /// `unlock_after` consecutive safe successes (merged, checks passed, not
+    /// reverted) open the next; a revert drops one tier.
+    pub fn tiers(&self, trust: &Trust) -> BTreeMap<String, TierState> {
+        // Settlements and reverts, in log order.
+        enum Ev {
+            Settled(usize),
+            Reverted(usize),
+        }
+        let mut events: Vec<(u64, Ev)> = self
+            .steps
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.outcome().is_scored())
+            .map(|(i, s)| (s.last_seq, Ev::Settled(i)))
+            .collect();
+        events.extend(self.reverts.iter().map(|&(seq, i)| (seq, Ev::Reverted(i))));
+        events.sort_by_key(|(seq, _)| *seq);
+        let top = trust.tiers.len().saturating_sub(1);
+        let mut out: BTreeMap<String, TierState> = BTreeMap::new();
+        for s in &self.steps {
+            out.entry(s.pick.provider.clone()).or_insert(TierState { tier: 0, streak: 0 });
+        }
+        for (_, ev) in events {
+            match ev {
+                Ev::Settled(i) => {
+                    let s = &self.steps[i];
+                    let st = out.get_mut(&s.pick.provider).expect("every provider has a state");
+                    let safe = s.outcome() == Outcome::Merged && s.ci_pass() && s.reverted.is_none();
+                    if safe {
+                        st.streak += 1;
+                        if st.tier < top && st.streak >= trust.tiers[st.tier + 1].unlock_after {
+                            st.tier += 1;
+                            st.streak = 0;
+                        }
+                    } else {
+                        st.streak = 0;
+                    }
+                }
+                Ev::Reverted(i) => {
+                    let st = out.get_mut(&self.steps[i].pick.provider).expect("every provider has a state");
+                    st.tier = st.tier.saturating_sub(1);
+                    st.streak = 0;
+                }
+            }
+        }
+        out
+    }
+
+    pub fn watchdog(&self, w: &Watchdog, now: DateTime<Utc>) -> WatchdogState {
+        let last_merge = self.steps.iter().filter(|s| s.outcome() == Outcome::Merged).max_by_key(|s| s.last_seq);
+        let since = match last_merge {
+            Some(m) => self.steps.iter().filter(|s| s.first_seq > m.last_seq).count(),
+            None => self.steps.len(),
+        } as u32;
+        let reference = last_merge.map(|m| m.finished).or(self.first_ts);
+        let hours = reference.map(|t| crate::score::round((now - t).num_seconds() as f64 / 3600.0));
+        let mut reason = None;
+        if since >= w.max_steps_without_merge {
+            reason = Some(format!("{since} steps without a merge (limit {})", w.max_steps_without_merge));
+        } else if let Some(h) = hours.filter(|h| *h >= w.max_hours_without_merge) {
+            reason = Some(format!("{h:.1} hours without a merge (limit {})", w.max_hours_without_merge));
+        }
+        WatchdogState {
+            steps_since_merge: since,
+            hours_since_merge: hours,
+            last_merge: last_merge.map(|m| m.id.clone()),
+            alarm: reason.is_some(),
+            reason,
+        }
+    }
+
+    /// Spend and calls of `provider` on the UTC day of `now`.
+    pub fn cost_on_day(&self, provider: &str, now: DateTime<Utc>) -> (f64, u64) {
+        let day = now.date_naive();
+        self.steps
+            .iter()
+            .filter(|s| s.pick.provider == provider && s.started.date_naive() == day)
+            .fold((0.0, 0), |(usd, calls), s| (usd + s.body.cost.usd, calls + s.body.cost.calls))
+    }
+
+    /// Next steps left by merged steps and not yet taken up as a focus,
+    /// newest first: (`next:<id>#<n>`, text).
+    pub fn open_next_steps(&self) -> Vec<(String, String)> {
+        let used: std::collections::HashSet<&str> = self.steps.iter().map(|s| s.pick.focus.as_str()).collect();
+        let mut out = Vec::new();
+        for s in self.steps.iter().rev().filter(|s| s.outcome() == Outcome::Merged && s.reverted.is_none()) {
+            if let Some(p) = &s.body.proposal {
+                for (n, text) in p.next_steps.iter().enumerate() {
+                    let focus = format!("next:{}#{n}", s.id);
+                    if !used.contains(focus.as_str()) {
+                        out.push((focus, text.clone()));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Merged, unreverted steps by commit id.
+    pub fn merged_commits(&self) -> HashMap<&str, &Step> {
+        self.steps
+            .iter()
+            .filter(|s| s.outcome() == Outcome::Merged && s.reverted.is_none())
+            .filter_map(|s| s.commit().map(|c| (c, s)))
+            .collect()
+    }
+
+    /// The steps still waiting for a human.
+    pub fn pending(&self) -> Vec<&Step> {
+        self.steps.iter().filter(|s| s.outcome() == Outcome::Pending).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pick::Reason;
+    use crate::record::*;
+    use crate::score::Signals;
+
+    fn t(h: i64) -> DateTime<Utc> {
+        crate::clock::parse("2026-11-01T00:00:00Z").unwrap() + chrono::Duration::hours(h)
+    }
+
+    fn body(provider: &str, outcome: Outcome, utility: f64, commit: Option<&str>) -> StepBody {
+        StepBody {
+            intent: "i".into(),
+            rails: "r".into(),
+            versions: Versions::current(),
+            base: None,
+            pick: PickRecord {
+                provider: provider.into(),
+                reason: Reason::Thompson,
+                seed: "s".into(),
+                focus: "intent".into(),
+                note: None,
+            },
+            proposal: Some(ProposalRecord {
+                packet: "p".into(),
+                rationale: "r".into(),
+                op: "append".into(),
+                path: "docs/a.md".into(),
+                added: 1,
+                removed: 0,
+                next_steps: vec!["more".into()],
+            }),
+            gate1: vec![],
+            gate2: None,
+            apply: commit.map(|c| ApplyRecord { commit: Some(c.into()), checks: None }),
+            signals: Some(Signals {
+                ci_pass: if outcome == Outcome::Merged { 1.0 } else { 0.0 },
+                path_ok: 1.0,
+                diff_ratio: 0.1,
+                atomic_ok: 1.0,
+                left_next_steps: 1.0,
+                human_score: 1.0,
+            }),
+            utility: Some(utility),
+            cost: Cost::default(),
+            outcome,
+            reason: None,
+            detail: None,
+        }
+    }
+
+    struct Log(Vec<Event>);
+    impl Log {
+        fn step(&mut self, id: &str, b: StepBody, hour: i64) -> &mut Self {
+            let seq = self.0.len() as u64 + 1;
+            self.0.push(Event {
+                seq,
+                id: id.into(),
+                ts: t(hour),
+                kind: "step".into(),
+                body: serde_json::to_value(b).unwrap(),
+            });
+            self
+        }
+        fn revert(&mut self, id: &str, hour: i64) -> &mut Self {
+            let seq = self.0.len() as u64 + 1;
+            let a = AmendBody {
+                step: id.into(),
+                reason: "revert".into(),
+                commit: Some("r".into()),
+                detected_by: "ratchet revert".into(),
+                hours: 1.0,
+                previous_utility: 0.9,
+                utility: 0.2,
+                capped: true,
+            };
+            self.0.push(Event {
+                seq,
+                id: format!("a{seq}"),
+                ts: t(hour),
+                kind: "amend".into(),
+                body: serde_json::to_value(a).unwrap(),
+            });
+            self
+        }
+        fn history(&self) -> History {
+            History::from_events(self.0.clone())
+        }
+    }
+
+    fn trust() -> Trust {
+        crate::rails::parse(include_str!("../config/rails.toml"), "").unwrap().trust
+    }
+
+    #[test]
+    fn the_latest_entry_of_a_step_wins_and_amendments_apply() {
+        let mut log = Log(vec![]);
+        log.step("s1", body("self", Outcome::Pending, 0.5, None), 0).step(
+            "s1",
+            body("self", Outcome::Merged, 0.9, Some("c1")),
+            1,
+        );
+        log.revert("s1", 2);
+        let h = log.history();
+        assert_eq!(h.steps().len(), 1);
+        let s = h.step("s1").unwrap();
+        assert_eq!(s.outcome(), Outcome::Merged);
+        assert_eq!(s.utility(), Some(0.2));
+        let stats = &h.provider_stats()["self"];
+        assert_eq!((stats.picks, stats.merged, stats.reverted, stats.utility_sum), (1, 1, 1, 0.2));
+        assert!(h.merged_commits().is_empty(), "a reverted commit is no longer merged");
+    }
+
+    #[test]
+    fn trust_promotes_after_consecutive_safe_successes_and_a_revert_demotes() {
+        let mut log = Log(vec![]);
+        for i in 0..4 {
+            log.step(&format!("s{i}"), body("ollama", Outcome::Merged, 0.9, Some("c")), i);
+        }
+        log.step("f", body("ollama", Outcome::Failed, 0.3, None), 5);
+        assert_eq!(
+            log.history().tiers(&trust())["ollama"],
+            TierState { tier: 0, streak: 0 },
+            "a failure breaks the streak"
+        );
+        for i in 10..15 {
+            log.step(&format!("s{i}"), body("ollama", Outcome::Merged, 0.9, Some("c")), i);
+        }
+        assert_eq!(log.history().tiers(&trust())["ollama"].tier, 1, "five safe successes open tests");
+        log.revert("s14", 20);
+        assert_eq!(log.history().tiers(&trust())["ollama"], TierState { tier: 0, streak: 0 });
+    }
+
+    #[test]
+    fn the_watchdog_counts_steps_and_hours_since_the_last_merge() {
+        let w = Watchdog { max_steps_without_merge: 3, max_hours_without_merge: 72.0 };
+        let mut log = Log(vec![]);
+        log.step("s1", body("self", Outcome::Merged, 0.9, Some("c")), 0);
+        log.step("s2", body("self", Outcome::Failed, 0.3, None), 1);
+        log.step("s3", body("self", Outcome::Rejected, 0.3, None), 2);
+        let h = log.history();
+        let ok = h.watchdog(&w, t(3));
+        assert_eq!((ok.steps_since_merge, ok.alarm), (2, false));
+        assert!(h.watchdog(&w, t(80)).alarm, "72 hours passed");
+        log.step("s4", body("self", Outcome::Noop, 0.0, None), 3);
+        let alarm = log.history().watchdog(&w, t(4));
+        assert_eq!(alarm.reason.as_deref(), Some("3 steps without a merge (limit 3)"));
+    }
+
+    #[test]
+    fn next_steps_are_offered_until_taken_up() {
+        let mut log = Log(vec![]);
+        log.step("s1", body("self", Outcome::Merged, 0.9, Some("c")), 0);
+        assert_eq!(log.history().open_next_steps(), vec![("next:s1#0".to_string(), "more".to_string())]);
+        let mut b = body("self", Outcome::Failed, 0.3, None);
+        b.pick.focus = "next:s1#0".into();
+        b.proposal = None;
+        log.step("s2", b, 1);
+        assert!(log.history().open_next_steps().is_empty());
+    }
+}
