@@ -28,6 +28,7 @@ pub mod init;
 pub mod intent;
 pub mod lock;
 pub mod pick;
+pub mod process;
 pub mod rails;
 pub mod record;
 pub mod score;

@@ -1,0 +1,269 @@
+//! Running other programs with a deadline: providers and checks.
+//!
+//! Each program runs in its own process group, so a timeout kills it and
+//! everything it started. Output is either captured up to a bound (a
+//! provider's answer) or streamed to a file (the checks' log). Nothing here
+//! can hang the loop: every wait has a deadline.
+
+use std::io::{Read, Write};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How a program ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// Exited with this status.
+    Exited(i32),
+    /// Killed by this signal (not by us).
+    Signalled(i32),
+    /// Killed by us at the deadline.
+    TimedOut,
+}
+
+impl Ended {
+    pub fn success(&self) -> bool {
+        *self == Ended::Exited(0)
+    }
+
+    pub fn exit_code(&self) -> Option<i32> {
+        match self {
+            Ended::Exited(c) => Some(*c),
+            _ => None,
+        }
+    }
+}
+
+/// What a captured run produced.
+#[derive(Clone, Debug)]
+pub struct Captured {
+    pub ended: Ended,
+    pub stdout: Vec<u8>,
+    /// Set when stdout passed the bound and was cut.
+    pub stdout_truncated: bool,
+    /// The tail of stderr, for diagnostics.
+    pub stderr: Vec<u8>,
+    pub elapsed: Duration,
+}
+
+fn spawn(mut cmd: Command) -> std::io::Result<Child> {
+    cmd.process_group(0);
+    cmd.spawn()
+}
+
+/// Kills the whole process group of `pid`.
+fn kill_group(pid: u32) {
+    if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
+}
+
+fn ended(status: std::process::ExitStatus) -> Ended {
+    match (status.code(), status.signal()) {
+        (Some(c), _) => Ended::Exited(c),
+        (None, Some(s)) => Ended::Signalled(s),
+        (None, None) => Ended::Signalled(0),
+    }
+}
+
+/// Waits for `child` until `deadline`, then kills its group.
+fn wait(child: Child, timeout: Duration) -> std::io::Result<Ended> {
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let mut child = child;
+        let _ = tx.send(child.wait());
+    });
+    let result = match rx.recv_timeout(timeout) {
+        Ok(status) => status.map(ended),
+        Err(_) => {
+            kill_group(pid);
+            let _ = rx.recv();
+            Ok(Ended::TimedOut)
+        }
+    };
+    // Stragglers of the group (the program's own children) go too.
+    kill_group(pid);
+    let _ = waiter.join();
+    result
+}
+
+/// Output read so far by a reader thread, shared so that it can be taken
+/// even when the reader never sees the end of its pipe.
+#[derive(Default)]
+struct Sink {
+    bytes: Vec<u8>,
+    truncated: bool,
+}
+
+type Shared = std::sync::Arc<std::sync::Mutex<Sink>>;
+
+/// Reads `r` into `sink`, keeping at most `limit` bytes (the first ones, or
+/// with `keep_tail` the last ones); says `()` on `done` at the end.
+fn read_into(mut r: impl Read + Send + 'static, limit: usize, keep_tail: bool, sink: Shared, done: mpsc::Sender<()>) {
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            match r.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let mut s = sink.lock().unwrap_or_else(|p| p.into_inner());
+                    if keep_tail {
+                        s.bytes.extend_from_slice(&buf[..n]);
+                        let excess = s.bytes.len().saturating_sub(limit);
+                        s.bytes.drain(..excess);
+                    } else {
+                        let room = limit.saturating_sub(s.bytes.len());
+                        if n > room {
+                            s.truncated = true;
+                        }
+                        s.bytes.extend_from_slice(&buf[..n.min(room)]);
+                    }
+                }
+            }
+        }
+        let _ = done.send(());
+    });
+}
+
+fn take(sink: &Shared) -> Sink {
+    std::mem::take(&mut *sink.lock().unwrap_or_else(|p| p.into_inner()))
+}
+
+/// Runs `cmd` with `stdin` as its input, capturing at most `max_stdout`
+/// bytes of stdout and the last 64 KiB of stderr, killing it at `timeout`.
+pub fn run_captured(mut cmd: Command, stdin: &[u8], timeout: Duration, max_stdout: usize) -> std::io::Result<Captured> {
+    let start = Instant::now();
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = spawn(cmd)?;
+    let mut input = child.stdin.take().expect("stdin was piped");
+    let out = child.stdout.take().expect("stdout was piped");
+    let err = child.stderr.take().expect("stderr was piped");
+    let stdin_bytes = stdin.to_vec();
+    // A program that never reads its input must not block us: feed it from a thread.
+    let feeder = std::thread::spawn(move || {
+        let _ = input.write_all(&stdin_bytes);
+    });
+    let (done_tx, done_rx) = mpsc::channel();
+    let (out_sink, err_sink) = (Shared::default(), Shared::default());
+    read_into(out, max_stdout, false, out_sink.clone(), done_tx.clone());
+    read_into(err, 64 * 1024, true, err_sink.clone(), done_tx);
+    let ended = wait(child, timeout)?;
+    // The group is dead; a descendant that left it and kept the pipes open
+    // gets a short grace, then what was read so far is taken (never a hang).
+    let deadline = Instant::now() + Duration::from_secs(1);
+    for _ in 0..2 {
+        if done_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).is_err() {
+            break;
+        }
+    }
+    drop(feeder);
+    let (out, err) = (take(&out_sink), take(&err_sink));
+    Ok(Captured {
+        ended,
+        stdout: out.bytes,
+        stdout_truncated: out.truncated,
+        stderr: err.bytes,
+        elapsed: start.elapsed(),
+    })
+}
+
+/// Runs `cmd` with stdout and stderr appended to `log`, killing it at
+/// `timeout`. `tick` is called about ten times a second while it runs.
+pub fn run_logged(
+    mut cmd: Command,
+    log: &std::fs::File,
+    timeout: Duration,
+    tick: &mut dyn FnMut(Duration),
+) -> std::io::Result<(Ended, Duration)> {
+    let start = Instant::now();
+    cmd.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log.try_clone()?);
+    let child = spawn(cmd)?;
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let mut child = child;
+        let _ = tx.send(child.wait());
+    });
+    let result = loop {
+        let left = timeout.saturating_sub(start.elapsed());
+        if left.is_zero() {
+            kill_group(pid);
+            let _ = rx.recv();
+            break Ok(Ended::TimedOut);
+        }
+        match rx.recv_timeout(left.min(Duration::from_millis(100))) {
+            Ok(status) => break status.map(ended),
+            Err(mpsc::RecvTimeoutError::Timeout) => tick(start.elapsed()),
+            Err(mpsc::RecvTimeoutError::Disconnected) => break Err(std::io::Error::other("the waiter thread died")),
+        }
+    };
+    kill_group(pid);
+    let _ = waiter.join();
+    Ok((result?, start.elapsed()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> Command {
+        let mut c = Command::new("sh");
+        c.arg("-c").arg(script);
+        c
+    }
+
+    #[test]
+    fn captures_stdout_and_reads_stdin() {
+        let c = run_captured(sh("tr a-z A-Z"), b"hello", Duration::from_secs(5), 1024).unwrap();
+        assert_eq!(c.ended, Ended::Exited(0));
+        assert_eq!(c.stdout, b"HELLO");
+    }
+
+    #[test]
+    fn a_hung_program_and_its_children_are_killed_at_the_deadline() {
+        let start = Instant::now();
+        let c = run_captured(sh("sleep 30 & sleep 30; echo never"), b"", Duration::from_millis(300), 1024).unwrap();
+        assert_eq!(c.ended, Ended::TimedOut);
+        assert!(start.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_descendant_that_escapes_the_group_cannot_hang_the_run() {
+        let start = Instant::now();
+        let c = run_captured(sh("setsid sleep 30 & echo started"), b"", Duration::from_secs(5), 1024).unwrap();
+        assert_eq!(c.ended, Ended::Exited(0));
+        assert_eq!(c.stdout, b"started\n");
+        assert!(start.elapsed() < Duration::from_secs(3), "{:?}", start.elapsed());
+    }
+
+    #[test]
+    fn stdout_is_bounded() {
+        let c = run_captured(sh("yes | head -c 100000"), b"", Duration::from_secs(5), 1000).unwrap();
+        assert_eq!(c.stdout.len(), 1000);
+        assert!(c.stdout_truncated);
+    }
+
+    #[test]
+    fn a_program_that_ignores_its_input_does_not_block() {
+        let big = vec![b'x'; 4 * 1024 * 1024];
+        let c = run_captured(sh("echo ok"), &big, Duration::from_secs(5), 1024).unwrap();
+        assert_eq!(c.stdout, b"ok\n");
+    }
+
+    #[test]
+    fn logged_runs_write_to_the_file_and_time_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let f = std::fs::File::create(&path).unwrap();
+        let mut ticks = 0;
+        let (e, _) =
+            run_logged(sh("echo out; echo err >&2; exit 3"), &f, Duration::from_secs(5), &mut |_| ticks += 1).unwrap();
+        assert_eq!(e, Ended::Exited(3));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "out\nerr\n");
+        let (e, _) = run_logged(sh("sleep 30"), &f, Duration::from_millis(350), &mut |_| ticks += 1).unwrap();
+        assert_eq!(e, Ended::TimedOut);
+        assert!(ticks >= 2);
+    }
+}
