@@ -107,3 +107,161 @@ impl Repo {
         self.inner.config().ok()?.get_string(key).ok().filter(|s| !s.trim().is_empty())
     }
 }
+
+// ---------------------------------------------------------------------------
+// The step's git: dirty paths, commits with trailers, reverts.
+
+/// The trailers every step commit carries (DESIGN §3 "Apply+Score").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Trailers {
+    pub step: String,
+    pub packet: String,
+    pub intent: String,
+    pub rails: String,
+    pub utility: String,
+    pub log_prev: String,
+}
+
+impl Trailers {
+    pub fn render(&self) -> String {
+        format!(
+            "Ratchet-Step: {}\nRatchet-Packet: {}\nRatchet-Intent: {}\nRatchet-Rails: {}\nRatchet-Utility: {}\nRatchet-Log-Prev: {}\n",
+            self.step, self.packet, self.intent, self.rails, self.utility, self.log_prev
+        )
+    }
+}
+
+/// The value of trailer `key` in a commit message.
+pub fn trailer<'m>(message: &'m str, key: &str) -> Option<&'m str> {
+    message.lines().rev().find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix(':')).map(str::trim))
+}
+
+/// A commit that reverted another.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RevertFound {
+    pub commit: String,
+    pub reverted: String,
+    pub time: chrono::DateTime<chrono::Utc>,
+}
+
+impl Repo {
+    /// Repository-relative paths that differ from `HEAD` or are untracked
+    /// (ignored files excluded).
+    pub fn dirty_paths(&self) -> Result<Vec<String>, GitError> {
+        let mut opts = git2::StatusOptions::new();
+        opts.include_untracked(true).recurse_untracked_dirs(true).include_ignored(false).exclude_submodules(true);
+        let statuses = self.inner.statuses(Some(&mut opts))?;
+        Ok(statuses.iter().filter_map(|e| e.path().ok().map(str::to_string)).collect())
+    }
+
+    /// Whether `path` differs from `HEAD` (or is untracked).
+    pub fn is_dirty(&self, path: &str) -> Result<bool, GitError> {
+        match self.inner.status_file(Path::new(path)) {
+            Ok(s) => Ok(!s.is_empty() && !s.contains(git2::Status::IGNORED)),
+            Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn signature(who: &Identity, at: chrono::DateTime<chrono::Utc>) -> Result<git2::Signature<'static>, GitError> {
+        let time = git2::Time::new(at.timestamp(), 0);
+        let name = if who.name.is_empty() { "ratchet" } else { &who.name };
+        let email = if who.email.is_empty() { "ratchet@localhost" } else { &who.email };
+        Ok(git2::Signature::new(name, email, &time)?)
+    }
+
+    /// Commits the work tree's `path` (added, changed or deleted) on `HEAD`
+    /// with `message`, authored and committed by `who` at `at`. Returns the
+    /// new commit id.
+    pub fn commit_path(
+        &self,
+        path: &str,
+        message: &str,
+        who: &Identity,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<String, GitError> {
+        let mut index = self.inner.index()?;
+        if self.workdir.join(path).symlink_metadata().is_ok() {
+            index.add_path(Path::new(path))?;
+        } else {
+            index.remove_path(Path::new(path))?;
+        }
+        index.write()?;
+        let tree = self.inner.find_tree(index.write_tree()?)?;
+        let sig = Repo::signature(who, at)?;
+        let parent = self.inner.head().ok().and_then(|h| h.peel_to_commit().ok());
+        let parents: Vec<&git2::Commit> = parent.iter().collect();
+        let id = self.inner.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)?;
+        Ok(id.to_string())
+    }
+
+    /// The message of commit `id`.
+    pub fn commit_message(&self, id: &str) -> Option<String> {
+        let oid = git2::Oid::from_str(id).ok()?;
+        self.inner.find_commit(oid).ok()?.message().ok().map(str::to_string)
+    }
+
+    /// The time of commit `id`.
+    pub fn commit_time(&self, id: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+        let oid = git2::Oid::from_str(id).ok()?;
+        let t = self.inner.find_commit(oid).ok()?.time();
+        chrono::DateTime::from_timestamp(t.seconds(), 0)
+    }
+
+    /// The bytes `path` would have after reverting commit `id` on top of
+    /// `HEAD` (`None` when the revert deletes it), or `REVERT_CONFLICT`.
+    pub fn reverted_content(&self, id: &str, path: &str) -> Result<Result<Option<Vec<u8>>, String>, GitError> {
+        let commit = self.inner.find_commit(git2::Oid::from_str(id)?)?;
+        let head = self.inner.head()?.peel_to_commit()?;
+        let index = self.inner.revert_commit(&commit, &head, 0, None)?;
+        if index.has_conflicts() {
+            return Ok(Err(format!("reverting {id} conflicts with later changes to {path}")));
+        }
+        match index.get_path(Path::new(path), 0) {
+            Some(entry) => Ok(Ok(Some(self.inner.find_blob(entry.id)?.content().to_vec()))),
+            None => Ok(Ok(None)),
+        }
+    }
+
+    /// Whether `id` is `HEAD` or one of its ancestors.
+    pub fn is_ancestor_of_head(&self, id: &str) -> bool {
+        let (Ok(oid), Some(head)) = (git2::Oid::from_str(id), self.head_commit()) else { return false };
+        let Ok(head) = git2::Oid::from_str(&head) else { return false };
+        oid == head || self.inner.graph_descendant_of(head, oid).unwrap_or(false)
+    }
+
+    /// Commits reachable from `HEAD` (newer than `stop`, when given) whose
+    /// message says `This reverts commit <id>`.
+    pub fn reverts_since(&self, stop: Option<&str>) -> Result<Vec<RevertFound>, GitError> {
+        let mut walk = self.inner.revwalk()?;
+        if walk.push_head().is_err() {
+            return Ok(Vec::new());
+        }
+        if let Some(stop) = stop.and_then(|s| git2::Oid::from_str(s).ok()) {
+            let _ = walk.hide(stop);
+        }
+        let mut out = Vec::new();
+        for oid in walk {
+            let oid = oid?;
+            let commit = self.inner.find_commit(oid)?;
+            let Ok(message) = commit.message() else { continue };
+            if let Some(rest) = message.split("This reverts commit ").nth(1) {
+                let reverted: String = rest.chars().take_while(|c| c.is_ascii_hexdigit()).collect();
+                if reverted.len() == 40 {
+                    let time = chrono::DateTime::from_timestamp(commit.time().seconds(), 0).unwrap_or_default();
+                    out.push(RevertFound { commit: oid.to_string(), reverted, time });
+                }
+            }
+        }
+        out.reverse();
+        Ok(out)
+    }
+}
+
+impl Repo {
+    /// Paths tracked in the index, repository-relative.
+    pub fn tracked_paths(&self) -> Result<Vec<String>, GitError> {
+        let index = self.inner.index()?;
+        Ok(index.iter().filter_map(|e| String::from_utf8(e.path).ok()).collect())
+    }
+}

@@ -19,6 +19,7 @@
 pub mod canonical;
 pub mod cli;
 pub mod clock;
+pub mod context;
 pub mod error;
 pub mod fsutil;
 pub mod git;
@@ -29,6 +30,7 @@ pub mod intent;
 pub mod lock;
 pub mod pick;
 pub mod process;
+pub mod provider;
 pub mod rails;
 pub mod record;
 pub mod score;

@@ -1,0 +1,198 @@
+//! The minimal context a provider gets (DESIGN §3 "Propose"; seed 003
+//! principle 8), and nothing else: the intent, the last few cycles, a slice
+//! of the file index ranked for the focus with the focused files' contents,
+//! the focus, the rails that bind the provider, and the base commit. No
+//! secrets, no protected files, no paths outside the allowlist.
+
+use serde::Serialize;
+
+use crate::history::History;
+use crate::intent::Intent;
+use crate::rails::{PathClass, Rails};
+
+/// What the step is about.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Focus {
+    /// `pain:<id>`, `next:<step-id>#<n>` or `intent`.
+    #[serde(rename = "ref")]
+    pub reference: String,
+    /// The pain's title, the next step's text, or the intent's name.
+    pub text: String,
+    /// Evidence references for a pain (span ids, counts).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Context {
+    pub intent: IntentView,
+    pub recent: Vec<Cycle>,
+    pub files: Vec<FileEntry>,
+    pub contents: Vec<FileContent>,
+    pub focus: Focus,
+    pub rails: Binding,
+    pub base: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct IntentView {
+    pub hash: String,
+    pub name: String,
+    pub text: String,
+}
+
+/// One recent cycle.
+#[derive(Clone, Debug, Serialize)]
+pub struct Cycle {
+    pub id: String,
+    pub provider: String,
+    pub outcome: String,
+    pub utility: Option<f64>,
+    pub summary: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct FileEntry {
+    pub path: String,
+    pub lines: u64,
+    /// The trust tier a patch to this path needs.
+    pub tier: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct FileContent {
+    pub path: String,
+    pub text: String,
+    pub truncated: bool,
+}
+
+/// The rails that bind this provider.
+#[derive(Clone, Debug, Serialize)]
+pub struct Binding {
+    pub provider: String,
+    pub allow: Vec<String>,
+    pub max_lines: u64,
+    pub max_bytes: u64,
+    pub max_files: u64,
+    /// The provider's tier and the path patterns open to it.
+    pub tier: Option<String>,
+    pub tier_paths: Vec<String>,
+}
+
+/// Everything the context is built from.
+pub struct Inputs<'a> {
+    pub rails: &'a Rails,
+    pub intent: &'a Intent,
+    pub history: &'a History,
+    pub focus: Focus,
+    pub provider: &'a str,
+    /// The provider's tier index.
+    pub tier: usize,
+    pub base: Option<String>,
+    /// Tracked paths of the work tree.
+    pub tracked: Vec<String>,
+    pub root: &'a std::path::Path,
+}
+
+fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric()).filter(|w| w.len() >= 3).map(|w| w.to_lowercase()).collect()
+}
+
+/// Builds the context.
+pub fn build(inputs: Inputs<'_>) -> Context {
+    let rails = inputs.rails;
+    let limits = rails.context;
+    let recent = inputs
+        .history
+        .steps()
+        .iter()
+        .rev()
+        .take(limits.recent as usize)
+        .map(|s| Cycle {
+            id: s.id.clone(),
+            provider: s.pick.provider.clone(),
+            outcome: s.outcome().word().to_string(),
+            utility: s.utility(),
+            summary: match &s.body.proposal {
+                Some(p) => format!("{} {}: {}", p.op, p.path, first_line(&p.rationale)),
+                None => s.body.detail.clone().or(s.body.reason.clone()).unwrap_or_default(),
+            },
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+
+    // Allowlisted, unprotected files, ranked by how many focus words their path holds.
+    let focus_words = words(&format!("{} {}", inputs.focus.text, inputs.focus.reference));
+    let mut ranked: Vec<(usize, &String)> = inputs
+        .tracked
+        .iter()
+        .filter(|p| matches!(rails.paths.classify(p), PathClass::Allowed(_)))
+        .map(|p| {
+            let lower = p.to_lowercase();
+            (focus_words.iter().filter(|w| lower.contains(w.as_str())).count(), p)
+        })
+        .collect();
+    ranked.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+    ranked.truncate(limits.max_files as usize);
+
+    let mut files = Vec::with_capacity(ranked.len());
+    let mut contents = Vec::new();
+    let mut budget = limits.max_bytes as usize;
+    for (score, path) in &ranked {
+        let bytes = std::fs::read(inputs.root.join(path)).unwrap_or_default();
+        let lines = bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+        files.push(FileEntry {
+            path: (*path).clone(),
+            lines,
+            tier: rails.trust.tier_of(path).map(|i| rails.trust.tiers[i].name.clone()),
+        });
+        if *score > 0 && budget > 0 {
+            if let Ok(text) = String::from_utf8(bytes) {
+                let mut cut = text.len().min(budget);
+                while !text.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                budget -= cut;
+                contents.push(FileContent {
+                    path: (*path).clone(),
+                    truncated: cut < text.len(),
+                    text: text[..cut].to_string(),
+                });
+            }
+        }
+    }
+
+    let tiers = &rails.trust.tiers;
+    let tier = tiers.get(inputs.tier);
+    Context {
+        intent: IntentView {
+            hash: inputs.intent.hash.clone(),
+            name: inputs.intent.name.clone(),
+            text: inputs.intent.text.clone(),
+        },
+        recent,
+        files,
+        contents,
+        focus: inputs.focus,
+        rails: Binding {
+            provider: inputs.provider.to_string(),
+            allow: rails.paths.allow.patterns().to_vec(),
+            max_lines: rails.budget.max_lines,
+            max_bytes: rails.budget.max_bytes,
+            max_files: rails.budget.max_files,
+            tier: tier.map(|t| t.name.clone()),
+            tier_paths: tiers.iter().take(inputs.tier + 1).flat_map(|t| t.paths.patterns().to_vec()).collect(),
+        },
+        base: inputs.base,
+    }
+}
+
+fn first_line(text: &str) -> &str {
+    let line = text.lines().next().unwrap_or("");
+    match line.char_indices().nth(120) {
+        Some((i, _)) => &line[..i],
+        None => line,
+    }
+}
