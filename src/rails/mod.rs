@@ -11,7 +11,7 @@ mod protected;
 use std::collections::BTreeMap;
 
 pub use parse::{RailsError, is_loopback_url, parse};
-pub use protected::{PathClass, PathPolicy, PatternSet, builtin_patterns, glob};
+pub use protected::{PathClass, PathPolicy, PatternSet, builtin_patterns, glob, is_git_alias};
 
 use crate::score::Weights;
 use crate::workspace::Workspace;
