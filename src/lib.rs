@@ -10,6 +10,7 @@
 //! | rails, protected set, rails.lock | [`rails`] |
 //! | intent (hashed, versioned) | [`intent`] |
 //! | signals, utility, revert cap | [`score`] |
+//! | patch, proposal, packet hash, path safety, the patch engine | [`patch`] |
 //! | Log (the step log, `logs/steps.jsonl`) | `journal` — "log" means diagnostic logging in Rust, so the protocol's Log is the journal in code |
 //! | canonical JSON, packet hashes | [`canonical`] |
 //! | errors: code, message, next action | [`error`] |
@@ -22,6 +23,7 @@ pub mod clock;
 pub mod error;
 pub mod git;
 pub mod intent;
+pub mod patch;
 pub mod rails;
 pub mod score;
 pub mod workspace;
