@@ -274,7 +274,7 @@ pub fn evaluate(
         let s = stats.unwrap_or_default();
         let bytes = new_bytes.unwrap_or(0);
         if s.changed() > budget.max_lines {
-            let what = format!("{} lines changed (+{} -{}) is", s.changed(), s.added, s.removed);
+            let what = format!("{} changed (+{} -{}) is", lines(s.changed()), s.added, s.removed);
             Verdict::object(ATOMIC_OK, &RuleError::OverBudget { what, max: budget.max_lines, lines: true }, &packet)
         } else if bytes > budget.max_bytes {
             let what = format!("{} would be {bytes} bytes,", proposal.patches[0].path());
@@ -283,9 +283,9 @@ pub fn evaluate(
             Verdict::attest(
                 ATOMIC_OK,
                 format!(
-                    "one {} on one file: {} lines changed (budget {}), {bytes} bytes after (budget {})",
+                    "one {} on one file: {} changed (budget {}), {bytes} bytes after (budget {})",
                     proposal.patches[0].op().as_str(),
-                    s.changed(),
+                    lines(s.changed()),
                     budget.max_lines,
                     budget.max_bytes
                 ),
@@ -371,10 +371,10 @@ fn path_reason(c: &Checked) -> String {
         Some(mode) => format!("a regular file (mode {mode:04o})"),
         None => match target.missing_dirs().as_slice() {
             [] => "absent".to_string(),
-            dirs => format!("absent, in new directories {}", dirs.join(", ")),
+            dirs => format!("absent (creates {})", dirs.join(", ")),
         },
     };
-    format!("{p} is allowed by {allow}, outside the protected set, with no symlink on the way; {state}")
+    format!("{p}: allowed by {allow}; not protected; no symlink on the path; {state}")
 }
 
 fn schema_reason(c: &Checked) -> String {
@@ -387,6 +387,10 @@ fn schema_reason(c: &Checked) -> String {
             format!("replace: {p} exists and is UTF-8 text; the whole file is replaced")
         }
     }
+}
+
+fn lines(n: u64) -> String {
+    if n == 1 { "1 line".into() } else { format!("{n} lines") }
 }
 
 fn join(parts: impl Iterator<Item = String>) -> String {

@@ -128,7 +128,7 @@ impl Coded for PatchError {
     fn hint(&self) -> Option<String> {
         Some(match self {
             PatchError::BadPatch { .. } => {
-                "write {\"op\":\"create\"|\"append\"|\"replace\",\"path\",...} (or a proposal {\"rationale\",\"patch\",\"next_steps\"}) as DESIGN §5 shows".into()
+                "a patch is {\"op\":\"create\"|\"append\",\"path\",\"content\"} or {\"op\":\"replace\",\"path\",\"old\" (optional),\"new\"}; a proposal is {\"rationale\",\"patch\",\"next_steps\"}".into()
             }
             PatchError::PathInvalid { .. } => {
                 "use a plain relative path with / separators and no '.', '..' or empty components, naming a regular file".into()
