@@ -202,10 +202,31 @@ impl Gate1 {
 /// One patch after path safety and resolution against the tree.
 struct Checked<'a> {
     patch: &'a Patch,
-    /// The allow pattern and the opened target, or why the path is refused.
-    target: Result<(String, Target), PatchError>,
-    /// The new contents, when the target could be read.
+    /// Why path safety refuses the path.
+    refused: Option<PatchError>,
+    /// The allow pattern, and the opened target (unless it was too large to read).
+    target: Option<(String, Option<Target>)>,
+    /// The new contents, or why the patch does not resolve against the tree.
     new: Option<Result<String, PatchError>>,
+}
+
+fn check_one<'a>(root: &Path, rails: &Rails, patch: &'a Patch) -> Checked<'a> {
+    let refused = |e| Checked { patch, refused: Some(e), target: None, new: None };
+    let allow = match path::check(patch.path(), &rails.paths) {
+        Ok(allow) => allow.to_string(),
+        Err(e) => return refused(e),
+    };
+    match Target::open(root, patch.path()) {
+        Ok(t) => {
+            let new = patch::resolve(patch, t.current());
+            Checked { patch, refused: None, target: Some((allow, Some(t))), new: Some(new) }
+        }
+        // A safe path to a file too large to read: a content problem, not a path one.
+        Err(e @ PatchError::TargetTooLarge { .. }) => {
+            Checked { patch, refused: None, target: Some((allow, None)), new: Some(Err(e)) }
+        }
+        Err(e) => refused(e),
+    }
 }
 
 /// Runs every rule evaluator on `proposal` against the work tree at `root`.
@@ -220,19 +241,10 @@ pub fn evaluate(
     intent: &str,
 ) -> Gate1 {
     let packet = proposal.packet(base, intent);
-    let checked: Vec<Checked> = proposal
-        .patches
-        .iter()
-        .map(|patch| {
-            let target = path::check(patch.path(), &rails.paths)
-                .and_then(|allow| Target::open(root, patch.path()).map(|t| (allow.to_string(), t)));
-            let new = target.as_ref().ok().map(|(_, t)| patch::resolve(patch, t.current()));
-            Checked { patch, target, new }
-        })
-        .collect();
+    let checked: Vec<Checked> = proposal.patches.iter().map(|patch| check_one(root, rails, patch)).collect();
 
     // path_ok
-    let path_refusal = checked.iter().find_map(|c| c.target.as_ref().err());
+    let path_refusal = checked.iter().find_map(|c| c.refused.as_ref());
     let path_ok = match path_refusal {
         Some(e) => Verdict::object(PATH_OK, e, &packet),
         None => Verdict::attest(PATH_OK, join(checked.iter().map(path_reason)), &packet),
@@ -251,7 +263,7 @@ pub fn evaluate(
     let mut new_bytes: Option<u64> = Some(0);
     for c in &checked {
         match (&c.target, &c.new) {
-            (Ok((_, t)), Some(Ok(new))) => {
+            (Some((_, Some(t))), Some(Ok(new))) => {
                 let old = t.current().and_then(|b| std::str::from_utf8(b).ok()).unwrap_or("");
                 stats = stats.map(|s| s.plus(LineStats::between(old, new)));
                 new_bytes = new_bytes.map(|n| n.max(new.len() as u64));
@@ -344,9 +356,9 @@ fn tier_verdict(rails: &Rails, provider_tier: usize, proposal: &Proposal, packet
     let name = |i: usize| tiers.get(i).map_or_else(|| format!("#{i}"), |t| t.name.clone());
     let mut reasons = Vec::new();
     for patch in &proposal.patches {
-        let p = patch.path();
-        let required = rails.trust.required_tier(p);
-        let described = match rails.trust.tier_of(p) {
+        let p = &patch::display_path(patch.path());
+        let required = rails.trust.required_tier(patch.path());
+        let described = match rails.trust.tier_of(patch.path()) {
             Some(_) => name(required),
             None => format!("{} (it is in no tier, so it needs the top one)", name(required)),
         };
@@ -365,13 +377,16 @@ fn tier_verdict(rails: &Rails, provider_tier: usize, proposal: &Proposal, packet
 }
 
 fn path_reason(c: &Checked) -> String {
-    let Ok((allow, target)) = &c.target else { return String::new() };
+    let Some((allow, target)) = &c.target else { return String::new() };
     let p = c.patch.path();
-    let state = match target.mode() {
-        Some(mode) => format!("a regular file (mode {mode:04o})"),
-        None => match target.missing_dirs().as_slice() {
-            [] => "absent".to_string(),
-            dirs => format!("absent (creates {})", dirs.join(", ")),
+    let state = match target {
+        None => "a regular file".to_string(),
+        Some(t) => match t.mode() {
+            Some(mode) => format!("a regular file (mode {mode:04o})"),
+            None => match t.missing_dirs().as_slice() {
+                [] => "absent".to_string(),
+                dirs => format!("absent (creates {})", dirs.join(", ")),
+            },
         },
     };
     format!("{p}: allowed by {allow}; not protected; no symlink on the path; {state}")
@@ -539,6 +554,28 @@ mod tests {
             r#"[{"op":"append","path":"docs/a.md","content":"x"},{"op":"append","path":"docs/a.md","content":"y"}]"#,
         );
         assert_eq!(g.first_objection().unwrap().code, Some("NOT_ATOMIC"));
+    }
+
+    #[test]
+    fn no_reason_carries_a_control_character() {
+        let t = tree();
+        for path in [r"docs/\u001b[2J.md", r"\u001b]0;pwned\u0007", r"src/\u009b31m"] {
+            let g = run(&t, &rails(""), 0, &format!(r#"{{"op":"create","path":"{path}","content":"x"}}"#));
+            for v in &g.verdicts {
+                assert!(!v.reason.chars().any(char::is_control), "{path}: {}", v.reason);
+            }
+        }
+    }
+
+    #[test]
+    fn a_file_too_large_to_read_is_a_schema_objection_not_a_path_one() {
+        let t = tree();
+        let big = vec![b'x'; (patch::MAX_TARGET_BYTES + 1) as usize];
+        std::fs::write(t.path().join("docs/big.md"), big).unwrap();
+        let g = run(&t, &rails(""), 0, r#"{"op":"append","path":"docs/big.md","content":"x"}"#);
+        assert!(g.path_ok(), "{:#?}", g.verdicts);
+        let v = g.first_objection().unwrap();
+        assert_eq!((v.by, v.code), (SCHEMA, Some("TARGET_TOO_LARGE")));
     }
 
     #[test]

@@ -70,7 +70,12 @@ fn check(env: &Env, args: CheckArgs) -> CommandResult {
     let tier_name = rails.trust.tiers.get(tier).map(|t| t.name.clone());
 
     let what = match &proposal {
-        Some(p) => p.patches.iter().map(|p| format!("{} {}", p.op().as_str(), p.path())).collect::<Vec<_>>().join(", "),
+        Some(p) => p
+            .patches
+            .iter()
+            .map(|p| format!("{} {}", p.op().as_str(), patch::display_path(p.path())))
+            .collect::<Vec<_>>()
+            .join(", "),
         None => "a malformed proposal".to_string(),
     };
     env.ui.note(format!(

@@ -206,7 +206,10 @@ fn replace(
     rel: &str,
     fault: Option<Fault>,
 ) -> Result<(), PatchError> {
-    let tmp = write_temp(dir, bytes, mode, rel, fault)?;
+    // Keep the owner of the file being replaced (when ratchet runs as root,
+    // say); a new file, or one we may not give away, stays ours.
+    let owner = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).ok().map(|st| path::owner(&st));
+    let tmp = write_temp(dir, bytes, mode, owner, rel, fault)?;
     if let Err(e) = inject(fault, Fault::Rename).and_then(|()| rustix::fs::renameat(dir, &tmp, dir, name)) {
         let _ = rustix::fs::unlinkat(dir, &tmp, AtFlags::empty());
         return Err(PatchError::io("rename into place", rel, e));
@@ -237,7 +240,7 @@ fn create(target: &Target, bytes: &[u8], rel: &str, fault: Option<Fault>) -> Res
             fds.push(fd);
         }
         let dir = fds.last().map(|f| f.as_fd()).unwrap_or(target.dir());
-        let tmp = write_temp(dir, bytes, NEW_FILE_MODE, rel, fault)?;
+        let tmp = write_temp(dir, bytes, NEW_FILE_MODE, None, rel, fault)?;
         if let Err(e) = inject(fault, Fault::Rename).and_then(|()| place_new(dir, &tmp, &target.name)) {
             let _ = rustix::fs::unlinkat(dir, &tmp, AtFlags::empty());
             return Err(match e {
@@ -279,12 +282,14 @@ fn place_new(dir: BorrowedFd<'_>, tmp: &str, name: &str) -> Result<(), Errno> {
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// Writes `bytes` to a new temporary file in `dir`, with `mode`, fsynced.
-/// Returns its name; on failure nothing is left behind.
+/// Writes `bytes` to a new temporary file in `dir`, with `mode` (and
+/// `owner`, uid and gid, when allowed), fsynced. Returns its name; on
+/// failure nothing is left behind.
 fn write_temp(
     dir: BorrowedFd<'_>,
     bytes: &[u8],
     mode: u32,
+    owner: Option<(u32, u32)>,
     rel: &str,
     fault: Option<Fault>,
 ) -> Result<String, PatchError> {
@@ -304,6 +309,13 @@ fn write_temp(
         .map_err(std::io::Error::from)
         .and_then(|()| file.write_all(bytes))
         .map_err(|e| PatchError::io("write", rel, e))
+        .map(|()| {
+            if let Some((uid, gid)) = owner {
+                // Best effort: only root may give a file away. Before
+                // fchmod, because chown clears setuid bits.
+                let _ = rustix::fs::fchown(&file, Some(uid_of(uid)), Some(gid_of(gid)));
+            }
+        })
         .and_then(|()| rustix::fs::fchmod(&file, raw_mode(mode)).map_err(|e| PatchError::io("set the mode of", rel, e)))
         .and_then(|()| {
             inject(fault, Fault::Sync)
@@ -316,6 +328,16 @@ fn write_temp(
         return Err(e);
     }
     Ok(tmp)
+}
+
+#[allow(clippy::unnecessary_cast)]
+fn uid_of(uid: u32) -> rustix::fs::Uid {
+    rustix::fs::Uid::from_raw(uid as _)
+}
+
+#[allow(clippy::unnecessary_cast)]
+fn gid_of(gid: u32) -> rustix::fs::Gid {
+    rustix::fs::Gid::from_raw(gid as _)
 }
 
 /// A permission mode as rustix wants it, whatever `mode_t`'s width.
@@ -444,7 +466,7 @@ mod tests {
         assert!(matches!(apply(t.path(), &policy(), &p), Err(PatchError::TargetExists { .. })));
         // The no-replace rename itself refuses an existing name.
         let dir = rustix::fs::open(t.path().join("docs"), OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap();
-        let tmp = write_temp(dir.as_fd(), b"x", 0o644, "docs/a.md", None).unwrap();
+        let tmp = write_temp(dir.as_fd(), b"x", 0o644, None, "docs/a.md", None).unwrap();
         assert_eq!(place_new(dir.as_fd(), &tmp, "a.md"), Err(Errno::EXIST));
         assert_eq!(std::fs::read_to_string(t.path().join("docs/a.md")).unwrap(), "one\ntwo\nthree\n");
     }
@@ -459,6 +481,26 @@ mod tests {
         let meta = std::fs::metadata(t.path().join("docs/a.md")).unwrap();
         assert_eq!(meta.permissions().mode() & 0o7777, 0o640);
         assert_eq!(std::fs::read_to_string(t.path().join("docs/a.md")).unwrap(), "one\ntwo\nthree\n");
+    }
+
+    #[test]
+    fn the_owner_is_kept_when_ratchet_may_keep_it() {
+        if !rustix::process::geteuid().is_root() {
+            return; // Only root may give a file away.
+        }
+        let t = tree();
+        let file = t.path().join("docs/a.md");
+        std::os::unix::fs::chown(&file, Some(1234), Some(5678)).unwrap();
+        let p = Patch::Append { path: "docs/a.md".into(), content: "x".into() };
+        let undo = apply(t.path(), &policy(), &p).unwrap();
+        let owner = |f: &Path| {
+            use std::os::unix::fs::MetadataExt;
+            let m = std::fs::metadata(f).unwrap();
+            (m.uid(), m.gid(), m.mode() & 0o7777)
+        };
+        assert_eq!(owner(&file), (1234, 5678, 0o640));
+        undo.restore(t.path()).unwrap();
+        assert_eq!(owner(&file), (1234, 5678, 0o640));
     }
 
     #[test]

@@ -164,6 +164,12 @@ impl Coded for PatchError {
     }
 }
 
+/// A path as shown to people: as is when it passes the lexical rules
+/// (so it holds no control character), else escaped and cut short.
+pub fn display_path(path: &str) -> String {
+    if path::lexical(path).is_ok() { path.to_string() } else { show(path) }
+}
+
 /// A path as shown in messages: escaped, and cut short when very long.
 pub(crate) fn show(path: &str) -> String {
     const KEEP: usize = 60;
@@ -255,7 +261,7 @@ impl Patch {
             let message = if known.contains(&key.as_str()) {
                 format!("{} does not apply to op {op:?} (its fields: {})", field(key), allowed.join(", "))
             } else {
-                format!("unknown field {} (expected {})", field(key), allowed.join(", "))
+                format!("unknown field {:?} (expected {})", field(key), allowed.join(", "))
             };
             return Err(PatchError::bad(field(key), message));
         }
@@ -348,7 +354,10 @@ impl Proposal {
                     let hint = if key == "patches" { "; a proposal carries its one patch in `patch`" } else { "" };
                     return Err(PatchError::bad(
                         key.clone(),
-                        format!("unknown field {key} in the proposal (expected {}){hint}", PROPOSAL_FIELDS.join(", ")),
+                        format!(
+                            "unknown field {key:?} in the proposal (expected {}){hint}",
+                            PROPOSAL_FIELDS.join(", ")
+                        ),
                     ));
                 }
                 let rationale = required_string(obj, "rationale", "rationale")?;
@@ -617,7 +626,7 @@ mod tests {
     fn malformed_input_names_the_field() {
         assert_eq!(
             bad(r#"{"op":"create","path":"a","content":"x","mode":"755"}"#),
-            "unknown field mode (expected op, path, content)"
+            "unknown field \"mode\" (expected op, path, content)"
         );
         assert_eq!(bad(r#"{"op":"create","path":"a"}"#), "content is missing");
         assert_eq!(bad(r#"{"op":"create","path":3,"content":"x"}"#), "path must be a string, found a number");

@@ -318,6 +318,12 @@ pub(super) fn device(st: &Stat) -> u64 {
     st.st_dev as u64
 }
 
+/// `(st_uid, st_gid)`.
+#[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
+pub(super) fn owner(st: &Stat) -> (u32, u32) {
+    (st.st_uid as u32, st.st_gid as u32)
+}
+
 /// The permission bits of `st_mode`.
 #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
 pub(super) fn mode_bits(st: &Stat) -> u32 {

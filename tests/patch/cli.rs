@@ -188,7 +188,7 @@ fn json_output_has_the_verdicts_and_the_actionable_error_shape() {
             },
             {
               "by": "rule:tier",
-              "reason": "docs/../../etc/cron.d/x needs tier docs; the provider is at tier docs",
+              "reason": "\"docs/../../etc/cron.d/x\" needs tier docs; the provider is at tier docs",
               "verdict": "attest"
             }
           ]
