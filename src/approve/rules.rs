@@ -104,7 +104,8 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    fn attest(by: &'static str, reason: impl Into<String>, packet: &str) -> Verdict {
+    /// An attestation by `by` (`rule:<name>`, `critic:<name>`) on `packet`.
+    pub fn attest(by: &'static str, reason: impl Into<String>, packet: &str) -> Verdict {
         Verdict {
             by,
             verdict: Decision::Attest,
@@ -116,7 +117,8 @@ impl Verdict {
         }
     }
 
-    fn object(by: &'static str, err: &dyn Coded, packet: &str) -> Verdict {
+    /// An objection by `by` on `packet`, with `err`'s code, words and hint.
+    pub fn object(by: &'static str, err: &dyn Coded, packet: &str) -> Verdict {
         Verdict {
             by,
             verdict: Decision::Object,
@@ -128,7 +130,7 @@ impl Verdict {
         }
     }
 
-    /// An objection because an earlier evaluator refused with `err`.
+    /// An objection because an earlier evaluator refused with `err` (derived).
     fn not_checked(by: &'static str, err: &dyn Coded, packet: &str) -> Verdict {
         Verdict { reason: format!("not checked: {err}"), derived: true, ..Verdict::object(by, err, packet) }
     }
@@ -476,6 +478,18 @@ mod tests {
             serde_json::json!({"by":"rule:path_ok","verdict":"object","code":"PATH_PROTECTED",
                                "reason":"Config/rails.toml is protected (matches config/**)"})
         );
+    }
+
+    #[test]
+    fn paths_deny_beats_allow_in_any_case() {
+        let t = tree();
+        let r = rails("deny = [\"docs/secret/**\"]");
+        for path in ["docs/secret/a.md", "DOCS/Secret/a.md"] {
+            let g = run(&t, &r, 0, &format!(r#"{{"op":"create","path":"{path}","content":"x"}}"#));
+            let v = g.first_objection().unwrap();
+            assert_eq!((v.by, v.code), (PATH_OK, Some("PATH_PROTECTED")), "{path}");
+        }
+        assert!(run(&t, &r, 0, r#"{"op":"create","path":"docs/public.md","content":"x"}"#).passed());
     }
 
     #[test]

@@ -484,6 +484,23 @@ mod tests {
     }
 
     #[test]
+    fn a_symlink_swapped_in_after_the_check_is_never_followed() {
+        let t = tree();
+        let outside = tempfile::tempdir().unwrap();
+        let target = Target::open(t.path(), "docs/a.md").unwrap();
+        // The directory is swapped for a symlink out of the tree between
+        // the check and the write.
+        std::fs::rename(t.path().join("docs"), t.path().join("moved")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), t.path().join("docs")).unwrap();
+        replace(target.dir(), &target.name, b"new\n", 0o644, "docs/a.md", None).unwrap();
+        assert_eq!(std::fs::read_to_string(t.path().join("moved/a.md")).unwrap(), "new\n");
+        assert!(std::fs::read_dir(outside.path()).unwrap().next().is_none(), "wrote through the swapped-in symlink");
+        // And a new walk refuses the symlink outright.
+        let p = Patch::Append { path: "docs/a.md".into(), content: "x".into() };
+        assert!(matches!(apply(t.path(), &policy(), &p), Err(PatchError::SymlinkInPath { .. })));
+    }
+
+    #[test]
     fn the_owner_is_kept_when_ratchet_may_keep_it() {
         if !rustix::process::geteuid().is_root() {
             return; // Only root may give a file away.

@@ -19,7 +19,7 @@
 //! Invariants:
 //! - Nothing in this module follows a symlink or writes outside the work
 //!   tree: [`path`] opens every directory component with `O_NOFOLLOW`
-//!   from the work-tree root, and [`apply`] writes only through the
+//!   from the work-tree root, and [`mod@apply`] writes only through the
 //!   directory descriptor it got that way.
 //! - Only UTF-8 text files are read or written.
 //! - A patch that fails to apply leaves the tree byte-identical.
