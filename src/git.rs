@@ -265,3 +265,30 @@ impl Repo {
         Ok(index.iter().filter_map(|e| String::from_utf8(e.path).ok()).collect())
     }
 }
+
+// ---------------------------------------------------------------------------
+// patch: the work tree's status, for path safety's last step ("after
+// applying, `git status` must show exactly the one path changed").
+// ---------------------------------------------------------------------------
+
+/// What `git status` shows: each changed path (repository-relative, `/`
+/// separators; untracked files one by one, ignored files left out) with its
+/// `git2::Status` bits.
+pub type StatusMap = std::collections::BTreeMap<String, u32>;
+
+impl Repo {
+    /// The status of the work tree and index against HEAD.
+    pub fn status(&self) -> Result<StatusMap, GitError> {
+        let mut opts = git2::StatusOptions::new();
+        opts.include_untracked(true)
+            .recurse_untracked_dirs(true)
+            .include_ignored(false)
+            .include_unmodified(false)
+            .exclude_submodules(false);
+        let statuses = self.inner.statuses(Some(&mut opts))?;
+        Ok(statuses
+            .iter()
+            .map(|entry| (String::from_utf8_lossy(entry.path_bytes()).into_owned(), entry.status().bits()))
+            .collect())
+    }
+}

@@ -10,12 +10,16 @@
 //! | rails, protected set, rails.lock | [`rails`] |
 //! | intent (hashed, versioned) | [`intent`] |
 //! | signals, utility, revert cap | [`score`] |
+//! | patch, proposal, packet hash, path safety, the patch engine | [`patch`] |
+//! | Approve: Gate 1's rule evaluators (`schema`, `path_ok`, `atomic_ok`, tier), verdicts | [`approve`] |
+//! | tier, progressive trust | [`trust`] |
 //! | Log (the step log, `logs/steps.jsonl`) | `journal` — "log" means diagnostic logging in Rust, so the protocol's Log is the journal in code |
 //! | canonical JSON, packet hashes | [`canonical`] |
 //! | errors: code, message, next action | [`error`] |
 //! | git (the only module naming git2) | [`git`] |
 //! | the command line (the only module naming clap and the terminal) | [`cli`] |
 
+pub mod approve;
 pub mod canonical;
 pub mod cli;
 pub mod clock;
@@ -28,10 +32,12 @@ pub mod history;
 pub mod init;
 pub mod intent;
 pub mod lock;
+pub mod patch;
 pub mod pick;
 pub mod process;
 pub mod provider;
 pub mod rails;
 pub mod record;
 pub mod score;
+pub mod trust;
 pub mod workspace;

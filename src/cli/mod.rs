@@ -8,6 +8,7 @@ mod error;
 mod golden;
 mod init;
 mod intent;
+mod patch;
 mod prompt;
 mod rails;
 mod score;
@@ -53,6 +54,7 @@ pub enum Command {
     Rails(rails::Args),
     Intent(intent::Args),
     Golden(golden::Args),
+    Patch(patch::Args),
     Score(score::Args),
 }
 
@@ -124,6 +126,7 @@ fn dispatch(env: &Env, command: Command) -> CommandResult {
         Command::Rails(args) => rails::run(env, args),
         Command::Intent(args) => intent::run(env, args),
         Command::Golden(args) => golden::run(env, args),
+        Command::Patch(args) => patch::run(env, args),
         Command::Score(args) => score::run(env, args),
     }
 }

@@ -19,7 +19,7 @@ pub use lock::{
     diff_accepted, store_accepted,
 };
 pub use parse::{RailsError, is_loopback_url, parse};
-pub use protected::{PathClass, PathPolicy, PatternSet, builtin_patterns, glob};
+pub use protected::{PathClass, PathPolicy, PatternSet, builtin_patterns, glob, is_git_alias};
 
 use crate::score::Weights;
 use crate::workspace::Workspace;

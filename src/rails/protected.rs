@@ -95,9 +95,10 @@ pub enum PathClass<'a> {
 impl PathPolicy {
     /// Classifies a lexically clean, repository-relative path. Deny beats
     /// allow: protected and denied patterns are tried first, and any
-    /// component named `.git` in any case, at any depth, is protected.
+    /// component that names `.git` in any case, at any depth, is protected
+    /// (see [`is_git_alias`]).
     pub fn classify(&self, path: &str) -> PathClass<'_> {
-        if path.split('/').any(|c| c.eq_ignore_ascii_case(".git")) {
+        if path.split('/').any(is_git_alias) {
             return PathClass::Protected(".git/**");
         }
         if let Some(p) = self.protected.matching(path) {
@@ -116,6 +117,15 @@ impl PathPolicy {
     pub fn is_protected(&self, path: &str) -> bool {
         matches!(self.classify(path), PathClass::Protected(_))
     }
+}
+
+/// Whether a path component names a `.git` directory on some file system:
+/// `.git` in any case, also with trailing dots or spaces (which NTFS drops:
+/// `.git.`, `.GIT `), or its NTFS short name `git~1`. Git itself refuses
+/// these on checkout (`core.protectNTFS`); a patch must never write them.
+pub fn is_git_alias(component: &str) -> bool {
+    let trimmed = component.trim_end_matches(['.', ' ']);
+    trimmed.eq_ignore_ascii_case(".git") || component.eq_ignore_ascii_case("git~1")
 }
 
 #[cfg(test)]
@@ -139,6 +149,17 @@ mod tests {
         assert_eq!(p.classify("CODEOWNERS"), PathClass::Protected("CODEOWNERS"));
         assert_eq!(p.classify("codeowners"), PathClass::Protected("CODEOWNERS"));
         assert_eq!(p.classify("SRC/secret/a"), PathClass::Denied("src/secret/**"));
+    }
+
+    #[test]
+    fn git_aliases_are_protected_at_any_depth() {
+        let p = policy("");
+        for path in [".git", ".GIT/config", "src/.Git/hooks/x", "src/.git./x", "src/.git  /x", "src/GIT~1/x"] {
+            assert_eq!(p.classify(path), PathClass::Protected(".git/**"), "{path}");
+        }
+        for path in ["src/.github/x", "src/.gitignore", "src/git/x", "src/x.git"] {
+            assert_ne!(p.classify(path), PathClass::Protected(".git/**"), "{path}");
+        }
     }
 
     #[test]

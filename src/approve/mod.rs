@@ -1,0 +1,13 @@
+//! Approve (DESIGN §3): the gates a proposal passes before it is applied.
+//!
+//! Gate 1 is independent evaluation. Its canonical part is the rule-based
+//! evaluators of [`rules`] (`schema`, `path_ok`, `atomic_ok`, `tier`): pure
+//! functions of the proposal, the rails, the provider's tier and the
+//! current tree, which they only read. Each attests or objects, with a
+//! stable code and a human reason, bound to the proposal's packet hash.
+//! A proposal with any rule objection is rejected without reaching a human.
+//! (Critics, remote bots' attestations and Gate 2, the human, come later.)
+
+pub mod rules;
+
+pub use rules::{Decision, EVALUATORS_VERSION, Gate1, RuleError, Verdict, evaluate, evaluate_value};
