@@ -145,15 +145,6 @@ pub struct RevertFound {
 }
 
 impl Repo {
-    /// Repository-relative paths that differ from `HEAD` or are untracked
-    /// (ignored files excluded).
-    pub fn dirty_paths(&self) -> Result<Vec<String>, GitError> {
-        let mut opts = git2::StatusOptions::new();
-        opts.include_untracked(true).recurse_untracked_dirs(true).include_ignored(false).exclude_submodules(true);
-        let statuses = self.inner.statuses(Some(&mut opts))?;
-        Ok(statuses.iter().filter_map(|e| e.path().ok().map(str::to_string)).collect())
-    }
-
     /// Whether `path` differs from `HEAD` (or is untracked).
     pub fn is_dirty(&self, path: &str) -> Result<bool, GitError> {
         match self.inner.status_file(Path::new(path)) {

@@ -9,8 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::pick::Reason;
 use crate::score::Signals;
 
-/// Bumped whenever a Gate 1 rule evaluator changes what it decides.
-pub const EVALUATORS_VERSION: &str = "1";
+use crate::approve::EVALUATORS_VERSION;
 
 /// How a step ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
