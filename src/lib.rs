@@ -10,7 +10,7 @@
 //! | rails, protected set, rails.lock | [`rails`] |
 //! | intent (hashed, versioned) | [`intent`] |
 //! | signals, utility, revert cap | [`score`] |
-//! | Log (the step log, `logs/steps.jsonl`) | `journal` — "log" means diagnostic logging in Rust, so the protocol's Log is the journal in code |
+//! | Log (the step log, `logs/steps.jsonl`), entry, checkpoint, recovery | [`journal`] — "log" means diagnostic logging in Rust, so the protocol's Log is the journal in code; its only writer |
 //! | canonical JSON, packet hashes | [`canonical`] |
 //! | errors: code, message, next action | [`error`] |
 //! | git (the only module naming git2) | [`git`] |
@@ -22,6 +22,7 @@ pub mod clock;
 pub mod error;
 pub mod git;
 pub mod intent;
+pub mod journal;
 pub mod rails;
 pub mod score;
 pub mod workspace;

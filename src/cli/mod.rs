@@ -4,6 +4,7 @@
 //! and a thin `run` that parses, resolves, calls the domain and renders.
 
 mod error;
+mod log;
 mod score;
 mod ui;
 
@@ -43,6 +44,7 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    Log(log::Args),
     Score(score::Args),
 }
 
@@ -110,6 +112,7 @@ fn resolve_cwd(dir: Option<&std::path::Path>) -> Result<PathBuf, CommandError> {
 
 fn dispatch(env: &Env, command: Command) -> CommandResult {
     match command {
+        Command::Log(args) => log::run(env, args),
         Command::Score(args) => score::run(env, args),
     }
 }
