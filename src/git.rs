@@ -283,3 +283,80 @@ impl Repo {
             .collect())
     }
 }
+
+// ---------------------------------------------------------------------------
+// The step log's anchors in history (used by `journal::verify`).
+// ---------------------------------------------------------------------------
+
+/// The log trailers of one step commit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogTrailer {
+    /// The commit's id in hex.
+    pub commit: String,
+    /// `Ratchet-Log-Prev`: the log's head hash when the commit was made.
+    pub log_prev: String,
+    /// `Ratchet-Step`: the step's id, when present.
+    pub step: Option<String>,
+    /// `Ratchet-Log`: the hash of the first entry of the log the step was
+    /// recorded in, when present; it tells this clone's log from another's.
+    pub log: Option<String>,
+}
+
+impl Repo {
+    /// The log trailers of every commit reachable from HEAD that carries a
+    /// `Ratchet-Log-Prev` trailer, oldest first. Memory grows with the
+    /// number of step commits only. Empty on an unborn branch.
+    pub fn log_trailers(&self) -> Result<Vec<LogTrailer>, GitError> {
+        let Some(head) = self.inner.head().ok().and_then(|h| h.target()) else {
+            return Ok(Vec::new());
+        };
+        let mut walk = self.inner.revwalk()?;
+        walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::REVERSE)?;
+        walk.push(head)?;
+        let mut out = Vec::new();
+        for oid in walk {
+            let oid = oid?;
+            let commit = self.inner.find_commit(oid)?;
+            let Ok(message) = commit.message_raw() else { continue };
+            if !message.contains("Ratchet-Log-Prev") {
+                continue;
+            }
+            let Ok(trailers) = git2::message_trailers_strs(message) else { continue };
+            let mut found = LogTrailer { commit: oid.to_string(), log_prev: String::new(), step: None, log: None };
+            for (key, value) in trailers.iter() {
+                match key {
+                    "Ratchet-Log-Prev" => found.log_prev = value.trim().to_string(),
+                    "Ratchet-Step" => found.step = Some(value.trim().to_string()),
+                    "Ratchet-Log" => found.log = Some(value.trim().to_string()),
+                    _ => {}
+                }
+            }
+            if !found.log_prev.is_empty() {
+                out.push(found);
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Repo {
+    /// The first parent of commit `id`.
+    pub fn parent_of(&self, id: &str) -> Option<String> {
+        let oid = git2::Oid::from_str(id).ok()?;
+        self.inner.find_commit(oid).ok()?.parent_id(0).ok().map(|p| p.to_string())
+    }
+
+    /// Puts `path`'s index entry back to `HEAD`'s (or removes it when `HEAD`
+    /// has none), undoing a `git add` of an interrupted step.
+    pub fn reset_index_path(&self, path: &str) -> Result<(), GitError> {
+        match self.inner.head().ok().and_then(|h| h.peel(git2::ObjectType::Commit).ok()) {
+            Some(head) => self.inner.reset_default(Some(&head), [path])?,
+            None => {
+                let mut index = self.inner.index()?;
+                let _ = index.remove_path(Path::new(path));
+                index.write()?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -14,6 +14,7 @@
 //! | Approve: Gate 1's rule evaluators (`schema`, `path_ok`, `atomic_ok`, tier), verdicts | [`approve`] |
 //! | tier, progressive trust | [`trust`] |
 //! | Log (the step log, `logs/steps.jsonl`) | `journal` — "log" means diagnostic logging in Rust, so the protocol's Log is the journal in code |
+//! | Log (the step log, `logs/steps.jsonl`), entry, checkpoint, recovery | [`journal`] — "log" means diagnostic logging in Rust, so the protocol's Log is the journal in code; its only writer |
 //! | canonical JSON, packet hashes | [`canonical`] |
 //! | errors: code, message, next action | [`error`] |
 //! | git (the only module naming git2) | [`git`] |
@@ -36,6 +37,7 @@ pub mod patch;
 pub mod pick;
 pub mod process;
 pub mod provider;
+pub mod journal;
 pub mod rails;
 pub mod record;
 pub mod score;

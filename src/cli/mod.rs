@@ -11,6 +11,7 @@ mod intent;
 mod patch;
 mod prompt;
 mod rails;
+mod log;
 mod score;
 mod ui;
 
@@ -55,6 +56,7 @@ pub enum Command {
     Intent(intent::Args),
     Golden(golden::Args),
     Patch(patch::Args),
+    Log(log::Args),
     Score(score::Args),
 }
 
@@ -127,6 +129,7 @@ fn dispatch(env: &Env, command: Command) -> CommandResult {
         Command::Intent(args) => intent::run(env, args),
         Command::Golden(args) => golden::run(env, args),
         Command::Patch(args) => patch::run(env, args),
+        Command::Log(args) => log::run(env, args),
         Command::Score(args) => score::run(env, args),
     }
 }

@@ -1,0 +1,271 @@
+//! `ratchet log`: list, show and verify the step log (`logs/steps.jsonl`).
+
+use std::collections::VecDeque;
+
+use chrono::{DateTime, Utc};
+
+use crate::cli::{CommandError, CommandResult, Env, Style};
+use crate::error::{Exit, Report};
+use crate::journal::{self, Entry, Journal, Kind};
+
+/// List the step log's entries, show one, or verify the whole chain.
+///
+/// Without a subcommand, lists entries oldest first (the newest last): seq,
+/// id, time, kind, and the provider, outcome and utility of steps, with a
+/// one-line summary. Every command that reads the log first checks it
+/// against its checkpoints, and refuses a tampered (LOG_TAMPERED) or
+/// rolled-back (LOG_ROLLBACK) log.
+#[derive(clap::Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Option<Sub>,
+    /// Only entries of this kind.
+    #[arg(long, value_name = "KIND", value_parser = clap::builder::PossibleValuesParser::new(Kind::ALL.map(Kind::as_str)))]
+    kind: Option<String>,
+    /// Only the last N matching entries.
+    #[arg(long, value_name = "N")]
+    limit: Option<usize>,
+    /// Only entries whose provider (pick.provider) is P.
+    #[arg(long, value_name = "P")]
+    provider: Option<String>,
+    /// Only entries whose outcome is O (merged, rejected, failed, pending, skipped, noop).
+    #[arg(long, value_name = "O")]
+    outcome: Option<String>,
+    /// Only entries at or after this time (RFC 3339, e.g. 2026-11-21T00:00:00Z).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    since: Option<DateTime<Utc>>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Sub {
+    Show(ShowArgs),
+    Verify(VerifyArgs),
+}
+
+/// Show one entry by seq (42), or every entry of a step by id (s42) with
+/// the amendments that name it.
+#[derive(clap::Args, Debug)]
+struct ShowArgs {
+    /// A seq number or an entry id.
+    #[arg(value_name = "SEQ_OR_ID")]
+    key: String,
+}
+
+/// Check every line's hash, every link (prev, seq), the JSON of every
+/// entry, the checkpoints, and the Ratchet-Log-Prev and Ratchet-Step
+/// trailers of the step commits reachable from HEAD.
+///
+/// Exits 0 with a one-line summary when the log is sound; exits 1 naming
+/// the first bad line (1-based) and why. Read-only: it never repairs.
+#[derive(clap::Args, Debug)]
+struct VerifyArgs {}
+
+fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
+    crate::clock::parse(s).ok_or_else(|| format!("{s:?} is not an RFC 3339 time such as 2026-11-21T19:00:00Z"))
+}
+
+pub fn run(env: &Env, args: Args) -> CommandResult {
+    match args.command {
+        Some(Sub::Show(show)) => run_show(env, show),
+        Some(Sub::Verify(_)) => run_verify(env),
+        None => run_list(env, args),
+    }
+}
+
+fn open(env: &Env) -> Result<Journal, CommandError> {
+    let ws = env.workspace()?;
+    let journal = Journal::open(&ws)?;
+    if let Some(entry) = journal.recovered() {
+        let path = entry.get_str("quarantine.path").unwrap_or("logs/quarantine/");
+        env.ui.warn(format!(
+            "the log's last line was torn (a crash mid-write?): moved it to {path} and appended recovery entry {}",
+            entry.seq
+        ));
+    }
+    for warning in journal.warnings() {
+        env.ui.warn(warning);
+    }
+    Ok(journal)
+}
+
+fn run_list(env: &Env, args: Args) -> CommandResult {
+    let journal = open(env)?;
+    let keep = |e: &Entry| {
+        args.kind.as_deref().is_none_or(|k| e.kind.as_str() == k)
+            && args.provider.as_deref().is_none_or(|p| e.get_str("pick.provider") == Some(p))
+            && args.outcome.as_deref().is_none_or(|o| e.get_str("outcome") == Some(o))
+            && args.since.is_none_or(|since| crate::clock::parse(&e.ts).is_some_and(|t| t >= since))
+    };
+    let mut out = Printer { env, shown: 0 };
+    let mut tail = VecDeque::new();
+    let mut total = 0u64;
+    for entry in journal.entries()? {
+        let entry = entry?;
+        total += 1;
+        if !keep(&entry) {
+            continue;
+        }
+        match args.limit {
+            Some(n) => {
+                if n > 0 {
+                    if tail.len() == n {
+                        tail.pop_front();
+                    }
+                    tail.push_back(entry);
+                }
+            }
+            None => out.print(&entry),
+        }
+    }
+    for entry in &tail {
+        out.print(entry);
+    }
+    out.finish(total);
+    Ok(Exit::Ok)
+}
+
+/// Streams the listing: a table, or a JSON array of whole entries.
+struct Printer<'a> {
+    env: &'a Env,
+    shown: u64,
+}
+
+impl Printer<'_> {
+    fn print(&mut self, e: &Entry) {
+        let ui = &self.env.ui;
+        if ui.json() {
+            ui.data_raw(&format!("{}\n  {}", if self.shown == 0 { "[" } else { "," }, e.raw));
+        } else {
+            if self.shown == 0 {
+                ui.data(ui.paint(
+                    Style::Bold,
+                    &format!(
+                        "{:>5}  {:<8} {:<20}  {:<9} {:<10} {:<8} {:>7}  {}",
+                        "seq", "id", "ts", "kind", "provider", "outcome", "utility", "summary"
+                    ),
+                ));
+            }
+            let utility = e.get("utility").and_then(|u| u.as_f64()).map(|u| format!("{u:.3}")).unwrap_or_default();
+            ui.data(format!(
+                "{:>5}  {:<8} {:<20}  {:<9} {:<10} {:<8} {:>7}  {}",
+                e.seq,
+                e.id,
+                e.ts,
+                e.kind.as_str(),
+                e.get_str("pick.provider").unwrap_or(""),
+                e.get_str("outcome").unwrap_or(""),
+                utility,
+                summary(e)
+            ));
+        }
+        self.shown += 1;
+    }
+
+    fn finish(self, total: u64) {
+        let ui = &self.env.ui;
+        if ui.json() {
+            ui.data(if self.shown == 0 { "[]" } else { "\n]" });
+        }
+        if total == 0 {
+            ui.note("the log is empty");
+        } else {
+            ui.note(format!("{} of {total} entries shown", self.shown));
+        }
+    }
+}
+
+/// One line about an entry: what it did, in a few words.
+fn summary(e: &Entry) -> String {
+    let text = if let Some(s) = e.get_str("summary") {
+        s.to_string()
+    } else if let Some(path) = e.get_str("proposal.path") {
+        match e.get_str("proposal.op") {
+            Some(op) => format!("{op} {path}"),
+            None => path.to_string(),
+        }
+    } else if e.kind == Kind::Recovery {
+        format!("quarantined {}", e.get_str("quarantine.path").unwrap_or("a torn line"))
+    } else if e.kind == Kind::Amend {
+        let step = e.get_str("step").unwrap_or("?");
+        match e.get_str("reason") {
+            Some(r) => format!("amends {step}: {r}"),
+            None => format!("amends {step}"),
+        }
+    } else if let Some(r) = e.get_str("reason") {
+        r.to_string()
+    } else if let Some(n) = e.get_str("name") {
+        n.to_string()
+    } else {
+        String::new()
+    };
+    let line = text.lines().next().unwrap_or("");
+    if line.chars().count() > 60 {
+        format!("{}…", line.chars().take(59).collect::<String>())
+    } else {
+        line.to_string()
+    }
+}
+
+fn run_show(env: &Env, args: ShowArgs) -> CommandResult {
+    let journal = open(env)?;
+    let entries = journal.find(&args.key)?;
+    if env.ui.json() {
+        env.ui.emit_json(&serde_json::Value::Array(entries.iter().map(Entry::to_json).collect()));
+        return Ok(Exit::Ok);
+    }
+    for (i, e) in entries.iter().enumerate() {
+        if i > 0 {
+            env.ui.data("");
+        }
+        env.ui.data(e.pretty());
+    }
+    Ok(Exit::Ok)
+}
+
+fn run_verify(env: &Env) -> CommandResult {
+    let ws = env.workspace()?;
+    let report = journal::verify(&ws)?;
+    if env.ui.json() {
+        env.ui.emit_json(&report.to_json());
+        return Ok(if report.ok() { Exit::Ok } else { Exit::Error });
+    }
+    let Some(bad) = &report.first_bad else {
+        let head = match &report.head {
+            Some((seq, id, hash)) => format!("head {id} (seq {seq}, {})", journal::short(hash)),
+            None => "empty".to_string(),
+        };
+        let cps = report.checkpoints.iter().filter(|c| c.status == "ok").count();
+        env.ui.data(format!(
+            "ok: {} entries in {} ({} bytes), {head}; {cps} of {} checkpoints match; {} step commits cross-checked{}",
+            report.entries,
+            report.file,
+            report.bytes,
+            report.checkpoints.len(),
+            report.commits_checked,
+            if report.commits_foreign > 0 {
+                format!(" ({} from another clone's log skipped)", report.commits_foreign)
+            } else {
+                String::new()
+            }
+        ));
+        return Ok(Exit::Ok);
+    };
+    let message = match bad.line {
+        Some(line) => format!("{} line {line}: {}", report.file, bad.reason),
+        None => bad.reason.clone(),
+    };
+    let hint = match bad.code {
+        "LOG_TORN" => {
+            "run `ratchet log` to move the torn line to logs/quarantine/ and record a recovery entry".to_string()
+        }
+        "LOG_ROLLBACK" => format!(
+            "restore the newest copy of {}; if you started a new log on purpose, delete the stale checkpoint named above",
+            report.file
+        ),
+        "CHECKPOINT_INVALID" => "delete the checkpoint named above; the next entry rewrites it".to_string(),
+        _ => format!("restore {} from a backup; the {} entries before this line verify", report.file, report.entries),
+    };
+    env.ui.error(&Report::new(bad.code, message).with_hint(hint));
+    Ok(Exit::Error)
+}

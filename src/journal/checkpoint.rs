@@ -1,0 +1,128 @@
+//! Checkpoints: where the log stood after the last append, kept apart from it.
+//!
+//! A checkpoint is `{"head":"<64 hex>","seq":N,"size":N}` (canonical JSON and
+//! a newline): the seq and hash of the last entry and the log's size in bytes
+//! just after it. Two copies are kept, one in `.ratchet/checkpoint` and one
+//! in the user's state directory, outside the repository
+//! (`$XDG_STATE_HOME/ratchet/<workspace id>/checkpoint`, else
+//! `~/.local/state/ratchet/...`). A log shorter than, or inconsistent with,
+//! either one has been rolled back. Each is written atomically: a temporary
+//! file in the same directory, fsync, rename, fsync of the directory.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::line::{hex, unhex};
+
+/// Where the log stood after an append.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub seq: u64,
+    pub size: u64,
+    pub head: [u8; 32],
+}
+
+/// One place a checkpoint is kept, with the name messages use for it.
+#[derive(Clone, Debug)]
+pub struct Place {
+    pub path: PathBuf,
+    /// `.ratchet/checkpoint`, or the absolute path of the state copy.
+    pub label: String,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    head: String,
+    seq: u64,
+    size: u64,
+}
+
+impl Checkpoint {
+    /// Reads the checkpoint at `path`: `Ok(None)` when there is none,
+    /// `Err(reason)` when the file exists but is not a checkpoint.
+    pub fn read(path: &Path) -> Result<Option<Checkpoint>, String> {
+        let bytes = match fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("cannot read it: {e}")),
+        };
+        let raw: Raw = serde_json::from_slice(&bytes).map_err(|e| format!("not a checkpoint: {e}"))?;
+        let head = unhex(raw.head.as_bytes()).ok_or("not a checkpoint: head is not 64 hex digits")?;
+        if (raw.seq == 0) != (raw.size == 0) {
+            return Err("not a checkpoint: seq and size disagree".into());
+        }
+        Ok(Some(Checkpoint { seq: raw.seq, size: raw.size, head }))
+    }
+
+    /// The checkpoint's bytes, as written.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut b = crate::canonical::to_vec(&Raw { head: hex(&self.head), seq: self.seq, size: self.size });
+        b.push(b'\n');
+        b
+    }
+
+    /// Writes the checkpoint to `path` atomically, creating its directory
+    /// (mode 0700) when missing.
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        let dir = path.parent().ok_or_else(|| std::io::Error::other("a checkpoint path has a parent"))?;
+        create_private_dir(dir)?;
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        let result = (|| {
+            let mut f = fs::File::create(&tmp)?;
+            f.write_all(&self.to_bytes())?;
+            f.sync_all()?;
+            fs::rename(&tmp, path)?;
+            sync_dir(dir)
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result
+    }
+}
+
+/// Creates `dir` and its parents; new directories get mode 0700.
+pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
+/// fsyncs a directory, so that a rename or a new file in it is durable.
+pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_refuses_garbage() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a/b/checkpoint");
+        assert_eq!(Checkpoint::read(&path), Ok(None));
+        let cp = Checkpoint { seq: 7, size: 4242, head: [7; 32] };
+        cp.write(&path).unwrap();
+        assert_eq!(Checkpoint::read(&path), Ok(Some(cp)));
+        let text = fs::read_to_string(&path).unwrap();
+        assert_eq!(text, format!("{{\"head\":\"{}\",\"seq\":7,\"size\":4242}}\n", "07".repeat(32)));
+        // No temporary file is left behind.
+        assert_eq!(fs::read_dir(path.parent().unwrap()).unwrap().count(), 1);
+        for bad in ["", "{}", "{\"head\":\"x\",\"seq\":1,\"size\":1}", "{\"head\":\"00\",\"seq\":1,\"size\":1,\"x\":1}"]
+        {
+            fs::write(&path, bad).unwrap();
+            assert!(Checkpoint::read(&path).is_err(), "{bad}");
+        }
+    }
+}
