@@ -41,5 +41,6 @@ pub mod journal;
 pub mod rails;
 pub mod record;
 pub mod score;
+pub mod step;
 pub mod trust;
 pub mod workspace;

@@ -32,6 +32,8 @@ pub struct Candidate {
 pub enum Reason {
     /// `--provider` on the command line.
     Forced,
+    /// Submitted directly with `ratchet propose` (or through the agents API).
+    Submitted,
     /// `self` was below its minimum share of recent picks.
     MinSelfRate,
     /// The watchdog saw no progress: exploration forced, `human` preferred.

@@ -1,0 +1,88 @@
+//! The step's crash journal: `.ratchet/step.json`.
+//!
+//! Written before each phase that can leave something behind, removed when
+//! the step's entry is in the log. If the process dies anywhere in between
+//! (`kill -9` included), the next loop command finds it and makes the tree,
+//! git and the log agree again: the tree restored and the step logged as
+//! `failed` (`reason = "interrupted"`), or, when the commit was already
+//! made, the commit kept and its prepared entry logged.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::patch::Undo;
+use crate::record::StepBody;
+use crate::workspace::Workspace;
+
+/// The test-only fault hook: `RATCHET_TEST_FAULT=<point>` makes the process
+/// kill itself with SIGKILL at that point of a step, so that tests can prove
+/// recovery from each one.
+pub const FAULT_ENV: &str = "RATCHET_TEST_FAULT";
+
+/// Where a step can be interrupted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Asking the provider; nothing written to the tree.
+    Propose,
+    /// Applying the patch or running the checks; the file may be changed.
+    Apply,
+    /// Committing; the commit may or may not exist.
+    Commit,
+    /// Committed; the entry may or may not be in the log.
+    Log,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Inflight {
+    pub id: String,
+    pub pid: u32,
+    pub phase: Phase,
+    /// What the step would log if it failed here (outcome and reason are
+    /// set by recovery).
+    pub body: StepBody,
+    /// How to put the file back, once a patch may have been applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undo: Option<Undo>,
+    /// The commit, once made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+}
+
+pub fn path(ws: &Workspace) -> PathBuf {
+    ws.state_dir().join("step.json")
+}
+
+impl Inflight {
+    /// Records the step's phase durably before it starts.
+    pub fn save(&self, ws: &Workspace) -> std::io::Result<()> {
+        let bytes = serde_json::to_vec(self).expect("the crash journal always serialises");
+        crate::fsutil::write_atomic(&path(ws), &bytes)
+    }
+
+    pub fn load(ws: &Workspace) -> Result<Option<Inflight>, String> {
+        match std::fs::read(path(ws)) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| format!("{}: {e}", path(ws).display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("{}: {e}", path(ws).display())),
+        }
+    }
+
+    pub fn clear(ws: &Workspace) -> std::io::Result<()> {
+        match std::fs::remove_file(path(ws)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Kills the process at `point` when the fault hook names it.
+pub fn fault(point: &str) {
+    if std::env::var(FAULT_ENV).is_ok_and(|v| v == point) {
+        let me = rustix::process::getpid();
+        let _ = rustix::process::kill_process(me, rustix::process::Signal::KILL);
+        // SIGKILL cannot be caught; this is never reached.
+        std::process::abort();
+    }
+}
