@@ -120,6 +120,8 @@ pub struct Trailers {
     pub rails: String,
     pub utility: String,
     pub log_prev: String,
+    /// The hash of the log's first entry: which clone's log recorded the step.
+    pub log: Option<String>,
 }
 
 impl Trailers {
@@ -127,7 +129,7 @@ impl Trailers {
         format!(
             "Ratchet-Step: {}\nRatchet-Packet: {}\nRatchet-Intent: {}\nRatchet-Rails: {}\nRatchet-Utility: {}\nRatchet-Log-Prev: {}\n",
             self.step, self.packet, self.intent, self.rails, self.utility, self.log_prev
-        )
+        ) + &self.log.as_ref().map(|l| format!("Ratchet-Log: {l}\n")).unwrap_or_default()
     }
 }
 
@@ -358,5 +360,37 @@ impl Repo {
             }
         }
         Ok(())
+    }
+}
+
+impl Repo {
+    /// Creates a repository with a work tree at `path`, on branch `main`,
+    /// with `who` as its configured identity.
+    pub fn init(path: &Path, who: &Identity) -> Result<Repo, GitError> {
+        let mut opts = git2::RepositoryInitOptions::new();
+        opts.initial_head("main");
+        let inner = git2::Repository::init_opts(path, &opts)?;
+        let mut cfg = inner.config()?;
+        cfg.set_str("user.name", &who.name)?;
+        cfg.set_str("user.email", &who.email)?;
+        drop(inner);
+        Repo::discover(path)
+    }
+
+    /// Commits every file of the work tree (respecting .gitignore).
+    pub fn commit_all(
+        &self,
+        message: &str,
+        who: &Identity,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<String, GitError> {
+        let mut index = self.inner.index()?;
+        index.add_all(["*"], git2::IndexAddOption::DEFAULT, None)?;
+        index.write()?;
+        let tree = self.inner.find_tree(index.write_tree()?)?;
+        let sig = Repo::signature(who, at)?;
+        let parent = self.inner.head().ok().and_then(|h| h.peel_to_commit().ok());
+        let parents: Vec<&git2::Commit> = parent.iter().collect();
+        Ok(self.inner.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)?.to_string())
     }
 }

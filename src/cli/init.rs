@@ -27,9 +27,9 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
     let intent = intent::current(&ws)?;
     let mut seq = None;
     if !report.changed_nothing() || !ws.steps_log().exists() {
-        seq = record(
+        seq = Some(record(
             &ws,
-            "rails",
+            crate::journal::Kind::Rails,
             serde_json::json!({
                 "reason": "init",
                 "rails": report.rails,
@@ -37,7 +37,7 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
                 "intent_name": intent.name,
                 "checks": report.checks,
             }),
-        )?;
+        )?);
     }
     if env.ui.json() {
         env.ui.emit_json(&serde_json::json!({

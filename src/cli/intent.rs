@@ -83,6 +83,7 @@ fn set(env: &Env, name: &str, file: Option<PathBuf>, yes: bool) -> CommandResult
     if text.trim().is_empty() {
         return Err(intent::IntentError::Empty.into());
     }
+    let _lock = crate::lock::WorkspaceLock::acquire(&ws, "intent set")?;
     // Locking the new intent must not launder other, unreviewed rail changes.
     rails::check(&ws)?;
     let previous = intent::current(&ws).ok();
@@ -107,7 +108,7 @@ fn set(env: &Env, name: &str, file: Option<PathBuf>, yes: bool) -> CommandResult
     let by = ws.repo().ok().and_then(|r| r.identity()).map(|i| i.display().to_string());
     let seq = record(
         &ws,
-        "intent",
+        crate::journal::Kind::Intent,
         serde_json::json!({
             "name": new.name,
             "intent": new.hash,

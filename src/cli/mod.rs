@@ -3,16 +3,27 @@
 //! One file per subcommand: its `Args` (whose doc comment is the `--help`)
 //! and a thin `run` that parses, resolves, calls the domain and renders.
 
+mod approve;
+mod context;
+mod demo;
 mod diff;
 mod error;
+mod gate;
 mod golden;
+mod heartbeat;
 mod init;
 mod intent;
+mod log;
 mod patch;
 mod prompt;
+mod propose;
 mod rails;
-mod log;
+mod reject;
+mod revert;
+mod review;
 mod score;
+mod status;
+mod step;
 mod ui;
 
 use std::path::PathBuf;
@@ -52,6 +63,16 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     Init(init::Args),
+    Step(step::Args),
+    Status(status::Args),
+    Context(context::Args),
+    Propose(propose::Args),
+    Review(review::Args),
+    Approve(approve::Args),
+    Reject(reject::Args),
+    Revert(revert::Args),
+    Heartbeat(heartbeat::Args),
+    Demo(demo::Args),
     Rails(rails::Args),
     Intent(intent::Args),
     Golden(golden::Args),
@@ -125,6 +146,16 @@ fn resolve_cwd(dir: Option<&std::path::Path>) -> Result<PathBuf, CommandError> {
 fn dispatch(env: &Env, command: Command) -> CommandResult {
     match command {
         Command::Init(args) => init::run(env, args),
+        Command::Step(args) => step::run(env, args),
+        Command::Status(args) => status::run(env, args),
+        Command::Context(args) => context::run(env, args),
+        Command::Propose(args) => propose::run(env, args),
+        Command::Review(args) => review::run(env, args),
+        Command::Approve(args) => approve::run(env, args),
+        Command::Reject(args) => reject::run(env, args),
+        Command::Revert(args) => revert::run(env, args),
+        Command::Heartbeat(args) => heartbeat::run(env, args),
+        Command::Demo(args) => demo::run(env, args),
         Command::Rails(args) => rails::run(env, args),
         Command::Intent(args) => intent::run(env, args),
         Command::Golden(args) => golden::run(env, args),
@@ -135,7 +166,8 @@ fn dispatch(env: &Env, command: Command) -> CommandResult {
 }
 
 /// Appends an entry to the step log and returns its sequence number.
-pub(crate) fn record(_ws: &Workspace, _kind: &str, _body: serde_json::Value) -> Result<Option<u64>, CommandError> {
-    // Wired to the journal when it lands (same session); until then nothing is logged.
-    Ok(None)
+pub(crate) fn record(ws: &Workspace, kind: crate::journal::Kind, body: serde_json::Value) -> Result<u64, CommandError> {
+    let mut journal = crate::journal::Journal::open(ws)?;
+    let entry = journal.append(crate::journal::Draft::new(kind, body)?)?;
+    Ok(entry.seq)
 }

@@ -110,6 +110,7 @@ fn show_diff(env: &Env) -> CommandResult {
 fn accept_now(env: &Env) -> CommandResult {
     let ws = env.workspace()?;
     let mut tty = Terminal::require("ratchet rails accept", None)?;
+    let _lock = crate::lock::WorkspaceLock::acquire(&ws, "rails accept")?;
     let plan = accept::plan(&ws)?;
     if plan.changes.is_empty() && !plan.previous.files.is_empty() {
         env.ui.note(format!(
@@ -147,7 +148,7 @@ fn accept_now(env: &Env) -> CommandResult {
     let intent = crate::intent::current(&ws).map(|i| i.hash).ok();
     let seq = record(
         &ws,
-        "rails",
+        crate::journal::Kind::Rails,
         serde_json::json!({
             "reason": "accept",
             "rails": plan.next.version(),

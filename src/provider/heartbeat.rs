@@ -2,8 +2,10 @@
 //!
 //! With a focus, it proposes appending a dated patch plan for the focus
 //! (evidence, a suggested eval, next steps) to its journal file. When its
-//! journal's last entry already covers the same focus, nothing is new and it
-//! answers `noop` (which the step still logs).
+//! journal already holds a plan for the same focus (under the same intent),
+//! nothing is new and it answers `noop` (which the step still logs). Plans
+//! for a next step or the intent leave no next steps of their own, so the
+//! heartbeat never feeds itself.
 
 use super::{Answer, Failure, Provider, Surroundings};
 use crate::context::Context;
@@ -39,10 +41,11 @@ impl Provider for Heartbeat {
         let date = now.format("%Y-%m-%d").to_string();
         let marker = format!("· {} · intent {}", context.focus.reference, &context.intent.hash[..12]);
         let existing = std::fs::read_to_string(env.root.join(&self.journal)).ok();
-        let last = existing.as_deref().and_then(|t| t.lines().rev().find(|l| l.starts_with("## ")));
-        if last.is_some_and(|l| l.ends_with(&marker)) {
+        let journaled =
+            existing.as_deref().is_some_and(|t| t.lines().any(|l| l.starts_with("## ") && l.ends_with(&marker)));
+        if journaled {
             return Ok(Answer::Noop {
-                reason: format!("nothing new since the last journal entry for {}", context.focus.reference),
+                reason: format!("nothing new: the journal already holds a plan for {}", context.focus.reference),
             });
         }
         let f = &context.focus;
@@ -62,17 +65,17 @@ impl Provider for Heartbeat {
                     format!("Fix pain {id} with the smallest patch that makes it pass"),
                 ],
             ),
-            Some(("next", _)) => {
-                ("a check that shows the next step is done".into(), vec![format!("Carry out: {}", f.text.trim())])
-            }
-            _ => (
-                "a check that shows the repository moved toward the intent".into(),
-                vec!["Pick the smallest change that serves the intent and propose it".into()],
-            ),
+            // A plan for a next step or the intent leaves no further next
+            // steps: the heartbeat records, it never feeds itself.
+            Some(("next", _)) => ("a check that shows the next step is done".into(), Vec::new()),
+            _ => ("a check that shows the repository moved toward the intent".into(), Vec::new()),
         };
-        plan.push_str(&format!("Suggested eval: {eval}.\n\nNext steps:\n"));
-        for n in &next {
-            plan.push_str(&format!("- {n}\n"));
+        plan.push_str(&format!("Suggested eval: {eval}.\n"));
+        if !next.is_empty() {
+            plan.push_str("\nNext steps:\n");
+            for n in &next {
+                plan.push_str(&format!("- {n}\n"));
+            }
         }
         let patch = match existing {
             Some(_) => serde_json::json!({"op": "append", "path": self.journal, "content": plan}),

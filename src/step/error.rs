@@ -98,9 +98,10 @@ impl Coded for StepError {
             StepError::NotMerged { .. } => Some("list merged steps with `ratchet log --outcome merged`".into()),
             StepError::AlreadyReverted { .. } => Some("nothing to do; `ratchet log show` has the amendment".into()),
             StepError::NotInHistory { .. } => Some("check out the branch that holds the step's commit".into()),
-            StepError::RevertConflict { .. } => {
-                Some("later commits changed the same lines; revert by hand with `git revert` and resolve the conflict".into())
-            }
+            StepError::RevertConflict { .. } => Some(
+                "later commits changed the same lines; revert by hand with `git revert` and resolve the conflict"
+                    .into(),
+            ),
             StepError::RevertChecksFailed { id, .. } => {
                 Some(format!("see logs/runs/{id}-revert.log; fix the checks, or revert by hand with `git revert`"))
             }

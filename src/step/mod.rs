@@ -35,7 +35,7 @@ use crate::score::{Signals, utility};
 
 pub use error::StepError;
 pub use inflight::{FAULT_ENV, Inflight, Phase};
-pub use select::{HEARTBEAT, Standing, configured, standings};
+pub use select::{HEARTBEAT, Standing, configured, focus as focus_for, standings};
 pub use session::{Session, events};
 
 /// The human score an auto-merged patch gets: no human scored it.
@@ -44,8 +44,12 @@ pub const AUTO_SCORE: f64 = 0.5;
 /// A human's answer at Gate 2.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Decision {
-    Approve { score: f64 },
-    Reject { reason: Option<String> },
+    Approve {
+        score: f64,
+    },
+    Reject {
+        reason: Option<String>,
+    },
     /// Leave it pending.
     Skip,
     /// Leave it pending and stop.
@@ -236,7 +240,10 @@ pub fn run(s: &mut Session, opts: Options<'_>, progress: &mut dyn Progress) -> R
     if let Some(name) = &opts.forced {
         let known = configured(&s.rails);
         if !known.iter().any(|p| &p.name == name) {
-            return Err(StepError::UnknownProvider { name: name.clone(), configured: known.into_iter().map(|p| p.name).collect() });
+            return Err(StepError::UnknownProvider {
+                name: name.clone(),
+                configured: known.into_iter().map(|p| p.name).collect(),
+            });
         }
     }
 
@@ -247,7 +254,9 @@ pub fn run(s: &mut Session, opts: Options<'_>, progress: &mut dyn Progress) -> R
     let pick = select::choose(&s.rails, &history, &standings, opts.forced.as_deref(), watchdog.alarm, &head);
     let (focus, note) = select::focus(&history, &s.intent, opts.telemetry);
     let tier = standings.iter().find(|x| x.name == pick.provider).map_or(0, |x| x.tier_index);
-    progress.phase("pick", &format!("{} ({:?}), focus {}", pick.provider, pick.reason, focus.reference).to_lowercase());
+    let reason =
+        serde_json::to_value(pick.reason).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+    progress.phase("pick", &format!("{} ({reason}), focus {}", pick.provider, focus.reference));
 
     let base = s.repo.head_commit();
     let mut body = StepBody {
@@ -255,7 +264,13 @@ pub fn run(s: &mut Session, opts: Options<'_>, progress: &mut dyn Progress) -> R
         rails: s.rails_version.clone(),
         versions: Versions::current(),
         base: base.clone(),
-        pick: PickRecord { provider: pick.provider.clone(), reason: pick.reason, seed: pick.seed.clone(), focus: focus.reference.clone(), note },
+        pick: PickRecord {
+            provider: pick.provider.clone(),
+            reason: pick.reason,
+            seed: pick.seed.clone(),
+            focus: focus.reference.clone(),
+            note,
+        },
         proposal: None,
         gate1: Vec::new(),
         gate2: None,
@@ -269,9 +284,16 @@ pub fn run(s: &mut Session, opts: Options<'_>, progress: &mut dyn Progress) -> R
     };
 
     // Propose.
-    Inflight { id: id.clone(), pid: std::process::id(), phase: Phase::Propose, body: body.clone(), undo: None, commit: None }
-        .save(&s.ws)
-        .map_err(|e| crate::error::IoError::new("write", inflight::path(&s.ws), e))?;
+    Inflight {
+        id: id.clone(),
+        pid: std::process::id(),
+        phase: Phase::Propose,
+        body: body.clone(),
+        undo: None,
+        commit: None,
+    }
+    .save(&s.ws)
+    .map_err(|e| crate::error::IoError::new("write", inflight::path(&s.ws), e))?;
     inflight::fault("propose");
     let provider = select::provider(&s.rails, &pick.provider).expect("the pick is among the configured providers");
     let ctx = context::build(context::Inputs {
@@ -325,7 +347,13 @@ pub fn propose(s: &mut Session, provider: &str, value: serde_json::Value) -> Res
         rails: s.rails_version.clone(),
         versions: Versions::current(),
         base: s.repo.head_commit(),
-        pick: PickRecord { provider: provider.to_string(), reason: Reason::Submitted, seed: String::new(), focus, note: None },
+        pick: PickRecord {
+            provider: provider.to_string(),
+            reason: Reason::Submitted,
+            seed: String::new(),
+            focus,
+            note: None,
+        },
         proposal: None,
         gate1: Vec::new(),
         gate2: None,
@@ -491,9 +519,16 @@ fn apply_and_score(
         },
     };
     let save = |s: &Session, body: &StepBody, phase, commit: Option<String>| {
-        Inflight { id: id.to_string(), pid: std::process::id(), phase, body: body.clone(), undo: Some(pre.clone()), commit }
-            .save(&s.ws)
-            .map_err(|e| StepError::from(crate::error::IoError::new("write", inflight::path(&s.ws), e)))
+        Inflight {
+            id: id.to_string(),
+            pid: std::process::id(),
+            phase,
+            body: body.clone(),
+            undo: Some(pre.clone()),
+            commit,
+        }
+        .save(&s.ws)
+        .map_err(|e| StepError::from(crate::error::IoError::new("write", inflight::path(&s.ws), e)))
     };
     save(s, &body, Phase::Apply, None)?;
     progress.phase("apply", &format!("{} {path}", patch.op().as_str()));
@@ -543,7 +578,8 @@ fn apply_and_score(
     if !ended.success() {
         s.restore(&undo).map_err(|reason| StepError::Recovery { file: path.clone(), reason })?;
         body.outcome = Outcome::Failed;
-        body.reason = Some(if ended == crate::process::Ended::TimedOut { "checks_timeout" } else { "checks_failed" }.into());
+        body.reason =
+            Some(if ended == crate::process::Ended::TimedOut { "checks_timeout" } else { "checks_failed" }.into());
         body.detail = Some(format!("the checks {}; {path} was restored", describe(&ended)));
         body.utility = Some(utility(&signals, &weights));
         body.signals = Some(signals);
@@ -563,6 +599,7 @@ fn apply_and_score(
         rails: body.rails.clone(),
         utility: format!("{u}"),
         log_prev: s.journal.head().hash_hex(),
+        log: s.journal.genesis()?.map(|g| crate::journal::line::hex(&g)),
     };
     let rationale = body.proposal.as_ref().map(|p| p.rationale.trim().to_string()).unwrap_or_default();
     let message = format!(
@@ -623,6 +660,69 @@ fn finish(s: &mut Session, id: &str, body: StepBody, commit: Option<String>) -> 
     })
 }
 
+/// A pending proposal as Gate 2 shows it, against the tree as it is now.
+#[derive(Clone, Debug)]
+pub struct PendingView {
+    pub pending: Pending,
+    pub rationale: String,
+    pub op: String,
+    pub path: String,
+    pub old: String,
+    /// The file after the patch; `None` when the patch no longer applies.
+    pub new: Option<String>,
+    pub next_steps: Vec<String>,
+    pub predicted: f64,
+}
+
+impl PendingView {
+    pub fn review(&self) -> Review<'_> {
+        let p = &self.pending;
+        let record = p.body.proposal.as_ref();
+        Review {
+            id: &p.id,
+            provider: &p.body.pick.provider,
+            rationale: &self.rationale,
+            focus: &p.body.pick.focus,
+            verdicts: &p.body.gate1,
+            op: &self.op,
+            path: &self.path,
+            old: &self.old,
+            new: self.new.as_deref().unwrap_or(""),
+            added: record.map_or(0, |r| r.added),
+            removed: record.map_or(0, |r| r.removed),
+            next_steps: &self.next_steps,
+            predicted: self.predicted,
+        }
+    }
+}
+
+/// Every pending proposal, viewed against the current tree.
+pub fn pending_views(s: &Session) -> Result<Vec<PendingView>, StepError> {
+    let history = s.history()?;
+    let root = s.ws.root().to_path_buf();
+    let mut out = Vec::new();
+    for p in Pending::all(&s.ws) {
+        if history.step(&p.id).is_none_or(|st| st.outcome() != Outcome::Pending) {
+            continue;
+        }
+        let Ok(proposal) = Proposal::from_value(&p.proposal) else { continue };
+        let Some(patch) = proposal.patches.first() else { continue };
+        let target = crate::patch::Target::open(&root, patch.path()).ok();
+        let current = target.as_ref().and_then(|t| t.current());
+        out.push(PendingView {
+            rationale: proposal.rationale.clone(),
+            op: patch.op().as_str().to_string(),
+            path: patch.path().to_string(),
+            old: current.map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default(),
+            new: crate::patch::resolve(patch, current).ok(),
+            next_steps: proposal.next_steps.clone(),
+            predicted: utility(&p.predicted, &s.rails.utility.weights),
+            pending: p,
+        });
+    }
+    Ok(out)
+}
+
 fn pending_for(s: &Session, id: &str) -> Result<Pending, StepError> {
     let waiting = || Pending::all(&s.ws).into_iter().map(|p| p.id).collect();
     let is_pending = s.history()?.step(id).is_some_and(|st| st.outcome() == Outcome::Pending);
@@ -643,7 +743,8 @@ pub fn approve(s: &mut Session, id: &str, score: f64, progress: &mut dyn Progres
     let root = s.ws.root().to_path_buf();
     let mut body = pending.body.clone();
     let proposal = Proposal::from_value(&pending.proposal)?;
-    let patch = proposal.patches.first().cloned().ok_or_else(|| StepError::NotPending { id: id.into(), pending: vec![] })?;
+    let patch =
+        proposal.patches.first().cloned().ok_or_else(|| StepError::NotPending { id: id.into(), pending: vec![] })?;
     let target = crate::patch::Target::open(&root, patch.path())?;
     let moved = hash_of(target.current()) != pending.target || s.repo.head_commit() != body.base;
     let mut signals = Signals { human_score: score, ci_pass: 0.0, ..pending.predicted };
@@ -665,7 +766,11 @@ pub fn approve(s: &mut Session, id: &str, score: f64, progress: &mut dyn Progres
             let first = gate1.first_objection().expect("a gate that did not pass has an objection");
             body.outcome = Outcome::Rejected;
             body.reason = Some("stale".into());
-            body.detail = Some(format!("the tree moved since the proposal; {}: {}", first.code.unwrap_or("OBJECTION"), first.reason));
+            body.detail = Some(format!(
+                "the tree moved since the proposal; {}: {}",
+                first.code.unwrap_or("OBJECTION"),
+                first.reason
+            ));
             signals.human_score = 0.0;
             body.utility = Some(utility(&signals, &s.rails.utility.weights));
             body.signals = Some(signals);
@@ -681,7 +786,12 @@ pub fn approve(s: &mut Session, id: &str, score: f64, progress: &mut dyn Progres
 pub fn reject(s: &mut Session, id: &str, reason: Option<String>) -> Result<Report, StepError> {
     let pending = pending_for(s, id)?;
     let mut body = pending.body.clone();
-    body.gate2 = Some(Gate2Record { by: s.identity().display().to_string(), decision: "reject".into(), human_score: 0.0, reason });
+    body.gate2 = Some(Gate2Record {
+        by: s.identity().display().to_string(),
+        decision: "reject".into(),
+        human_score: 0.0,
+        reason,
+    });
     body.outcome = Outcome::Rejected;
     body.reason = Some("human".into());
     let signals = Signals { ci_pass: 0.0, human_score: 0.0, ..pending.predicted };
@@ -707,7 +817,10 @@ pub struct Reverted {
 /// (with the utility cap when inside the revert window).
 pub fn revert(s: &mut Session, id: &str, progress: &mut dyn Progress) -> Result<Reverted, StepError> {
     let history = s.history()?;
-    let step = history.step(id).filter(|st| st.outcome() == Outcome::Merged).ok_or_else(|| StepError::NotMerged { id: id.into() })?;
+    let step = history
+        .step(id)
+        .filter(|st| st.outcome() == Outcome::Merged)
+        .ok_or_else(|| StepError::NotMerged { id: id.into() })?;
     if step.reverted.is_some() {
         return Err(StepError::AlreadyReverted { id: id.into() });
     }
@@ -715,27 +828,43 @@ pub fn revert(s: &mut Session, id: &str, progress: &mut dyn Progress) -> Result<
     if !s.repo.is_ancestor_of_head(&commit) {
         return Err(StepError::NotInHistory { id: id.into(), commit });
     }
-    let path = step.body.proposal.as_ref().map(|p| p.path.clone()).ok_or_else(|| StepError::NotMerged { id: id.into() })?;
+    let path =
+        step.body.proposal.as_ref().map(|p| p.path.clone()).ok_or_else(|| StepError::NotMerged { id: id.into() })?;
     crate::patch::path::check(&path, &s.rails.paths)?;
     if s.repo.is_dirty(&path)? {
         return Err(StepError::DirtyTarget { path });
     }
-    let content = s.repo.reverted_content(&commit, &path)?.map_err(|reason| StepError::RevertConflict { id: id.into(), reason })?;
+    let content = s
+        .repo
+        .reverted_content(&commit, &path)?
+        .map_err(|reason| StepError::RevertConflict { id: id.into(), reason })?;
     let (finished, previous) = (step.finished, step.utility().unwrap_or(0.0));
     let root = s.ws.root().to_path_buf();
     let target = crate::patch::Target::open(&root, &path)?;
     progress.phase("revert", &format!("{path} back to before {}", &commit[..12]));
     let undo = match content {
         Some(bytes) => {
-            let new = String::from_utf8(bytes).map_err(|_| StepError::RevertConflict { id: id.into(), reason: format!("{path} is not UTF-8 text") })?;
-            crate::patch::apply_verified(&s.repo, &s.rails.paths, &Patch::Replace { path: path.clone(), old: None, new })?
+            let new = String::from_utf8(bytes).map_err(|_| StepError::RevertConflict {
+                id: id.into(),
+                reason: format!("{path} is not UTF-8 text"),
+            })?;
+            crate::patch::apply_verified(
+                &s.repo,
+                &s.rails.paths,
+                &Patch::Replace { path: path.clone(), old: None, new },
+            )?
         }
         None => {
             // The step created the file: reverting removes it, through the same safe walk.
-            let Some(bytes) = target.current() else { return Err(StepError::RevertConflict { id: id.into(), reason: format!("{path} is already gone") }) };
+            let Some(bytes) = target.current() else {
+                return Err(StepError::RevertConflict { id: id.into(), reason: format!("{path} is already gone") });
+            };
             let mode = target.mode().unwrap_or(0o644);
             Undo { path: path.clone(), previous: Previous::Absent { created_dirs: Vec::new() } }.restore(&root)?;
-            Undo { path: path.clone(), previous: Previous::File { content: String::from_utf8_lossy(bytes).into_owned(), mode } }
+            Undo {
+                path: path.clone(),
+                previous: Previous::File { content: String::from_utf8_lossy(bytes).into_owned(), mode },
+            }
         }
     };
     let runs = s.ws.runs_dir();
@@ -745,7 +874,9 @@ pub fn revert(s: &mut Session, id: &str, progress: &mut dyn Progress) -> Result<
     let mut cmd = std::process::Command::new("sh");
     cmd.arg("-c").arg(&s.rails.checks.command).current_dir(&root);
     progress.phase("checks", &s.rails.checks.command);
-    let ran = crate::process::run_logged(cmd, &log, Duration::from_secs(s.rails.checks.timeout_s), &mut |e| progress.checks_running(e));
+    let ran = crate::process::run_logged(cmd, &log, Duration::from_secs(s.rails.checks.timeout_s), &mut |e| {
+        progress.checks_running(e)
+    });
     progress.checks_done();
     let ended = ran.map(|r| r.0).unwrap_or(crate::process::Ended::Signalled(0));
     if !ended.success() {
@@ -753,7 +884,12 @@ pub fn revert(s: &mut Session, id: &str, progress: &mut dyn Progress) -> Result<
         return Err(StepError::RevertChecksFailed { id: id.into(), status: describe(&ended) });
     }
     let subject = s.repo.commit_message(&commit).and_then(|m| m.lines().next().map(str::to_string)).unwrap_or_default();
-    let message = format!("Revert \"{subject}\"\n\nThis reverts commit {commit}.\n\nRatchet-Revert: {id}\nRatchet-Log-Prev: {}\n", s.journal.head().hash_hex());
+    let genesis =
+        s.journal.genesis()?.map(|g| format!("Ratchet-Log: {}\n", crate::journal::line::hex(&g))).unwrap_or_default();
+    let message = format!(
+        "Revert \"{subject}\"\n\nThis reverts commit {commit}.\n\nRatchet-Revert: {id}\nRatchet-Log-Prev: {}\n{genesis}",
+        s.journal.head().hash_hex()
+    );
     let now = crate::clock::now();
     let revert_commit = match s.repo.commit_path(&path, &message, &s.identity(), now) {
         Ok(c) => c,
@@ -776,5 +912,13 @@ pub fn revert(s: &mut Session, id: &str, progress: &mut dyn Progress) -> Result<
         capped: utility < previous,
     };
     let entry = s.append(Kind::Amend, None, &body)?;
-    Ok(Reverted { id: id.into(), commit: revert_commit, hours, previous_utility: previous, utility, capped: body.capped, seq: entry.seq })
+    Ok(Reverted {
+        id: id.into(),
+        commit: revert_commit,
+        hours,
+        previous_utility: previous,
+        utility,
+        capped: body.capped,
+        seq: entry.seq,
+    })
 }

@@ -47,7 +47,12 @@ pub struct Standing {
 }
 
 /// The standing of every provider.
-pub fn standings(rails: &Rails, history: &History, env: &Surroundings, now: chrono::DateTime<chrono::Utc>) -> Vec<Standing> {
+pub fn standings(
+    rails: &Rails,
+    history: &History,
+    env: &Surroundings,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<Standing> {
     let stats = history.provider_stats();
     let tiers = history.tiers(&rails.trust);
     configured(rails)
@@ -70,7 +75,12 @@ pub fn standings(rails: &Rails, history: &History, env: &Surroundings, now: chro
 }
 
 /// Why `cfg` cannot be picked now, or `None` when it can.
-fn ineligibility(cfg: &rails::Provider, history: &History, env: &Surroundings, now: chrono::DateTime<chrono::Utc>) -> Option<String> {
+fn ineligibility(
+    cfg: &rails::Provider,
+    history: &History,
+    env: &Surroundings,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<String> {
     if matches!(cfg.kind, ProviderKind::Heartbeat { .. }) {
         return None;
     }
@@ -104,19 +114,31 @@ pub fn focus(history: &History, intent: &Intent, telemetry: Result<Option<Focus>
     if let Some((reference, text)) = history.open_next_steps().into_iter().next() {
         return (Focus { reference, text, evidence: Vec::new() }, note);
     }
-    let text = intent.text.lines().find(|l| !l.trim().is_empty()).unwrap_or(&intent.name).trim_start_matches('#').trim();
+    let text =
+        intent.text.lines().find(|l| !l.trim().is_empty()).unwrap_or(&intent.name).trim_start_matches('#').trim();
     (Focus { reference: "intent".into(), text: text.to_string(), evidence: Vec::new() }, note)
 }
 
 /// Chooses among the eligible providers (or takes the forced one).
-pub fn choose(rails: &Rails, history: &History, standings: &[Standing], forced: Option<&str>, watchdog: bool, head: &str) -> Pick {
+pub fn choose(
+    rails: &Rails,
+    history: &History,
+    standings: &[Standing],
+    forced: Option<&str>,
+    watchdog: bool,
+    head: &str,
+) -> Pick {
     let stats = history.provider_stats();
     let candidates: Vec<Candidate> = standings
         .iter()
         .filter(|s| s.eligible)
         .map(|s| {
             let st = stats.get(&s.name);
-            Candidate { name: s.name.clone(), utility_sum: st.map_or(0.0, |x| x.utility_sum), steps: st.map_or(0, |x| x.scored) }
+            Candidate {
+                name: s.name.clone(),
+                utility_sum: st.map_or(0.0, |x| x.utility_sum),
+                steps: st.map_or(0, |x| x.scored),
+            }
         })
         .collect();
     let recent = history.picks();
@@ -125,7 +147,14 @@ pub fn choose(rails: &Rails, history: &History, standings: &[Standing], forced: 
         .find(|p| matches!(p.kind, ProviderKind::Heartbeat { .. }))
         .map(|p| p.name)
         .unwrap_or_else(|| HEARTBEAT.into());
-    let inputs = Inputs { candidates: &candidates, recent: &recent, selection: &rails.selection, watchdog, forced, fallback: &fallback };
+    let inputs = Inputs {
+        candidates: &candidates,
+        recent: &recent,
+        selection: &rails.selection,
+        watchdog,
+        forced,
+        fallback: &fallback,
+    };
     pick::choose(&inputs, pick::seed_for(head))
 }
 

@@ -34,6 +34,11 @@ impl Session {
     /// Locks and checks `ws` for `command`.
     pub fn begin(ws: &Workspace, command: &str) -> Result<Session, StepError> {
         let lock = WorkspaceLock::acquire(ws, command)?;
+        Session::with_lock(ws, lock)
+    }
+
+    /// Checks `ws` under a lock the caller already holds.
+    pub fn with_lock(ws: &Workspace, lock: WorkspaceLock) -> Result<Session, StepError> {
         let locked = rails::check(ws)?;
         let journal = Journal::open(ws)?;
         let rails = Rails::load(ws)?;
@@ -94,7 +99,9 @@ impl Session {
         let already_logged = self.history()?.step(&inflight.id).is_some_and(|s| s.outcome() != Outcome::Pending);
         let head_has_step = || {
             self.repo.head_commit().filter(|h| {
-                self.repo.commit_message(h).is_some_and(|m| crate::git::trailer(&m, "Ratchet-Step") == Some(inflight.id.as_str()))
+                self.repo
+                    .commit_message(h)
+                    .is_some_and(|m| crate::git::trailer(&m, "Ratchet-Step") == Some(inflight.id.as_str()))
             })
         };
         let committed = match inflight.phase {
@@ -109,7 +116,11 @@ impl Session {
             apply.commit = Some(commit.clone());
             body.detail = Some(format!("recovered after an interruption between commit {} and the log", &commit[..12]));
             self.append(Kind::Step, Some(&inflight.id), &body)?;
-            self.notes.push(format!("recovered step {}: its commit {} was kept and logged", inflight.id, &commit[..12]));
+            self.notes.push(format!(
+                "recovered step {}: its commit {} was kept and logged",
+                inflight.id,
+                &commit[..12]
+            ));
         } else {
             if let Some(undo) = &inflight.undo {
                 self.restore(undo).map_err(|reason| StepError::Recovery { file: file.clone(), reason })?;
@@ -117,12 +128,16 @@ impl Session {
             let mut body = inflight.body.clone();
             body.outcome = Outcome::Failed;
             body.reason = Some("interrupted".into());
-            body.detail = Some(format!("the process stopped during {:?}; the tree was restored", inflight.phase).to_lowercase());
+            body.detail =
+                Some(format!("the process stopped during {:?}; the tree was restored", inflight.phase).to_lowercase());
             if let Some(apply) = &mut body.apply {
                 apply.commit = None;
             }
             self.append(Kind::Step, Some(&inflight.id), &body)?;
-            self.notes.push(format!("recovered step {}: interrupted, the tree was restored and the step logged as failed", inflight.id));
+            self.notes.push(format!(
+                "recovered step {}: interrupted, the tree was restored and the step logged as failed",
+                inflight.id
+            ));
         }
         Inflight::clear(&self.ws).map_err(|e| StepError::Recovery { file, reason: e.to_string() })?;
         Ok(())

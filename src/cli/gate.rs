@@ -1,0 +1,182 @@
+//! Gate 2 at the terminal, progress narration, and how a step's report reads.
+
+use std::time::Duration;
+
+use crate::cli::prompt::Terminal;
+use crate::cli::{Style, Ui, diff};
+use crate::record::Outcome;
+use crate::step::{Decision, Gate2, Progress, Report, Review};
+
+/// Gate 2 as a prompt on the controlling terminal.
+pub struct TerminalGate<'a> {
+    pub tty: Terminal,
+    pub ui: &'a Ui,
+}
+
+impl TerminalGate<'_> {
+    /// Shows the proposal: provider, rationale, focus, Gate 1, a coloured
+    /// diff and the predicted utility.
+    pub fn show(&mut self, r: &Review<'_>) {
+        let ui = self.ui;
+        let mut out = String::new();
+        out.push_str(&format!(
+            "\n{} {} · provider {} · focus {}\n",
+            ui.paint(Style::Bold, "proposal"),
+            r.id,
+            ui.paint(Style::Bold, r.provider),
+            r.focus
+        ));
+        out.push_str(&format!("rationale: {}\n", r.rationale.trim()));
+        let verdicts: Vec<String> = r
+            .verdicts
+            .iter()
+            .map(|v| {
+                let style = if v.verdict == "attest" { Style::Green } else { Style::Red };
+                format!("{} {}", v.by, ui.paint(style, &v.verdict))
+            })
+            .collect();
+        out.push_str(&format!("gate 1: {}\n", verdicts.join(" · ")));
+        out.push_str(&format!(
+            "{} {} (+{} -{}) · predicted utility {}\n",
+            r.op,
+            ui.paint(Style::Bold, r.path),
+            r.added,
+            r.removed,
+            ui.paint(Style::Bold, &format!("{:.3}", r.predicted))
+        ));
+        let old_name = if r.op == "create" { "/dev/null".to_string() } else { format!("a/{}", r.path) };
+        out.push_str(&diff::unified(ui, r.old, r.new, &old_name, &format!("b/{}", r.path)));
+        if !r.next_steps.is_empty() {
+            out.push_str("next steps:\n");
+            for n in r.next_steps {
+                out.push_str(&format!("  - {n}\n"));
+            }
+        }
+        self.tty.say(&out);
+    }
+
+    fn ask_decision(&mut self) -> Decision {
+        loop {
+            let Some(answer) = self.tty.ask("[a]pprove, [r]eject, [s]kip (leave pending), [q]uit? ") else {
+                return Decision::Quit;
+            };
+            match answer.trim().to_ascii_lowercase().as_str() {
+                "a" | "approve" => return Decision::Approve { score: self.ask_score(1.0) },
+                "r" | "reject" => {
+                    let reason =
+                        self.tty.ask("reason (optional): ").map(|r| r.trim().to_string()).filter(|r| !r.is_empty());
+                    return Decision::Reject { reason };
+                }
+                "s" | "skip" => return Decision::Skip,
+                "q" | "quit" => return Decision::Quit,
+                _ => self.tty.say("please answer a, r, s or q\n"),
+            }
+        }
+    }
+
+    fn ask_score(&mut self, default: f64) -> f64 {
+        loop {
+            let Some(answer) = self.tty.ask(&format!("score in [0, 1] [{default}]: ")) else { return default };
+            let answer = answer.trim();
+            if answer.is_empty() {
+                return default;
+            }
+            match answer.parse::<f64>() {
+                Ok(x) if (0.0..=1.0).contains(&x) => return x,
+                _ => self.tty.say("a score is a number from 0 to 1, such as 0.8\n"),
+            }
+        }
+    }
+}
+
+impl Gate2 for TerminalGate<'_> {
+    fn decide(&mut self, review: &Review<'_>) -> Decision {
+        self.show(review);
+        self.ask_decision()
+    }
+}
+
+/// Phase narration on stderr, and a spinner while the checks run on a terminal.
+pub struct Narration<'a> {
+    pub ui: &'a Ui,
+    spinner: Option<indicatif::ProgressBar>,
+    live: bool,
+}
+
+impl<'a> Narration<'a> {
+    pub fn new(ui: &'a Ui) -> Narration<'a> {
+        let live = std::io::IsTerminal::is_terminal(&std::io::stderr()) && !ui.json();
+        Narration { ui, spinner: None, live }
+    }
+}
+
+impl Progress for Narration<'_> {
+    fn phase(&mut self, phase: &str, detail: &str) {
+        if !self.ui.json() {
+            self.ui.note(format!("{} {detail}", self.ui.paint(Style::Dim, &format!("{phase:>8}"))));
+        }
+    }
+
+    fn checks_running(&mut self, elapsed: Duration) {
+        if !self.live {
+            return;
+        }
+        let bar = self.spinner.get_or_insert_with(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} running the checks… {elapsed}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            bar
+        });
+        bar.tick();
+        let _ = elapsed;
+    }
+
+    fn checks_done(&mut self) {
+        if let Some(bar) = self.spinner.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// The process exit for a step's outcome: a failed step is an error.
+pub fn exit_for(report: &Report) -> crate::error::Exit {
+    if report.outcome == Outcome::Failed { crate::error::Exit::Error } else { crate::error::Exit::Ok }
+}
+
+/// One line saying how a step ended, and what to do next.
+pub fn describe(ui: &Ui, r: &Report) -> String {
+    let what = r.path.as_deref().map(|p| format!(" {p}")).unwrap_or_default();
+    let u = r.utility.map(|u| format!(" · utility {u}")).unwrap_or_default();
+    let style = match r.outcome {
+        Outcome::Merged => Style::Green,
+        Outcome::Failed | Outcome::Rejected => Style::Red,
+        _ => Style::Yellow,
+    };
+    let head = format!("{} {}", r.id, ui.paint(style, r.outcome.word()));
+    match r.outcome {
+        Outcome::Merged => format!(
+            "{head}:{what} by {}{u} · commit {}",
+            r.provider,
+            r.commit.as_deref().map(|c| &c[..12.min(c.len())]).unwrap_or("?")
+        ),
+        Outcome::Pending => format!(
+            "{head}:{what} from {} waits for a human in {} — approve with `ratchet approve {}` or walk them with `ratchet review`",
+            r.provider,
+            r.pending.as_deref().unwrap_or("logs/pending/"),
+            r.id
+        ),
+        Outcome::Rejected | Outcome::Failed | Outcome::Noop | Outcome::Skipped => format!(
+            "{head}:{what} from {} ({}){}{u}",
+            r.provider,
+            r.reason.as_deref().unwrap_or("-"),
+            r.detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default()
+        ),
+    }
+}
+
+/// The JSON of a report: at least `id`, `outcome`, and `utility` and `commit` when known.
+pub fn report_json(r: &Report) -> serde_json::Value {
+    serde_json::to_value(r).expect("a report serialises")
+}

@@ -1,0 +1,167 @@
+//! `ratchet status`: where the loop stands.
+
+use serde_json::json;
+
+use crate::cli::prompt::Terminal;
+use crate::cli::{CommandResult, Env, Style};
+use crate::error::{Coded, Exit};
+use crate::history::History;
+use crate::journal::Journal;
+use crate::provider::Surroundings;
+use crate::rails::{self, Rails};
+use crate::step::{self, Pending};
+
+/// Show pending proposals, the last steps, each provider's tier, statistics
+/// and eligibility, the watchdog, and the health of the rails and the log.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// How many recent steps to show.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    recent: usize,
+}
+
+pub fn run(env: &Env, args: Args) -> CommandResult {
+    let ws = env.workspace()?;
+    let rails_health = match rails::check(&ws) {
+        Ok(lock) => json!({"ok": true, "version": lock.version()}),
+        Err(e) => json!({"ok": false, "code": e.code(), "message": e.to_string()}),
+    };
+    let rails_cfg = Rails::load(&ws)?;
+    let (log_health, history) = match Journal::open(&ws) {
+        Ok(j) => {
+            let head = j.head();
+            let history = History::from_events(step::events(&j)?);
+            (json!({"ok": true, "entries": head.seq, "head": head.hash_hex()}), history)
+        }
+        Err(e) => (json!({"ok": false, "code": e.code(), "message": e.to_string()}), History::default()),
+    };
+    let now = crate::clock::now();
+    let env_ = Surroundings {
+        root: ws.root().to_path_buf(),
+        interactive: Terminal::open().is_some(),
+        patch_file: None,
+        step_id: String::new(),
+    };
+    let standings = step::standings(&rails_cfg, &history, &env_, now);
+    let watchdog = history.watchdog(&rails_cfg.watchdog, now);
+    let pending: Vec<_> = Pending::all(&ws)
+        .into_iter()
+        .filter(|p| history.step(&p.id).is_some_and(|s| s.outcome() == crate::record::Outcome::Pending))
+        .map(|p| {
+            json!({
+                "id": p.id,
+                "provider": p.body.pick.provider,
+                "path": p.body.proposal.as_ref().map(|x| x.path.clone()),
+                "op": p.body.proposal.as_ref().map(|x| x.op.clone()),
+                "created": p.created,
+                "predicted_utility": crate::score::utility(&p.predicted, &rails_cfg.utility.weights),
+            })
+        })
+        .collect();
+    let recent: Vec<_> = history
+        .steps()
+        .iter()
+        .rev()
+        .take(args.recent)
+        .map(|s| {
+            json!({
+                "id": s.id,
+                "provider": s.pick.provider,
+                "outcome": s.outcome(),
+                "utility": s.utility(),
+                "path": s.body.proposal.as_ref().map(|p| p.path.clone()),
+                "reason": s.body.reason,
+                "reverted": s.reverted.is_some(),
+                "ts": crate::clock::stamp(s.finished),
+            })
+        })
+        .collect();
+    if env.ui.json() {
+        env.ui.emit_json(&json!({
+            "rails": rails_health,
+            "log": log_health,
+            "watchdog": watchdog,
+            "pending": pending,
+            "recent": recent,
+            "providers": standings,
+        }));
+        return Ok(Exit::Ok);
+    }
+    let ui = &env.ui;
+    let ok = |v: &serde_json::Value| v["ok"].as_bool() == Some(true);
+    ui.data(if ok(&rails_health) {
+        format!("rails     ok · version {}", &rails_health["version"].as_str().unwrap_or("")[..12])
+    } else {
+        format!(
+            "rails     {} {}",
+            ui.paint(Style::Red, rails_health["code"].as_str().unwrap_or("")),
+            rails_health["message"].as_str().unwrap_or("")
+        )
+    });
+    ui.data(if ok(&log_health) {
+        format!(
+            "log       ok · {} entries · head {}",
+            log_health["entries"],
+            &log_health["head"].as_str().unwrap_or("")[..12]
+        )
+    } else {
+        format!(
+            "log       {} {}",
+            ui.paint(Style::Red, log_health["code"].as_str().unwrap_or("")),
+            log_health["message"].as_str().unwrap_or("")
+        )
+    });
+    let since = watchdog.hours_since_merge.map(|h| format!(", {h:.1} h")).unwrap_or_default();
+    ui.data(match &watchdog.reason {
+        Some(r) => format!(
+            "watchdog  {} {r}: the next pick forces exploration and prefers a human",
+            ui.paint(Style::Red, "ALARM")
+        ),
+        None => format!("watchdog  ok · {} steps{since} since the last merge", watchdog.steps_since_merge),
+    });
+    ui.data(format!("pending   {}", pending.len()));
+    for p in &pending {
+        ui.data(format!(
+            "  {}  {} {} {} (predicted {})",
+            p["id"].as_str().unwrap_or(""),
+            p["provider"].as_str().unwrap_or(""),
+            p["op"].as_str().unwrap_or(""),
+            p["path"].as_str().unwrap_or(""),
+            p["predicted_utility"]
+        ));
+    }
+    ui.data("recent");
+    for r in &recent {
+        ui.data(format!(
+            "  {:<6} {:<9} {:<10} {:<8} {}{}",
+            r["id"].as_str().unwrap_or(""),
+            r["outcome"].as_str().unwrap_or(""),
+            r["provider"].as_str().unwrap_or(""),
+            r["utility"].as_f64().map(|u| format!("{u:.3}")).unwrap_or("-".into()),
+            r["path"].as_str().or(r["reason"].as_str()).unwrap_or(""),
+            if r["reverted"] == true { " (reverted)" } else { "" }
+        ));
+    }
+    ui.data(format!(
+        "providers {:<10} {:<7} {:>5} {:>6} {:>6} {:>8} {:>5}  eligible",
+        "kind", "tier", "picks", "merged", "failed", "rejected", "mean"
+    ));
+    for p in &standings {
+        let eligible = match &p.reason {
+            None => ui.paint(Style::Green, "yes"),
+            Some(r) => format!("{} ({r})", ui.paint(Style::Yellow, "no")),
+        };
+        ui.data(format!(
+            "  {:<7} {:<10} {:<7} {:>5} {:>6} {:>6} {:>8} {:>5}  {eligible}",
+            p.name,
+            p.kind,
+            p.tier.as_deref().unwrap_or("-"),
+            p.stats.picks,
+            p.stats.merged,
+            p.stats.failed,
+            p.stats.rejected,
+            p.stats.mean_utility.map(|m| format!("{m:.2}")).unwrap_or("-".into()),
+        ));
+    }
+    Ok(Exit::Ok)
+}
