@@ -11,8 +11,11 @@ use crate::rails::Rails;
 use crate::workspace::Workspace;
 
 /// The index into `rails.trust.tiers` of `provider`'s current tier, from
-/// the log; the first tier when the log cannot be read.
+/// the log; the first tier when there is no log or it cannot be read.
 pub fn current_tier(ws: &Workspace, rails: &Rails, provider: &str) -> usize {
+    if !ws.steps_log().exists() {
+        return 0;
+    }
     let Ok(journal) = Journal::open(ws) else { return 0 };
     let Ok(events) = crate::step::events(&journal) else { return 0 };
     History::from_events(events).tiers(&rails.trust).get(provider).map_or(0, |t| t.tier)
