@@ -115,6 +115,10 @@ pub fn from_config(cfg: &rails::Provider) -> Box<dyn Provider> {
 /// Splits a provider's raw answer: `{"noop": "why"}` is a noop, and an
 /// optional `cost` object is taken off the proposal.
 pub fn interpret(mut value: serde_json::Value) -> Result<Answer, Failure> {
+    if value.is_array() {
+        // Several bare patches: Gate 1 will object that it is not atomic.
+        return Ok(Answer::Proposal { value, cost: Cost::default() });
+    }
     let Some(obj) = value.as_object_mut() else {
         return Err(Failure::InvalidOutput { reason: format!("expected a JSON object, got {}", kind_of(&value)) });
     };

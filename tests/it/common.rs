@@ -190,3 +190,130 @@ pub fn redact_hashes(text: &str) -> String {
     out.push_str(if run.len() >= 12 { "[HASH]" } else { &run });
     out
 }
+
+/// How a loop workspace's rails differ from the template.
+pub struct Setup {
+    pub checks: &'static str,
+    pub checks_timeout: u64,
+    pub auto_merge: bool,
+    pub auto_merge_lines: u64,
+    pub agent_timeout: u64,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup { checks: "true", checks_timeout: 60, auto_merge: false, auto_merge_lines: 10, agent_timeout: 20 }
+    }
+}
+
+impl Ws {
+    /// A repository with docs, code and tests, initialised with the
+    /// template rails adjusted by `setup`, and a scripted `self` agent.
+    pub fn looped(setup: Setup) -> Ws {
+        let ws = Ws::new();
+        ws.write("docs/guide.md", "# Guide\n\nline one\nline two\n");
+        ws.write("src/lib.rs", "pub fn answer() -> u32 {\n    42\n}\n");
+        ws.write("tests/basic.txt", "a test fixture\n");
+        ws.git(&["add", "-A"]);
+        ws.git(&["commit", "-q", "-m", "sources"]);
+        let agent = ws.home.join("agent.sh");
+        std::fs::create_dir_all(ws.home.join("answers")).unwrap();
+        std::fs::write(
+            &agent,
+            format!(
+                "#!/bin/sh\ncat > /dev/null\nd={answers}\nn=$(cat $d/n 2>/dev/null || echo 0)\nn=$((n + 1))\necho $n > $d/n\n\
+                 if [ -f $d/$n.sh ]; then exec sh $d/$n.sh; fi\n\
+                 if [ -f $d/$n.json ]; then cat $d/$n.json; else echo '{{\"noop\": \"no more answers\"}}'; fi\n",
+                answers = ws.home.join("answers").display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let template = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/rails.toml")).unwrap();
+        let mut rails = String::new();
+        let mut section = String::new();
+        for line in template.lines() {
+            let t = line.trim_start();
+            if t.starts_with('[') {
+                section = t.to_string();
+            }
+            let line = match (section.as_str(), t.split(" =").next().unwrap_or("")) {
+                (s, "command") if s.starts_with("[checks]") => format!("command = {:?}", setup.checks),
+                (s, "timeout_s") if s.starts_with("[checks]") => format!("timeout_s = {}", setup.checks_timeout),
+                (s, "enabled") if s.starts_with("[gate.auto_merge]") => format!("enabled = {}", setup.auto_merge),
+                (s, "max_lines") if s.starts_with("[gate.auto_merge]") => {
+                    format!("max_lines = {}", setup.auto_merge_lines)
+                }
+                (s, "command") if s.starts_with("[providers.self]") => {
+                    format!("command = [{:?}]", agent.display().to_string())
+                }
+                (s, "timeout_s") if s.starts_with("[providers.self]") => format!("timeout_s = {}", setup.agent_timeout),
+                (s, _) if s.starts_with("[loopkit]") => continue,
+                _ => line.to_string(),
+            };
+            rails.push_str(&line);
+            rails.push('\n');
+        }
+        ws.write("config/rails.toml", &rails);
+        let out = ws.run(&["init"]);
+        assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
+        ws.git(&["add", "-A"]);
+        ws.git(&["commit", "-q", "-m", "ratchet init"]);
+        ws
+    }
+
+    /// Queues the agent's `n`-th answer (1-based).
+    pub fn answer(&self, n: usize, json: &str) {
+        std::fs::write(self.home.join(format!("answers/{n}.json")), json).unwrap();
+    }
+
+    /// Queues a shell script as the agent's `n`-th run (to crash, hang or print garbage).
+    pub fn answer_script(&self, n: usize, script: &str) {
+        std::fs::write(self.home.join(format!("answers/{n}.sh")), script).unwrap();
+    }
+
+    /// Every log entry, parsed.
+    pub fn entries(&self) -> Vec<serde_json::Value> {
+        let text = std::fs::read_to_string(self.path("logs/steps.jsonl")).unwrap_or_default();
+        text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    }
+
+    /// The last log entry.
+    pub fn last(&self) -> serde_json::Value {
+        self.entries().pop().expect("the log has entries")
+    }
+
+    pub fn head(&self) -> String {
+        self.git(&["rev-parse", "HEAD"]).trim().to_string()
+    }
+
+    /// Runs with `RATCHET_NOW` set to `at` instead of the pinned default.
+    pub fn run_at(&self, at: &str, args: &[&str]) -> Output {
+        self.cmd(args).env("RATCHET_NOW", at).output().expect("ratchet runs")
+    }
+
+    pub fn run_env(&self, env: &[(&str, &str)], args: &[&str]) -> Output {
+        let mut cmd = self.cmd(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("ratchet runs")
+    }
+
+    pub fn pty_env(&self, env: &[(&str, &str)], args: &[&str]) -> rexpect::session::PtySession {
+        let mut cmd = Command::new(bin());
+        cmd.args(args);
+        self.configure(&mut cmd);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        rexpect::session::spawn_command(cmd, Some(20_000)).expect("pty spawns")
+    }
+}
+
+/// A proposal appending `text` to `path`.
+pub fn append(path: &str, text: &str) -> String {
+    serde_json::json!({"rationale": "add a line", "patch": {"op": "append", "path": path, "content": text}, "next_steps": ["more"]})
+        .to_string()
+}

@@ -4,3 +4,4 @@
 mod common;
 mod init;
 mod rails;
+mod step;
