@@ -174,3 +174,19 @@ fn commands_that_read_the_log_refuse_a_rolled_back_or_tampered_one() {
     assert_eq!(out.code, 1);
     insta::assert_snapshot!("list_tampered", out.stderr);
 }
+
+#[test]
+fn without_xdg_state_home_the_checkpoint_goes_to_local_state() {
+    let f = fixture();
+    f.write_fixed_log(2);
+    let mut log = f.read_log();
+    log.extend_from_slice(b"{\"v\":1,");
+    fs::write(f.log(), &log).unwrap();
+    // A relative XDG_STATE_HOME is ignored, as the XDG spec says.
+    let out = f.ratchet().env("XDG_STATE_HOME", "relative/state").args(["log"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let cp = f.dir.path().join(".local/state/ratchet").join(f.ws.id()).join("checkpoint");
+    let text = fs::read_to_string(&cp).expect("the state checkpoint under ~/.local/state");
+    assert!(text.contains("\"seq\":3"), "{text}");
+    assert!(!f.root.join("relative").exists());
+}

@@ -531,3 +531,55 @@ fn parallel_and_sequential_verification_agree() {
         }
     }
 }
+
+#[test]
+fn a_log_replaced_while_open_is_refused_on_append() {
+    let f = fixture();
+    let mut j = f.append_steps(3);
+    // Another log of exactly the same size takes its place.
+    let mut log = f.read_log();
+    let r = line_ranges(&log)[2].clone();
+    log[r.end - 10] = if log[r.end - 10] == b'a' { b'b' } else { b'a' };
+    fs::write(f.log(), &log).unwrap();
+    let e = j.append(Draft::new(Kind::Step, json!({})).unwrap()).unwrap_err();
+    assert_eq!(e.code(), "LOG_ROLLBACK");
+    assert_eq!(f.read_log(), log, "nothing was appended");
+}
+
+#[test]
+fn a_journal_opened_earlier_links_to_entries_appended_since() {
+    let f = fixture();
+    let mut early = f.append_steps(2);
+    let mut other = f.open();
+    other.append(Draft::new(Kind::Heartbeat, json!({"outcome": "noop"})).unwrap()).unwrap();
+    let e = early.append(Draft::new(Kind::Step, json!({"outcome": "merged"})).unwrap()).unwrap();
+    assert_eq!((e.seq, e.id.as_str()), (4, "s4"));
+    assert!(verify(&f).ok());
+}
+
+/// Nothing but the journal may touch the log file (DESIGN §2: "written only
+/// by ratchet"; here: only by `src/journal`).
+#[test]
+fn only_the_journal_names_the_log_file() {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in fs::read_dir(dir).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|e| e == "rs") {
+                out.push(p);
+            }
+        }
+    }
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    walk(&src, &mut files);
+    for file in files {
+        let rel = file.strip_prefix(&src).unwrap().to_string_lossy().replace('\\', "/");
+        if rel.starts_with("journal/") || rel == "workspace.rs" {
+            continue;
+        }
+        let text = fs::read_to_string(&file).unwrap();
+        assert!(!text.contains("steps_log()"), "src/{rel} reaches for the log file; go through ratchet::journal");
+    }
+}

@@ -25,9 +25,16 @@
 //!   good line, and a `recovery` entry naming the quarantined file, its size
 //!   and hash is appended. Anything else invalid is tampering.
 //! - **Opening is cheap; verifying is thorough.** [`Journal::open`] checks the
-//!   lines at the checkpoints and everything after them; [`verify`] reads
-//!   every line, streaming in parallel chunks with bounded memory, and
-//!   cross-checks the `Ratchet-Log-Prev` trailers of the step commits.
+//!   lines at the checkpoints and everything after them (DESIGN §3: "verify
+//!   the log's tail"); reading entries re-checks each line on the way;
+//!   [`verify`] reads every line, streaming in parallel chunks with bounded
+//!   memory, and cross-checks the trailers of the step commits.
+//!
+//! For the step that commits: name the head in `Ratchet-Log-Prev:
+//! <head().hash_hex()>`, and this log in `Ratchet-Log: <genesis() hex>`. The
+//! log is one per clone, so a clone's history holds step commits recorded
+//! in other clones' logs; `verify` skips commits whose `Ratchet-Log` names
+//! another log (and checks every commit that has no `Ratchet-Log`).
 
 pub mod checkpoint;
 pub mod line;
