@@ -13,7 +13,7 @@ use crate::workspace::Workspace;
 /// The index into `rails.trust.tiers` of `provider`'s current tier, from
 /// the log; the first tier when there is no log or it cannot be read.
 pub fn current_tier(ws: &Workspace, rails: &Rails, provider: &str) -> usize {
-    if !ws.steps_log().exists() {
+    if !crate::journal::exists(ws) {
         return 0;
     }
     let Ok(journal) = Journal::open(ws) else { return 0 };

@@ -26,12 +26,13 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
     let report = init::init(&ws)?;
     let intent = intent::current(&ws)?;
     let mut seq = None;
-    if !report.changed_nothing() || !ws.steps_log().exists() {
+    if !report.changed_nothing() || !crate::journal::exists(&ws) {
         seq = Some(record(
             &ws,
             crate::journal::Kind::Rails,
             serde_json::json!({
                 "reason": "init",
+                "workspace": ws.id(),
                 "rails": report.rails,
                 "intent": intent.hash,
                 "intent_name": intent.name,

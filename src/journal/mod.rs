@@ -599,6 +599,12 @@ impl Journal {
 }
 
 /// The first 12 hex digits of a hash, for messages.
+/// Whether `ws` has a step log yet (a fresh workspace or clone has none).
+/// Reads nothing and writes nothing.
+pub fn exists(ws: &Workspace) -> bool {
+    ws.steps_log().exists()
+}
+
 pub fn short(hash: &[u8; 32]) -> String {
     line::hex(hash)[..12].to_string()
 }

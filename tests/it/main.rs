@@ -1,7 +1,9 @@
 //! End-to-end tests of the `ratchet` binary: one integration binary, one
 //! module per area.
 
+mod architecture;
 mod common;
 mod init;
 mod rails;
+mod recovery;
 mod step;
