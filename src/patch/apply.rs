@@ -70,11 +70,18 @@ pub fn apply(root: &Path, policy: &PathPolicy, patch: &Patch) -> Result<Undo, Pa
 /// the patch's path changed (compared with the status before). Anything
 /// else undoes the patch and returns `UNEXPECTED_CHANGES`.
 pub fn apply_verified(repo: &Repo, policy: &PathPolicy, patch: &Patch) -> Result<Undo, PatchError> {
-    let root = repo.workdir();
     let before = repo.status()?;
+    apply_since(repo, policy, patch, &before)
+}
+
+/// [`apply_verified`] against a status taken earlier (at the start of a
+/// step, before its provider ran): anything but the patch's path that
+/// changed since, the provider's side effects included, rejects the patch.
+pub fn apply_since(repo: &Repo, policy: &PathPolicy, patch: &Patch, before: &StatusMap) -> Result<Undo, PatchError> {
+    let root = repo.workdir();
     let undo = apply(root, policy, patch)?;
     let checked =
-        repo.status().map_err(PatchError::from).and_then(|after| verify_single_change(&before, &after, patch.path()));
+        repo.status().map_err(PatchError::from).and_then(|after| verify_single_change(before, &after, patch.path()));
     if let Err(e) = checked {
         if let Err(restore) = undo.restore(root) {
             return Err(PatchError::RestoreFailed { path: undo.path, cause: e.to_string(), source: Box::new(restore) });

@@ -55,10 +55,14 @@ pub fn path(ws: &Workspace) -> PathBuf {
 }
 
 impl Inflight {
-    /// Records the step's phase durably before it starts.
+    /// Records the step's phase before it starts. Atomic, but not forced to
+    /// disk: it guards against the process dying (`kill -9` keeps the page
+    /// cache), and each fsync here would cost the step milliseconds. After a
+    /// power loss the tree may show an applied patch with no crash journal;
+    /// the next step then stops on the dirty tree, which a human sorts out.
     pub fn save(&self, ws: &Workspace) -> std::io::Result<()> {
         let bytes = serde_json::to_vec(self).expect("the crash journal always serialises");
-        crate::fsutil::write_atomic(&path(ws), &bytes)
+        crate::fsutil::replace(&path(ws), &bytes)
     }
 
     pub fn load(ws: &Workspace) -> Result<Option<Inflight>, String> {

@@ -217,12 +217,14 @@ fn hash_of(bytes: Option<&[u8]>) -> Option<String> {
 
 /// Runs one full step.
 pub fn run(s: &mut Session, opts: Options<'_>, progress: &mut dyn Progress) -> Result<Report, StepError> {
+    // One look at the tree: the clean-tree check, and the "before" against
+    // which the applied patch must be the only change.
+    let before = s.repo.status()?;
     if !opts.allow_dirty {
-        let dirty: Vec<String> = s
-            .repo
-            .status()?
-            .into_keys()
+        let dirty: Vec<String> = before
+            .keys()
             .filter(|p| matches!(s.rails.paths.classify(p), crate::rails::PathClass::Allowed(_)))
+            .cloned()
             .collect();
         if !dirty.is_empty() {
             return Err(StepError::DirtyTree { paths: dirty });
@@ -330,7 +332,7 @@ pub fn run(s: &mut Session, opts: Options<'_>, progress: &mut dyn Progress) -> R
         Ok(Answer::Proposal { value, cost }) => {
             body.cost = cost;
             body.cost.calls = body.cost.calls.max(1);
-            consider(s, &id, body, value, tier, opts.gate2, true, progress)
+            consider(s, &id, body, value, tier, opts.gate2, Some(&before), progress)
         }
     }
 }
@@ -365,7 +367,7 @@ pub fn propose(s: &mut Session, provider: &str, value: serde_json::Value) -> Res
         reason: None,
         detail: None,
     };
-    consider(s, &id, body, value, tier, None, false, &mut Quiet)
+    consider(s, &id, body, value, tier, None, None, &mut Quiet)
 }
 
 /// Gate 1, then Gate 2, then apply and score.
@@ -377,9 +379,11 @@ fn consider(
     value: serde_json::Value,
     tier: usize,
     gate2: Option<&mut dyn Gate2>,
-    auto_merge: bool,
+    before: Option<&crate::git::StatusMap>,
     progress: &mut dyn Progress,
 ) -> Result<Report, StepError> {
+    // Auto-merge applies to steps the loop ran itself, never to submissions.
+    let auto_merge = before.is_some();
     let root = s.ws.root().to_path_buf();
     let gate1 = approve::evaluate_value(&root, &s.rails, tier, &value, body.base.as_deref(), &s.intent.hash);
     body.gate1 = verdict_records(&gate1);
@@ -484,12 +488,14 @@ fn consider(
             }
             body.gate2 = Some(Gate2Record { by, decision: "approve".into(), human_score: score, reason: None });
             signals.human_score = score;
-            apply_and_score(s, id, body, &patch, &current, signals, progress)
+            apply_and_score(s, id, body, &patch, &current, signals, before, progress)
         }
     }
 }
 
-/// Apply+Score and Log, for an approved patch.
+/// Apply+Score and Log, for an approved patch. `before` is the status the
+/// applied patch must be the only change against (taken now when `None`).
+#[allow(clippy::too_many_arguments)]
 fn apply_and_score(
     s: &mut Session,
     id: &str,
@@ -497,6 +503,7 @@ fn apply_and_score(
     patch: &Patch,
     target: &crate::patch::Target,
     mut signals: Signals,
+    before: Option<&crate::git::StatusMap>,
     progress: &mut dyn Progress,
 ) -> Result<Report, StepError> {
     let root = s.ws.root().to_path_buf();
@@ -532,7 +539,11 @@ fn apply_and_score(
     };
     save(s, &body, Phase::Apply, None)?;
     progress.phase("apply", &format!("{} {path}", patch.op().as_str()));
-    let undo = match crate::patch::apply_verified(&s.repo, &s.rails.paths, patch) {
+    let applied = match before {
+        Some(before) => crate::patch::apply_since(&s.repo, &s.rails.paths, patch, before),
+        None => crate::patch::apply_verified(&s.repo, &s.rails.paths, patch),
+    };
+    let undo = match applied {
         Ok(undo) => undo,
         Err(e) => {
             body.outcome = Outcome::Failed;
@@ -779,7 +790,7 @@ pub fn approve(s: &mut Session, id: &str, score: f64, progress: &mut dyn Progres
     }
     let by = s.identity().display().to_string();
     body.gate2 = Some(Gate2Record { by, decision: "approve".into(), human_score: score, reason: None });
-    apply_and_score(s, id, body, &patch, &target, signals, progress)
+    apply_and_score(s, id, body, &patch, &target, signals, None, progress)
 }
 
 /// Rejects a pending proposal (an explicit human act).

@@ -67,4 +67,5 @@ fn the_step_is_the_only_writer_of_step_entries_and_the_only_path_to_a_merge() {
     }
     only_in(".commit_path(", &["step/"]);
     only_in("apply_verified(", &["step/", "patch/"]);
+    only_in("apply_since(", &["step/", "patch/"]);
 }

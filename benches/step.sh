@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The step benchmark (issue 3): one `ratchet step` on a 10,000-file
+# repository, against a bare-git baseline doing the same change, in the
+# same run; and `ratchet status` on that repository.
+#
+#   benches/step.sh            # 15 runs each (RUNS=N to change)
+#
+# ratchet: a command provider prints a fixed 5-line append to docs/notes.md,
+# the checks are `true`, and auto-merge is allowed for docs/**, so the step
+# goes Pick → Propose → Gate 1 → auto-merge → apply → checks → commit → log.
+# baseline: `git apply` of the same 5-line patch, then `git add` + `git commit`.
+# Needs hyperfine (apt-get install hyperfine).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-15}
+cargo build --release -q
+RATCHET=$PWD/target/release/ratchet
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+export XDG_STATE_HOME=$work/state HOME=$work/home
+mkdir -p "$HOME"
+
+make_repo() {
+  local dir=$1
+  mkdir -p "$dir"
+  (cd "$dir" && git init -q -b main && git config user.name bench && git config user.email bench@example.com)
+  python3 - "$dir" <<'PY'
+import os, sys
+root = sys.argv[1]
+for i in range(10000):
+    d = os.path.join(root, "src", f"m{i % 100:02d}")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, f"f{i}.rs"), "w") as f:
+        f.write(f"// file {i}\npub fn f{i}() -> u32 {{ {i} }}\n")
+os.makedirs(os.path.join(root, "docs"), exist_ok=True)
+with open(os.path.join(root, "docs", "notes.md"), "w") as f:
+    f.write("# Notes\n")
+PY
+  (cd "$dir" && git add -A && git commit -qm "10,000 files")
+}
+
+# The ratchet workspace.
+make_repo "$work/ratchet"
+cat > "$work/agent.sh" <<'SH'
+#!/bin/sh
+cat > /dev/null
+printf '%s' '{"rationale":"Add five lines of notes.","patch":{"op":"append","path":"docs/notes.md","content":"one\ntwo\nthree\nfour\nfive\n"},"next_steps":["more notes"]}'
+SH
+chmod +x "$work/agent.sh"
+mkdir -p "$work/ratchet/config"
+sed -e 's|^command = "cargo test"|command = "true"|' \
+    -e "s|^command = \[\"./scripts/agent.sh\"\].*|command = [\"$work/agent.sh\"]|" \
+    -e '/^\[gate.auto_merge\]/,/^\[/ s/^enabled = false/enabled = true/' \
+    -e '/^\[loopkit\]/,$d' config/rails.toml > "$work/ratchet/config/rails.toml"
+(cd "$work/ratchet" && "$RATCHET" -q init > /dev/null && git add -A && git commit -qm "ratchet init")
+(cd "$work/ratchet" && "$RATCHET" --json step --provider self | grep -q '"outcome": "merged"') || {
+  echo "the ratchet step did not merge" >&2; exit 1; }
+
+# The bare-git baseline.
+make_repo "$work/git"
+# A zero-context insertion after line 1, so it applies again on every run.
+printf -- '--- a/docs/notes.md\n+++ b/docs/notes.md\n@@ -1,0 +2,5 @@\n+one\n+two\n+three\n+four\n+five\n' > "$work/p.diff"
+APPLY="git apply --unidiff-zero $work/p.diff"
+(cd "$work/git" && $APPLY && git add docs/notes.md && git commit -qm warm)
+
+# The patch appends, so both sides apply again on every run; each run commits.
+hyperfine --style basic --warmup 2 --runs "$RUNS" --export-json "$work/step.json" \
+  -n "ratchet step" "cd $work/ratchet && $RATCHET -q step --provider self" \
+  -n "git apply+add+commit" "cd $work/git && $APPLY && git add docs/notes.md && git commit -qm step"
+hyperfine --style basic --warmup 3 --runs "$RUNS" -n "ratchet status" "cd $work/ratchet && $RATCHET status"
+
+python3 - "$work/step.json" <<'PY'
+import json, statistics, sys
+r = {x["command"]: statistics.median(x["times"]) for x in json.load(open(sys.argv[1]))["results"]}
+s, g = r["ratchet step"], r["git apply+add+commit"]
+print(f"median: ratchet step {s*1000:.1f} ms, git baseline {g*1000:.1f} ms, ratio {s/g:.2f} (target <= 1.5)")
+PY
+(cd "$work/ratchet" && "$RATCHET" log verify)
