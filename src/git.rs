@@ -270,8 +270,14 @@ impl Repo {
 pub type StatusMap = std::collections::BTreeMap<String, u32>;
 
 impl Repo {
-    /// The status of the work tree and index against HEAD.
+    /// The status of the work tree and index against HEAD (see [`Repo::status_fast`]).
     pub fn status(&self) -> Result<StatusMap, GitError> {
+        self.status_fast()
+    }
+
+    /// The status of the work tree and index against HEAD, computed by
+    /// libgit2 alone: the reference [`Repo::status_fast`] is tested against.
+    pub fn status_full(&self) -> Result<StatusMap, GitError> {
         let mut opts = git2::StatusOptions::new();
         opts.include_untracked(true)
             .recurse_untracked_dirs(true)
@@ -392,5 +398,209 @@ impl Repo {
         let parent = self.inner.head().ok().and_then(|h| h.peel_to_commit().ok());
         let parents: Vec<&git2::Commit> = parent.iter().collect();
         Ok(self.inner.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)?.to_string())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// A fast `git status` for the step's two looks at the tree.
+// ---------------------------------------------------------------------------
+
+/// Entry flag: the path is not checked out (sparse checkout); git does not
+/// compare it with the work tree.
+const SKIP_WORKTREE: u16 = 1 << 14;
+const GITLINK: u32 = 0o160000;
+
+/// A tracked path with what the index remembers of its file.
+struct Tracked {
+    path: String,
+    mtime: (i32, u32),
+    ctime: (i32, u32),
+    size: u32,
+    ino: u32,
+    mode: u32,
+}
+
+impl Tracked {
+    /// Whether the file's `lstat` might differ from what the index holds,
+    /// so that only libgit2 can tell (stat mismatch, or racily clean).
+    fn needs_a_look(&self, meta: &std::fs::Metadata, index_mtime: (i64, i64)) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let mode = if meta.file_type().is_symlink() {
+            0o120000
+        } else if meta.is_dir() {
+            GITLINK
+        } else if meta.mode() & 0o111 != 0 {
+            0o100755
+        } else {
+            0o100644
+        };
+        let racy = (self.mtime.0 as i64, self.mtime.1 as i64) >= index_mtime;
+        racy || mode != self.mode
+            || meta.size() as u32 != self.size
+            || meta.ino() as u32 != self.ino
+            || (meta.mtime() as i32, meta.mtime_nsec() as u32) != self.mtime
+            || (meta.ctime() as i32, meta.ctime_nsec() as u32) != self.ctime
+    }
+}
+
+impl Repo {
+    /// The same map as [`Repo::status`], computed faster on large trees:
+    /// every tracked file is `lstat`ed (on two threads) and compared with
+    /// the stat data in the index, as git does; libgit2 is asked about a
+    /// path only when that comparison cannot clear it, when the index
+    /// differs from `HEAD` there, or when an untracked file turns up.
+    pub fn status_fast(&self) -> Result<StatusMap, GitError> {
+        let index = self.inner.index()?;
+        let index_mtime = std::fs::metadata(self.inner.path().join("index"))
+            .map(|m| {
+                use std::os::unix::fs::MetadataExt;
+                (m.mtime(), m.mtime_nsec())
+            })
+            .unwrap_or((i64::MAX, 0));
+        let mut tracked = Vec::with_capacity(index.len());
+        let mut look: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+        for e in index.iter() {
+            let Ok(path) = String::from_utf8(e.path) else { return self.status_full() };
+            let stage = (e.flags >> 12) & 0x3;
+            if stage != 0 || e.mode == GITLINK || e.flags_extended & !SKIP_WORKTREE != 0 {
+                look.insert(path);
+            } else if e.flags_extended & SKIP_WORKTREE == 0 {
+                tracked.push(Tracked {
+                    path,
+                    mtime: (e.mtime.seconds(), e.mtime.nanoseconds()),
+                    ctime: (e.ctime.seconds(), e.ctime.nanoseconds()),
+                    size: e.file_size,
+                    ino: e.ino,
+                    mode: e.mode,
+                });
+            }
+        }
+        // Staged changes: the index's tree differs from HEAD's.
+        let head_tree = self.inner.head().ok().and_then(|h| h.peel_to_tree().ok());
+        let mut index_for_tree = self.inner.index()?;
+        let staged_differ = match (&head_tree, index_for_tree.write_tree()) {
+            (Some(t), Ok(oid)) => t.id() != oid,
+            _ => true,
+        };
+        if staged_differ {
+            let diff = self.inner.diff_tree_to_index(head_tree.as_ref(), Some(&index), None)?;
+            for d in diff.deltas() {
+                for f in [d.old_file().path(), d.new_file().path()].into_iter().flatten() {
+                    look.insert(f.to_string_lossy().replace('\\', "/"));
+                }
+            }
+        }
+        // Tracked files, on two threads; untracked ones, on this one.
+        let root = &self.workdir;
+        let (a, b) = tracked.split_at(tracked.len() / 2);
+        let scan = |part: &[Tracked]| -> Vec<String> {
+            part.iter()
+                .filter(|t| match std::fs::symlink_metadata(root.join(&t.path)) {
+                    Ok(meta) => t.needs_a_look(&meta, index_mtime),
+                    Err(_) => true,
+                })
+                .map(|t| t.path.clone())
+                .collect()
+        };
+        let (from_a, from_b, untracked) = std::thread::scope(|s| {
+            let ha = s.spawn(|| scan(a));
+            let hb = s.spawn(|| scan(b));
+            let untracked = self.untracked(&tracked);
+            (ha.join(), hb.join(), untracked)
+        });
+        look.extend(from_a.map_err(|_| git2::Error::from_str("a status thread panicked"))?);
+        look.extend(from_b.map_err(|_| git2::Error::from_str("a status thread panicked"))?);
+        let mut out = StatusMap::new();
+        for path in untracked? {
+            out.insert(path, git2::Status::WT_NEW.bits());
+        }
+        for path in look {
+            let status = match self.inner.status_file(Path::new(&path)) {
+                Ok(s) => s,
+                Err(e) if e.code() == git2::ErrorCode::NotFound => continue,
+                // A path libgit2 will not judge alone (a directory): fall back.
+                Err(_) => return self.status_full(),
+            };
+            if !status.is_empty() && !status.contains(git2::Status::IGNORED) {
+                out.insert(path, status.bits());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Untracked, unignored files (and nested repositories, as `dir/`).
+    fn untracked(&self, tracked: &[Tracked]) -> Result<Vec<String>, GitError> {
+        let index = self.inner.index()?;
+        let known: std::collections::HashSet<Vec<u8>> = index.iter().map(|e| e.path).collect();
+        let mut dirs: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        for t in tracked {
+            let mut p = t.path.as_str();
+            while let Some((parent, _)) = p.rsplit_once('/') {
+                if !dirs.insert(parent) {
+                    break;
+                }
+                p = parent;
+            }
+        }
+        let mut out = Vec::new();
+        let mut stack = vec![String::new()];
+        while let Some(dir) = stack.pop() {
+            let abs = if dir.is_empty() { self.workdir.clone() } else { self.workdir.join(&dir) };
+            let Ok(entries) = std::fs::read_dir(&abs) else { continue };
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if dir.is_empty() && name == ".git" {
+                    continue;
+                }
+                let rel = if dir.is_empty() { name.clone() } else { format!("{dir}/{name}") };
+                let Ok(ft) = entry.file_type() else { continue };
+                if ft.is_dir() {
+                    if dirs.contains(rel.as_str()) {
+                        stack.push(rel);
+                    } else if !self.inner.is_path_ignored(format!("{rel}/")).unwrap_or(false) {
+                        let inner = abs.join(&name);
+                        if inner.join(".git").exists() {
+                            // A nested repository shows as one entry, once it holds anything.
+                            let holds = std::fs::read_dir(&inner)
+                                .map(|mut d| d.any(|e| e.is_ok_and(|e| e.file_name() != ".git")));
+                            if holds.unwrap_or(false) {
+                                out.push(format!("{rel}/"));
+                            }
+                        } else {
+                            stack.push(rel);
+                        }
+                    }
+                } else if !known.contains(rel.as_bytes()) && !self.inner.is_path_ignored(&rel).unwrap_or(false) {
+                    out.push(rel);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Repo {
+    /// Every directory holding a tracked file (repository-relative, `/`-separated).
+    pub fn tracked_dirs(&self) -> Result<std::collections::BTreeSet<String>, GitError> {
+        let index = self.inner.index()?;
+        let mut dirs = std::collections::BTreeSet::new();
+        for e in index.iter() {
+            let path = String::from_utf8_lossy(&e.path).into_owned();
+            let mut p = path.as_str();
+            while let Some((parent, _)) = p.rsplit_once('/') {
+                if !dirs.insert(parent.to_string()) {
+                    break;
+                }
+                p = parent;
+            }
+        }
+        Ok(dirs)
+    }
+
+    /// Whether git would show a change at `path` if one happened there:
+    /// tracked paths always, untracked ones unless ignored.
+    pub fn is_visible(&self, path: &str) -> bool {
+        let tracked = self.inner.index().ok().is_some_and(|i| i.get_path(Path::new(path), 0).is_some());
+        tracked || !self.inner.is_path_ignored(path).unwrap_or(false)
     }
 }

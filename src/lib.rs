@@ -45,4 +45,5 @@ pub mod score;
 pub mod step;
 pub mod telemetry;
 pub mod trust;
+pub mod watch;
 pub mod workspace;

@@ -91,6 +91,49 @@ pub fn apply_since(repo: &Repo, policy: &PathPolicy, patch: &Patch, before: &Sta
     Ok(undo)
 }
 
+/// [`apply_since`] with the tree watched since `before` was taken: the
+/// watch's events say what changed, so the tree is not scanned again. When
+/// the watch cannot answer (no inotify, an overflowed queue), the tree is
+/// scanned after all.
+pub fn apply_watched(
+    repo: &Repo,
+    policy: &PathPolicy,
+    patch: &Patch,
+    before: &StatusMap,
+    watch: &crate::watch::Watch,
+) -> Result<Undo, PatchError> {
+    let root = repo.workdir();
+    let undo = apply(root, policy, patch)?;
+    let path = patch.path();
+    let checked = match watch.changed() {
+        Ok(changed) => {
+            let created: &[String] = match &undo.previous {
+                Previous::Absent { created_dirs } => created_dirs,
+                Previous::File { .. } => &[],
+            };
+            let others: Vec<String> = changed
+                .into_iter()
+                .filter(|p| !crate::watch::expected(p, path, created) && repo.is_visible(p))
+                .collect();
+            if !others.is_empty() {
+                Err(PatchError::UnexpectedChanges { path: path.to_string(), others })
+            } else if !repo.is_dirty(path).unwrap_or(false) {
+                Err(PatchError::ChangeInvisible { path: path.to_string() })
+            } else {
+                Ok(())
+            }
+        }
+        Err(_) => repo.status().map_err(PatchError::from).and_then(|after| verify_single_change(before, &after, path)),
+    };
+    if let Err(e) = checked {
+        if let Err(restore) = undo.restore(root) {
+            return Err(PatchError::RestoreFailed { path: undo.path, cause: e.to_string(), source: Box::new(restore) });
+        }
+        return Err(e);
+    }
+    Ok(undo)
+}
+
 /// Step 4 of path safety: between the status `before` a patch and the
 /// status `after` it, the only path that may differ is `path`, and `path`
 /// must show as changed after. (A path already dirty before counts as

@@ -35,7 +35,7 @@ use serde_json::{Map, Value};
 
 use crate::error::Coded;
 
-pub use apply::{Previous, Undo, apply, apply_since, apply_verified, verify_single_change};
+pub use apply::{Previous, Undo, apply, apply_since, apply_verified, apply_watched, verify_single_change};
 pub use path::{MAX_PATH_BYTES, Target};
 
 /// A proposal file larger than this is refused before it is parsed.

@@ -215,13 +215,46 @@ fn hash_of(bytes: Option<&[u8]>) -> Option<String> {
     bytes.map(|b| blake3::hash(b).to_hex().to_string())
 }
 
+/// The tree when a step began, and a watch on it since: what the applied
+/// patch must be the only change against (path safety, step 4).
+pub struct Baseline {
+    pub before: crate::git::StatusMap,
+    watch: Option<crate::watch::Watch>,
+}
+
+impl Baseline {
+    /// Starts watching the tree, then looks at it once.
+    pub fn take(repo: &crate::git::Repo) -> Result<Baseline, StepError> {
+        let root = repo.workdir().to_path_buf();
+        let mut watch = crate::watch::Watch::start(&root, repo.tracked_dirs()?).ok();
+        let before = repo.status()?;
+        // Directories that hold only untracked files are watched too.
+        let dirty_dirs =
+            before.keys().filter_map(|p| p.trim_end_matches('/').rsplit_once('/').map(|(d, _)| d.to_string()));
+        if let Some(w) = &mut watch {
+            if w.add(&root, dirty_dirs).is_err() {
+                watch = None;
+            }
+        }
+        Ok(Baseline { before, watch })
+    }
+
+    fn apply(&self, s: &Session, patch: &Patch) -> Result<Undo, crate::patch::PatchError> {
+        match &self.watch {
+            Some(w) => crate::patch::apply_watched(&s.repo, &s.rails.paths, patch, &self.before, w),
+            None => crate::patch::apply_since(&s.repo, &s.rails.paths, patch, &self.before),
+        }
+    }
+}
+
 /// Runs one full step.
 pub fn run(s: &mut Session, opts: Options<'_>, progress: &mut dyn Progress) -> Result<Report, StepError> {
     // One look at the tree: the clean-tree check, and the "before" against
     // which the applied patch must be the only change.
-    let before = s.repo.status()?;
+    let baseline = Baseline::take(&s.repo)?;
     if !opts.allow_dirty {
-        let dirty: Vec<String> = before
+        let dirty: Vec<String> = baseline
+            .before
             .keys()
             .filter(|p| matches!(s.rails.paths.classify(p), crate::rails::PathClass::Allowed(_)))
             .cloned()
@@ -332,7 +365,7 @@ pub fn run(s: &mut Session, opts: Options<'_>, progress: &mut dyn Progress) -> R
         Ok(Answer::Proposal { value, cost }) => {
             body.cost = cost;
             body.cost.calls = body.cost.calls.max(1);
-            consider(s, &id, body, value, tier, opts.gate2, Some(&before), progress)
+            consider(s, &id, body, value, tier, opts.gate2, Some(&baseline), progress)
         }
     }
 }
@@ -379,11 +412,11 @@ fn consider(
     value: serde_json::Value,
     tier: usize,
     gate2: Option<&mut dyn Gate2>,
-    before: Option<&crate::git::StatusMap>,
+    baseline: Option<&Baseline>,
     progress: &mut dyn Progress,
 ) -> Result<Report, StepError> {
     // Auto-merge applies to steps the loop ran itself, never to submissions.
-    let auto_merge = before.is_some();
+    let auto_merge = baseline.is_some();
     let root = s.ws.root().to_path_buf();
     let gate1 = approve::evaluate_value(&root, &s.rails, tier, &value, body.base.as_deref(), &s.intent.hash);
     body.gate1 = verdict_records(&gate1);
@@ -488,13 +521,19 @@ fn consider(
             }
             body.gate2 = Some(Gate2Record { by, decision: "approve".into(), human_score: score, reason: None });
             signals.human_score = score;
-            apply_and_score(s, id, body, &patch, &current, signals, before, progress)
+            match baseline {
+                Some(b) => apply_and_score(s, id, body, &patch, &current, signals, b, progress),
+                None => {
+                    let b = Baseline::take(&s.repo)?;
+                    apply_and_score(s, id, body, &patch, &current, signals, &b, progress)
+                }
+            }
         }
     }
 }
 
-/// Apply+Score and Log, for an approved patch. `before` is the status the
-/// applied patch must be the only change against (taken now when `None`).
+/// Apply+Score and Log, for an approved patch; `baseline` is what the
+/// applied patch must be the only change against.
 #[allow(clippy::too_many_arguments)]
 fn apply_and_score(
     s: &mut Session,
@@ -503,7 +542,7 @@ fn apply_and_score(
     patch: &Patch,
     target: &crate::patch::Target,
     mut signals: Signals,
-    before: Option<&crate::git::StatusMap>,
+    baseline: &Baseline,
     progress: &mut dyn Progress,
 ) -> Result<Report, StepError> {
     let root = s.ws.root().to_path_buf();
@@ -539,11 +578,7 @@ fn apply_and_score(
     };
     save(s, &body, Phase::Apply, None)?;
     progress.phase("apply", &format!("{} {path}", patch.op().as_str()));
-    let applied = match before {
-        Some(before) => crate::patch::apply_since(&s.repo, &s.rails.paths, patch, before),
-        None => crate::patch::apply_verified(&s.repo, &s.rails.paths, patch),
-    };
-    let undo = match applied {
+    let undo = match baseline.apply(s, patch) {
         Ok(undo) => undo,
         Err(e) => {
             body.outcome = Outcome::Failed;
@@ -751,6 +786,7 @@ pub fn approve(s: &mut Session, id: &str, score: f64, progress: &mut dyn Progres
         return Err(StepError::BadScore { what: "--score", value: score });
     }
     let pending = pending_for(s, id)?;
+    let baseline = Baseline::take(&s.repo)?;
     let root = s.ws.root().to_path_buf();
     let mut body = pending.body.clone();
     let proposal = Proposal::from_value(&pending.proposal)?;
@@ -790,7 +826,7 @@ pub fn approve(s: &mut Session, id: &str, score: f64, progress: &mut dyn Progres
     }
     let by = s.identity().display().to_string();
     body.gate2 = Some(Gate2Record { by, decision: "approve".into(), human_score: score, reason: None });
-    apply_and_score(s, id, body, &patch, &target, signals, None, progress)
+    apply_and_score(s, id, body, &patch, &target, signals, &baseline, progress)
 }
 
 /// Rejects a pending proposal (an explicit human act).

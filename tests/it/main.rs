@@ -6,4 +6,5 @@ mod common;
 mod init;
 mod rails;
 mod recovery;
+mod status;
 mod step;

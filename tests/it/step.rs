@@ -654,3 +654,40 @@ fn status_shows_pending_eligibility_and_health() {
     let text = stdout(&ws.run(&["status"]));
     assert!(text.contains("pending   1") && text.contains("s2  self append docs/guide.md"), "{text}");
 }
+
+#[test]
+fn a_provider_s_side_effects_in_the_tree_reject_the_step() {
+    let ws = Ws::looped(Setup { auto_merge: true, ..Setup::default() });
+    // The agent writes a file of its own, then proposes a clean patch.
+    ws.answer_script(
+        1,
+        &format!(
+            "echo sneaky > {}/src/backdoor.rs\ncat <<'JSON'\n{}\nJSON\n",
+            ws.root.display(),
+            append("docs/guide.md", "x\n")
+        ),
+    );
+    let r = json(&ws.run(&["--json", "step", "--provider", "self"]));
+    assert_eq!((r["outcome"].as_str(), r["reason"].as_str()), (Some("failed"), Some("apply_failed")), "{r}");
+    let detail = ws.last()["detail"].as_str().unwrap().to_string();
+    assert!(detail.starts_with("UNEXPECTED_CHANGES") && detail.contains("src/backdoor.rs"), "{detail}");
+    assert_eq!(ws.read("docs/guide.md"), "# Guide\n\nline one\nline two\n", "the patch is undone");
+    assert_eq!(ws.git(&["log", "-1", "--format=%s"]).trim(), "ratchet init", "nothing committed");
+}
+
+#[test]
+fn ignored_files_written_during_a_step_are_not_changes() {
+    let ws = Ws::looped(Setup { checks: "true", auto_merge: true, ..Setup::default() });
+    ws.write(".gitignore", &format!("{}*.log\n", ws.read(".gitignore")));
+    ws.git(&["commit", "-qam", "ignore logs"]);
+    ws.answer_script(
+        1,
+        &format!(
+            "echo noise > {}/docs/build.log\ncat <<'JSON'\n{}\nJSON\n",
+            ws.root.display(),
+            append("docs/guide.md", "x\n")
+        ),
+    );
+    let r = json(&ws.run(&["--json", "step", "--provider", "self"]));
+    assert_eq!(r["outcome"], "merged", "{r}");
+}
