@@ -247,6 +247,28 @@ impl Baseline {
     }
 }
 
+/// A step entry as it starts: who was picked, against which intent, rails
+/// and base commit; everything else is filled in as the step goes.
+fn fresh_body(s: &Session, pick: PickRecord, outcome: Outcome) -> StepBody {
+    StepBody {
+        intent: s.intent.hash.clone(),
+        rails: s.rails_version.clone(),
+        versions: Versions::current(),
+        base: s.repo.head_commit(),
+        pick,
+        proposal: None,
+        gate1: Vec::new(),
+        gate2: None,
+        apply: None,
+        signals: None,
+        utility: None,
+        cost: Cost::default(),
+        outcome,
+        reason: None,
+        detail: None,
+    }
+}
+
 /// Runs one full step.
 pub fn run(s: &mut Session, opts: Options<'_>, progress: &mut dyn Progress) -> Result<Report, StepError> {
     // One look at the tree: the clean-tree check, and the "before" against
@@ -294,29 +316,17 @@ pub fn run(s: &mut Session, opts: Options<'_>, progress: &mut dyn Progress) -> R
     progress.phase("pick", &format!("{} ({reason}), focus {}", pick.provider, focus.reference));
 
     let base = s.repo.head_commit();
-    let mut body = StepBody {
-        intent: s.intent.hash.clone(),
-        rails: s.rails_version.clone(),
-        versions: Versions::current(),
-        base: base.clone(),
-        pick: PickRecord {
+    let mut body = fresh_body(
+        s,
+        PickRecord {
             provider: pick.provider.clone(),
             reason: pick.reason,
             seed: pick.seed.clone(),
             focus: focus.reference.clone(),
             note,
         },
-        proposal: None,
-        gate1: Vec::new(),
-        gate2: None,
-        apply: None,
-        signals: None,
-        utility: None,
-        cost: Cost::default(),
-        outcome: Outcome::Failed,
-        reason: None,
-        detail: None,
-    };
+        Outcome::Failed,
+    );
 
     // Propose.
     Inflight {
@@ -377,29 +387,17 @@ pub fn propose(s: &mut Session, provider: &str, value: serde_json::Value) -> Res
     let id = s.next_id();
     let tier = history.tiers(&s.rails.trust).get(provider).map_or(0, |t| t.tier);
     let focus = value.get("focus").and_then(|f| f.as_str()).unwrap_or("intent").to_string();
-    let body = StepBody {
-        intent: s.intent.hash.clone(),
-        rails: s.rails_version.clone(),
-        versions: Versions::current(),
-        base: s.repo.head_commit(),
-        pick: PickRecord {
+    let body = fresh_body(
+        s,
+        PickRecord {
             provider: provider.to_string(),
             reason: Reason::Submitted,
             seed: String::new(),
             focus,
             note: None,
         },
-        proposal: None,
-        gate1: Vec::new(),
-        gate2: None,
-        apply: None,
-        signals: None,
-        utility: None,
-        cost: Cost::default(),
-        outcome: Outcome::Pending,
-        reason: None,
-        detail: None,
-    };
+        Outcome::Pending,
+    );
     consider(s, &id, body, value, tier, None, None, &mut Quiet)
 }
 
