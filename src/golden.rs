@@ -8,6 +8,14 @@
 //!   "order": ["clean-small", ["tie-a", "tie-b"], "rejected"] }
 //! ```
 //!
+//! A case may instead give a full proposal and a fixture to score it
+//! against: `{"id", "proposal": {...}, "fixture": {"path": "text", ...},
+//! "ci_pass": 1, "human_score": 0.8}`. Gate 1's rule evaluators then run
+//! under the current rails on the fixture (written to a temporary folder),
+//! and give `path_ok`, `atomic_ok` and `diff_ratio`; the proposal's next
+//! steps give `left_next_steps`. So a change to the evaluators or the
+//! budgets is backtested too, not only a change to the weights.
+//!
 //! `order` runs from best to worst; an inner array is a group of equal rank.
 //! A check scores every case under the current rails and fails when any pair
 //! of cases from different groups no longer keeps its order (a flip, or a tie
@@ -19,7 +27,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Coded;
-use crate::score::{Signals, Weights, utility};
+use crate::rails::Rails;
+use crate::score::{Signals, utility};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GoldenError {
@@ -67,7 +76,74 @@ struct Case {
     #[serde(default)]
     #[allow(dead_code)]
     note: String,
-    signals: Signals,
+    signals: Option<Signals>,
+    proposal: Option<serde_json::Value>,
+    #[serde(default)]
+    fixture: BTreeMap<String, String>,
+    ci_pass: Option<f64>,
+    human_score: Option<f64>,
+}
+
+impl Case {
+    /// The case's signals: given, or derived by Gate 1 from its proposal.
+    fn signals(&self, rails: &Rails) -> Result<Signals, String> {
+        match (&self.signals, &self.proposal) {
+            (Some(s), None) => Ok(*s),
+            (None, Some(proposal)) => {
+                let dir = tempfile_dir().map_err(|e| format!("cannot make a fixture folder: {e}"))?;
+                for (path, text) in &self.fixture {
+                    let p = std::path::Path::new(path);
+                    if p.is_absolute() || p.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+                        return Err(format!("fixture path {path:?} must stay inside the fixture"));
+                    }
+                    let abs = dir.path().join(p);
+                    if let Some(parent) = abs.parent() {
+                        std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+                    }
+                    std::fs::write(&abs, text).map_err(|e| e.to_string())?;
+                }
+                let top = rails.trust.tiers.len().saturating_sub(1);
+                let g = crate::approve::evaluate_value(dir.path(), rails, top, proposal, None, "golden");
+                let next = proposal["next_steps"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|n| n.as_str().is_some_and(|t| !t.trim().is_empty())));
+                Ok(Signals {
+                    ci_pass: self.ci_pass.unwrap_or(0.0),
+                    path_ok: if g.path_ok() { 1.0 } else { 0.0 },
+                    diff_ratio: g.diff_ratio.unwrap_or(1.0),
+                    atomic_ok: if g.atomic_ok() { 1.0 } else { 0.0 },
+                    left_next_steps: if next { 1.0 } else { 0.0 },
+                    human_score: self.human_score.unwrap_or(0.0),
+                })
+            }
+            _ => Err("give either signals, or a proposal (with its fixture)".into()),
+        }
+    }
+}
+
+/// A private temporary folder for a fixture, removed when dropped.
+fn tempfile_dir() -> std::io::Result<TempDir> {
+    let n = std::sync::atomic::AtomicU64::new(0);
+    let path = std::env::temp_dir().join(format!(
+        "ratchet-golden-{}-{}-{}",
+        std::process::id(),
+        n.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        blake3::hash(format!("{:?}", std::time::SystemTime::now()).as_bytes()).to_hex()[..8].to_string()
+    ));
+    std::fs::create_dir(&path)?;
+    Ok(TempDir(path))
+}
+
+struct TempDir(PathBuf);
+impl TempDir {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -118,9 +194,9 @@ pub struct Report {
     pub ok: bool,
 }
 
-/// Scores every golden file in `dir` under `weights`. `name_prefix` is
+/// Scores every golden file in `dir` under `rails`. `name_prefix` is
 /// prepended to file names in the report (the home-relative folder).
-pub fn check(dir: &Path, name_prefix: &str, weights: &Weights) -> Result<Report, GoldenError> {
+pub fn check(dir: &Path, name_prefix: &str, rails: &Rails) -> Result<Report, GoldenError> {
     let mut paths: Vec<PathBuf> = match std::fs::read_dir(dir) {
         Ok(entries) => entries
             .flatten()
@@ -140,18 +216,19 @@ pub fn check(dir: &Path, name_prefix: &str, weights: &Weights) -> Result<Report,
         let text = std::fs::read_to_string(&path).map_err(|source| GoldenError::Read { path: path.clone(), source })?;
         let file: GoldenFile = serde_json::from_str(&text)
             .map_err(|e| GoldenError::Invalid { file: name.clone(), reason: e.to_string() })?;
-        files.push(check_file(&name, &file, weights)?);
+        files.push(check_file(&name, &file, rails)?);
     }
     let ok = files.iter().all(|f| f.flips.is_empty());
     Ok(Report { files, ok })
 }
 
-fn check_file(name: &str, file: &GoldenFile, weights: &Weights) -> Result<FileReport, GoldenError> {
+fn check_file(name: &str, file: &GoldenFile, rails: &Rails) -> Result<FileReport, GoldenError> {
     let invalid = |reason: String| GoldenError::Invalid { file: name.to_string(), reason };
     let mut utilities = BTreeMap::new();
     for case in &file.cases {
-        case.signals.validate().map_err(|e| invalid(format!("case {:?}: {e}", case.id)))?;
-        if utilities.insert(case.id.clone(), utility(&case.signals, weights)).is_some() {
+        let signals = case.signals(rails).map_err(|e| invalid(format!("case {:?}: {e}", case.id)))?;
+        signals.validate().map_err(|e| invalid(format!("case {:?}: {e}", case.id)))?;
+        if utilities.insert(case.id.clone(), utility(&signals, &rails.utility.weights)).is_some() {
             return Err(invalid(format!("case id {:?} appears twice", case.id)));
         }
     }
@@ -223,9 +300,17 @@ mod tests {
 
     const STARTER: &str = include_str!("../golden/starter.json");
 
+    use crate::score::Weights;
+
+    fn rails_with(w: &Weights) -> Rails {
+        let mut rails = crate::rails::parse(include_str!("../config/rails.toml"), "").unwrap();
+        rails.utility.weights = *w;
+        rails
+    }
+
     fn run(text: &str, w: &Weights) -> Result<FileReport, GoldenError> {
         let file: GoldenFile = serde_json::from_str(text).unwrap();
-        check_file("golden/x.json", &file, w)
+        check_file("golden/x.json", &file, &rails_with(w))
     }
 
     #[test]
@@ -282,6 +367,34 @@ mod tests {
         let r = run(&text, &Weights::SEED).unwrap();
         assert_eq!(r.tau, crate::score::round(-1.0 / 3.0));
         assert_eq!(r.flips.len(), 2);
+    }
+
+    #[test]
+    fn proposal_cases_are_scored_by_gate1_on_their_fixture() {
+        let text = r#"{"cases": [
+            {"id": "small", "fixture": {"docs/a.md": "one\n"}, "ci_pass": 1, "human_score": 1,
+             "proposal": {"rationale": "r", "patch": {"op": "append", "path": "docs/a.md", "content": "two\n"}, "next_steps": ["x"]}},
+            {"id": "protected", "ci_pass": 0, "human_score": 0,
+             "proposal": {"rationale": "r", "patch": {"op": "create", "path": "config/x.toml", "content": "x"}, "next_steps": []}}
+          ], "order": ["small", "protected"]}"#;
+        let r = run(text, &Weights::SEED).unwrap();
+        assert!(r.flips.is_empty(), "{:?}", r.flips);
+        // One line appended of a 120-line budget: 0.3+0.15+0.15*(1-1/120)+0.1+0.1+0.2.
+        assert_eq!(r.cases[0].utility, crate::score::round(0.85 + 0.15 * (1.0 - 1.0 / 120.0)));
+        assert_eq!(r.cases[1].utility, 0.0, "a protected path: no path_ok, not atomic, full diff ratio");
+        // Evaluators and budgets are backtested too: over a byte budget the
+        // same proposal loses atomic_ok.
+        let mut rails = rails_with(&Weights::SEED);
+        rails.budget.max_bytes = 3;
+        let file: GoldenFile = serde_json::from_str(text).unwrap();
+        let r = check_file("golden/x.json", &file, &rails).unwrap();
+        assert_eq!(r.cases[0].utility, crate::score::round(0.75 + 0.15 * (1.0 - 1.0 / 120.0)));
+    }
+
+    #[test]
+    fn a_fixture_cannot_escape_its_folder() {
+        let text = r#"{"cases": [{"id": "x", "fixture": {"../evil": "x"}, "proposal": {"rationale": "r", "patch": {"op": "create", "path": "docs/a.md", "content": "x"}}}], "order": ["x"]}"#;
+        assert!(run(text, &Weights::SEED).unwrap_err().to_string().contains("must stay inside the fixture"));
     }
 
     #[test]

@@ -14,9 +14,10 @@ use crate::workspace::Workspace;
 
 /// The files of the template, home-relative, with their contents.
 pub const RAILS_TEMPLATE: &str = include_str!("../config/rails.toml");
-pub const TEMPLATE_FILES: [(&str, &str); 4] = [
+pub const TEMPLATE_FILES: [(&str, &str); 5] = [
     ("intents/CURRENT", include_str!("../intents/CURRENT")),
     ("intents/bootstrap.md", include_str!("../intents/bootstrap.md")),
+    ("golden/proposals.json", include_str!("../golden/proposals.json")),
     ("golden/starter.json", include_str!("../golden/starter.json")),
     ("logs/README.md", include_str!("../logs/README.md")),
 ];

@@ -25,7 +25,7 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
     let Sub::Check = args.command;
     let ws = env.workspace()?;
     let rails = Rails::load(&ws)?;
-    let report = golden::check(&ws.golden_dir(), &ws.rel("golden/"), &rails.utility.weights)?;
+    let report = golden::check(&ws.golden_dir(), &ws.rel("golden/"), &rails)?;
     if env.ui.json() {
         env.ui.emit_json(&serde_json::to_value(&report).map_err(|e| {
             CommandError::new("INTERNAL", format!("cannot render the report: {e}"), "report this as a bug")

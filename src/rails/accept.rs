@@ -103,7 +103,7 @@ pub fn plan(ws: &Workspace) -> Result<Plan, AcceptError> {
     let next = lock::compute(ws)?;
     let changes = previous.changes_to(&next);
     let rails = Rails::load(ws)?;
-    let report = golden::check(&ws.golden_dir(), &ws.rel("golden/"), &rails.utility.weights)?;
+    let report = golden::check(&ws.golden_dir(), &ws.rel("golden/"), &rails)?;
     if !report.ok {
         let flips =
             report.files.iter().flat_map(|f| f.flips.iter().map(|flip| (f.file.clone(), flip.clone()))).collect();

@@ -10,6 +10,7 @@ fn init_writes_a_workspace_whose_checks_pass() {
       created config/rails.toml
       created intents/CURRENT
       created intents/bootstrap.md
+      created golden/proposals.json
       created golden/starter.json
       created logs/README.md
       created config/rails.lock

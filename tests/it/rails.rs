@@ -255,6 +255,11 @@ fn golden_check_prints_the_table_and_tau() {
     let out = ws.run(&["golden", "check"]);
     assert_eq!(code(&out), 0);
     insta::assert_snapshot!(stdout(&out), @r"
+    golden/proposals.json  tau 1.000 over 3 pairs
+      expected  now  utility  case
+             1    1   0.9975  small-docs-append
+             2    2   0.2500  replace-whose-old-text-is-gone
+             3    3   0.0000  patch-to-the-rails
     golden/starter.json  tau 1.000 over 20 pairs
       expected  now  utility  case
              1    1   0.9850  merged-small-approved
