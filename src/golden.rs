@@ -90,7 +90,7 @@ impl Case {
         match (&self.signals, &self.proposal) {
             (Some(s), None) => Ok(*s),
             (None, Some(proposal)) => {
-                let dir = tempfile_dir().map_err(|e| format!("cannot make a fixture folder: {e}"))?;
+                let dir = tempfile::tempdir().map_err(|e| format!("cannot make a fixture folder: {e}"))?;
                 for (path, text) in &self.fixture {
                     let p = std::path::Path::new(path);
                     if p.is_absolute() || p.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
@@ -121,30 +121,6 @@ impl Case {
     }
 }
 
-/// A private temporary folder for a fixture, removed when dropped.
-fn tempfile_dir() -> std::io::Result<TempDir> {
-    let n = std::sync::atomic::AtomicU64::new(0);
-    let path = std::env::temp_dir().join(format!(
-        "ratchet-golden-{}-{}-{}",
-        std::process::id(),
-        n.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-        blake3::hash(format!("{:?}", std::time::SystemTime::now()).as_bytes()).to_hex()[..8].to_string()
-    ));
-    std::fs::create_dir(&path)?;
-    Ok(TempDir(path))
-}
-
-struct TempDir(PathBuf);
-impl TempDir {
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(untagged)]
