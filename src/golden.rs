@@ -121,7 +121,6 @@ impl Case {
     }
 }
 
-
 #[derive(Clone, Debug, Deserialize)]
 #[serde(untagged)]
 enum Rank {

@@ -272,19 +272,12 @@ fn fresh_body(s: &Session, pick: PickRecord, outcome: Outcome) -> StepBody {
 /// Runs one full step.
 pub fn run(s: &mut Session, opts: Options<'_>, progress: &mut dyn Progress) -> Result<Report, StepError> {
     // One look at the tree: the clean-tree check, and the "before" against
-    // which the applied patch must be the only change.
-    let baseline = Baseline::take(&s.repo)?;
-    if !opts.allow_dirty {
-        let dirty: Vec<String> = baseline
-            .before
-            .keys()
-            .filter(|p| matches!(s.rails.paths.classify(p), crate::rails::PathClass::Allowed(_)))
-            .cloned()
-            .collect();
-        if !dirty.is_empty() {
-            return Err(StepError::DirtyTree { paths: dirty });
-        }
-    }
+    // which the applied patch must be the only change. It is taken on its
+    // own thread (with its own repository handle) while the step reads its
+    // history, picks and builds the context; it is joined before any
+    // provider is asked.
+    let root = s.ws.root().to_path_buf();
+    let looking = std::thread::spawn(move || Baseline::take(&crate::git::Repo::discover(&root)?));
     let history = s.history()?;
     let now = crate::clock::now();
     let id = s.next_id();
@@ -328,6 +321,33 @@ pub fn run(s: &mut Session, opts: Options<'_>, progress: &mut dyn Progress) -> R
         Outcome::Failed,
     );
 
+    let ctx = context::build(context::Inputs {
+        rails: &s.rails,
+        intent: &s.intent,
+        history: &history,
+        focus,
+        provider: &pick.provider,
+        tier,
+        base: base.clone(),
+        tracked: s.repo.tracked_paths()?,
+        root: s.ws.root(),
+    });
+    let baseline = looking.join().map_err(|_| StepError::Recovery {
+        file: "the work tree".into(),
+        reason: "the thread looking at the tree panicked".into(),
+    })??;
+    if !opts.allow_dirty {
+        let dirty: Vec<String> = baseline
+            .before
+            .keys()
+            .filter(|p| matches!(s.rails.paths.classify(p), crate::rails::PathClass::Allowed(_)))
+            .cloned()
+            .collect();
+        if !dirty.is_empty() {
+            return Err(StepError::DirtyTree { paths: dirty });
+        }
+    }
+
     // Propose.
     Inflight {
         id: id.clone(),
@@ -341,17 +361,6 @@ pub fn run(s: &mut Session, opts: Options<'_>, progress: &mut dyn Progress) -> R
     .map_err(|e| crate::error::IoError::new("write", inflight::path(&s.ws), e))?;
     inflight::fault("propose");
     let provider = select::provider(&s.rails, &pick.provider).expect("the pick is among the configured providers");
-    let ctx = context::build(context::Inputs {
-        rails: &s.rails,
-        intent: &s.intent,
-        history: &history,
-        focus,
-        provider: &pick.provider,
-        tier,
-        base: base.clone(),
-        tracked: s.repo.tracked_paths()?,
-        root: s.ws.root(),
-    });
     progress.phase("propose", &format!("asking {}", pick.provider));
     match provider.propose(&ctx, &env) {
         Err(failure) => {
