@@ -14,7 +14,11 @@
 //! | canonical JSON, packet hashes | [`canonical`] |
 //! | errors: code, message, next action | [`error`] |
 //! | git (the only module naming git2) | [`git`] |
+//! | LoopKit (seed 000): keys, OTLP, telemetry records, pains, windows, improvement packets | [`loopkit`] (pure domain) |
+//! | `ratchet serve`: HTTP, the SQLite store, the server's life (the only module naming axum, tokio and rusqlite) | [`serve`] |
 //! | the command line (the only module naming clap and the terminal) | [`cli`] |
+
+#![recursion_limit = "512"]
 
 pub mod canonical;
 pub mod cli;
@@ -22,6 +26,8 @@ pub mod clock;
 pub mod error;
 pub mod git;
 pub mod intent;
+pub mod loopkit;
 pub mod rails;
 pub mod score;
+pub mod serve;
 pub mod workspace;
