@@ -5,6 +5,7 @@
 
 mod error;
 mod score;
+mod serve;
 mod ui;
 
 use std::path::PathBuf;
@@ -44,6 +45,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     Score(score::Args),
+    Serve(serve::Args),
 }
 
 /// Everything a command needs besides its arguments.
@@ -111,5 +113,6 @@ fn resolve_cwd(dir: Option<&std::path::Path>) -> Result<PathBuf, CommandError> {
 fn dispatch(env: &Env, command: Command) -> CommandResult {
     match command {
         Command::Score(args) => score::run(env, args),
+        Command::Serve(args) => serve::run(env, args),
     }
 }
