@@ -133,6 +133,9 @@ async fn recovery_rotates_and_revokes() {
     let p = app.provision("shop").await;
     let (old_producer, old_agent) = (key(&p, "producer_key"), key(&p, "agent_key"));
     let body = json!({"project_id": p["project_id"], "recovery_code": p["recovery_code"]}).to_string();
+    // Use both keys first, so that the server has looked them up (and cached them).
+    assert_eq!(app.get("/v1/dashboard", &old_agent).await.0, StatusCode::OK);
+    assert_eq!(app.ingest(&old_producer, &request("svc", vec![span(9, "x", 1)])).await.0, StatusCode::OK);
 
     let wrong = json!({"project_id": p["project_id"], "recovery_code": "00"}).to_string();
     let (s, v) = app.json(post_json("/v1/recover", None, &wrong)).await;

@@ -107,3 +107,31 @@ fn outside_a_workspace_without_db_is_a_coded_error() {
     assert_eq!(v["code"], "SERVE_NO_DATABASE");
     assert!(v["nextAction"].as_str().unwrap().contains("--db"));
 }
+
+#[test]
+fn sigterm_lets_an_in_flight_request_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("loopkit.db");
+    let server = Server::start(&db, &[]);
+    let addr = server.addr;
+    let p = provision(addr, "inflight");
+    let (producer, agent) = (key(&p, "producer_key"), key(&p, "agent_key"));
+    // A large JSON batch keeps the server busy for a while (decoding, normalising, storing).
+    let spans: Vec<_> = (0..20_000).map(|i| with_error(span(i, "work", 5), "boom")).collect();
+    let body = serde_json::to_vec(&request("svc", spans)).unwrap();
+    let auth = format!("Bearer {producer}");
+    let sender = std::thread::spawn(move || {
+        let mut c = Http::connect(addr).unwrap();
+        c.request("POST", "/v1/traces", &[("content-type", "application/json"), ("authorization", &auth)], &body)
+            .unwrap()
+            .0
+    });
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    let status = server.terminate();
+    assert_eq!(sender.join().unwrap(), 200, "the in-flight request was answered");
+    assert!(status.success());
+    let server = Server::start(&db, &[]);
+    let auth = format!("Bearer {agent}");
+    let (_, d) = http(server.addr, "GET", "/v1/dashboard", &[("authorization", &auth)], b"");
+    assert_eq!(d["summary"]["spans"], 20_000);
+}

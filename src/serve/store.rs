@@ -121,6 +121,8 @@ pub enum StoreError {
     Open { path: PathBuf, source: rusqlite::Error },
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("the batch was not committed: {0}")]
+    Commit(String),
     #[error("the database {path} has schema version {found}, newer than this ratchet knows ({known})")]
     NewerSchema { path: PathBuf, found: i64, known: i64 },
     #[error("a project named {name:?} already exists for operator {operator:?}")]
@@ -136,7 +138,7 @@ pub enum StoreError {
 impl Coded for StoreError {
     fn code(&self) -> &'static str {
         match self {
-            StoreError::Open { .. } | StoreError::Sqlite(_) => "STORE_ERROR",
+            StoreError::Open { .. } | StoreError::Sqlite(_) | StoreError::Commit(_) => "STORE_ERROR",
             StoreError::NewerSchema { .. } => "STORE_SCHEMA_TOO_NEW",
             StoreError::ProjectExists { .. } => "PROJECT_EXISTS",
             StoreError::Expired(_) => "SANDBOX_EXPIRED",
@@ -147,7 +149,7 @@ impl Coded for StoreError {
     fn hint(&self) -> Option<String> {
         Some(match self {
             StoreError::Open { path, .. } => format!("check that {} is a writable SQLite database, or pass another --db", path.display()),
-            StoreError::Sqlite(_) => "retry; if it persists, check the disk and the server log".into(),
+            StoreError::Sqlite(_) | StoreError::Commit(_) => "retry; if it persists, check the disk and the server log".into(),
             StoreError::NewerSchema { .. } => "run a newer ratchet, or pass --db to use another database".into(),
             StoreError::ProjectExists { .. } => {
                 "resume it with one of its keys as 'Authorization: Bearer <key>', or recover the keys with POST /v1/recover".into()
@@ -270,6 +272,11 @@ pub struct Store {
     sync: Synchronous,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    pending: Mutex<Vec<Job>>,
+    _checkpointer: Option<Checkpointer>,
+    /// Live keys already looked up, by digest; cleared whenever a key or a
+    /// project changes (rotation, graduation).
+    key_cache: Mutex<(u64, HashMap<[u8; 32], KeyRow>)>,
 }
 
 const RECORD_COLUMNS: &str = "id, trace_id, span_id, parent_span_id, service, name, operation, kind, status_code, \
@@ -280,7 +287,18 @@ impl Store {
     pub fn open(path: &Path, sync: Synchronous) -> Result<Store> {
         let conn = open_conn(path, sync)?;
         migrate(&conn, path)?;
-        Ok(Store { path: path.to_path_buf(), sync, writer: Mutex::new(conn), readers: Mutex::new(Vec::new()) })
+        // Checkpoints run on their own thread, off the commit path.
+        conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
+        let checkpointer = Checkpointer::start(open_conn(path, sync)?);
+        Ok(Store {
+            path: path.to_path_buf(),
+            sync,
+            writer: Mutex::new(conn),
+            readers: Mutex::new(Vec::new()),
+            pending: Mutex::new(Vec::new()),
+            _checkpointer: Some(checkpointer),
+            key_cache: Mutex::new((0, HashMap::new())),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -353,6 +371,34 @@ impl Store {
 
     /// The key with this digest, and its project.
     pub fn key(&self, digest: &[u8; 32]) -> Result<Option<KeyRow>> {
+        let epoch = {
+            let cache = self.key_cache.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(row) = cache.1.get(digest) {
+                return Ok(Some(row.clone()));
+            }
+            cache.0
+        };
+        let row = self.key_uncached(digest)?;
+        if let Some(r) = row.as_ref().filter(|r| !r.revoked) {
+            let mut cache = self.key_cache.lock().unwrap_or_else(|p| p.into_inner());
+            // A rotation or graduation since the read makes the row stale.
+            if cache.0 == epoch {
+                if cache.1.len() >= 10_000 {
+                    cache.1.clear();
+                }
+                cache.1.insert(*digest, r.clone());
+            }
+        }
+        Ok(row)
+    }
+
+    fn forget_keys(&self) {
+        let mut cache = self.key_cache.lock().unwrap_or_else(|p| p.into_inner());
+        cache.0 += 1;
+        cache.1.clear();
+    }
+
+    fn key_uncached(&self, digest: &[u8; 32]) -> Result<Option<KeyRow>> {
         self.read(|c| {
             let row = c
                 .query_row(
@@ -372,20 +418,22 @@ impl Store {
 
     /// Makes a project permanent (no expiry) with `quota_spans`.
     pub fn graduate(&self, rowid: i64, quota_spans: i64, now: i64) -> Result<Project> {
-        self.write(|conn| {
+        let out = self.write(|conn| {
             conn.execute(
                 "UPDATE projects SET tier = 'permanent', expires_at = NULL, quota_spans = max(quota_spans, ?2),
                  graduated_at = coalesce(graduated_at, ?3) WHERE id = ?1",
                 params![rowid, quota_spans, now],
             )?;
             project_by(conn, "id = ?1", params![rowid])?.ok_or_else(|| StoreError::NoProject(rowid.to_string()))
-        })
+        });
+        self.forget_keys();
+        out
     }
 
     /// Revokes every live key of the project and stores the new ones, in one
     /// transaction; returns the project with its new key generation.
     pub fn rotate_keys(&self, rowid: i64, keys: &[(KeyKind, [u8; 32])], now: i64) -> Result<Project> {
-        self.write(|conn| {
+        let out = self.write(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.execute(
                 "UPDATE api_keys SET revoked_at = ?2 WHERE project = ?1 AND revoked_at IS NULL",
@@ -404,113 +452,33 @@ impl Store {
                 project_by(&tx, "id = ?1", params![rowid])?.ok_or_else(|| StoreError::NoProject(rowid.to_string()))?;
             tx.commit()?;
             Ok(p)
-        })
+        });
+        self.forget_keys();
+        out
     }
 
     // ---- ingest -------------------------------------------------------------
 
-    /// Stores a batch for a project in one transaction, after checking the
-    /// project's expiry and span quota in that same transaction.
-    pub fn ingest(&self, rowid: i64, records: &[Record], changes: &[ChangeEvent], now_s: i64) -> Result<Ingested> {
-        self.write(|conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let (public_id, quota, used, expires_at): (String, i64, i64, Option<i64>) = tx
-                .query_row("SELECT public_id, quota_spans, span_count, expires_at FROM projects WHERE id = ?1", params![rowid], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                })
-                .optional()?
-                .ok_or_else(|| StoreError::NoProject(rowid.to_string()))?;
-            if expires_at.is_some_and(|e| e <= now_s) {
-                return Err(StoreError::Expired(public_id));
+    /// Stores a batch for a project, after checking the project's expiry
+    /// and span quota in the same transaction, and returns once it is
+    /// committed.
+    ///
+    /// Group commit: concurrent callers queue their batches; whoever holds
+    /// the writer commits every queued batch in one transaction, each checked for
+    /// quota and expiry before anything of it is written, so a refused batch
+    /// writes nothing and the others still commit. Nobody is answered before the
+    /// transaction holding their batch has committed.
+    pub fn ingest(&self, rowid: i64, records: Vec<Record>, changes: Vec<ChangeEvent>, now_s: i64) -> Result<Ingested> {
+        let (done, result) = std::sync::mpsc::channel();
+        self.pending.lock().unwrap_or_else(|p| p.into_inner()).push(Job { rowid, records, changes, now_s, done });
+        {
+            let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+            let jobs = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+            if !jobs.is_empty() {
+                commit_group(&mut conn, jobs);
             }
-            if used.saturating_add(records.len() as i64) > quota {
-                return Err(StoreError::QuotaExceeded { project: public_id, quota, used, incoming: records.len() });
-            }
-            let mut out = Ingested::default();
-            let mut pains: HashMap<&str, (&Record, i64, i64, i64)> = HashMap::new();
-            {
-                let mut insert = tx.prepare_cached(
-                    "INSERT OR IGNORE INTO records (project, trace_id, span_id, parent_span_id, service, name, operation, kind,
-                     status_code, status_message, start_ns, end_ns, http_status, signal, pain_id, fp_version, exc_type,
-                     exc_message, exc_stack, attributes)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
-                )?;
-                for r in records {
-                    let pain_id = r.pain.as_ref().map(|p| p.id.as_str());
-                    let n = insert.execute(params![
-                        rowid,
-                        &r.trace_id[..],
-                        &r.span_id[..],
-                        r.parent_span_id.as_ref().map(|p| &p[..]),
-                        r.service,
-                        r.name,
-                        r.operation,
-                        r.kind,
-                        r.status_code,
-                        r.status_message,
-                        r.start_ns,
-                        r.end_ns,
-                        r.http_status,
-                        r.signal,
-                        pain_id,
-                        pain_id.map(|_| fingerprint::VERSION),
-                        r.exception.as_ref().map(|e| e.r#type.as_str()),
-                        r.exception.as_ref().map(|e| e.message.as_str()),
-                        r.exception.as_ref().map(|e| e.stacktrace.as_str()),
-                        r.attributes,
-                    ])?;
-                    if n == 0 {
-                        out.duplicates += 1;
-                        continue;
-                    }
-                    out.inserted += 1;
-                    if let Some(id) = pain_id {
-                        let e = pains.entry(id).or_insert((r, r.start_ns, r.start_ns, 0));
-                        e.1 = e.1.min(r.start_ns);
-                        e.2 = e.2.max(r.start_ns);
-                        e.3 += 1;
-                    }
-                }
-            }
-            {
-                let mut upsert = tx.prepare_cached(
-                    "INSERT INTO pains (project, pain_id, fp_version, signal, title, components, first_seen_ns, last_seen_ns, total)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-                     ON CONFLICT (project, pain_id) DO UPDATE SET
-                        first_seen_ns = min(first_seen_ns, excluded.first_seen_ns),
-                        last_seen_ns = max(last_seen_ns, excluded.last_seen_ns),
-                        total = total + excluded.total",
-                )?;
-                let mut ids: Vec<&&str> = pains.keys().collect();
-                ids.sort();
-                for id in ids {
-                    let (r, first, last, n) = pains[*id];
-                    let Some(p) = &r.pain else { continue };
-                    upsert.execute(params![
-                        rowid,
-                        p.id,
-                        fingerprint::VERSION,
-                        r.signal.unwrap_or("error"),
-                        p.title,
-                        components_json(&p.components),
-                        first,
-                        last,
-                        n
-                    ])?;
-                }
-            }
-            {
-                let mut change = tx.prepare_cached(
-                    "INSERT OR IGNORE INTO changes (project, pain_id, at_ns, trace_id, span_id, step) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )?;
-                for c in changes {
-                    out.changes += change.execute(params![rowid, c.pain_id, c.at_ns, &c.trace_id[..], &c.span_id[..], c.step])? as u64;
-                }
-            }
-            tx.execute("UPDATE projects SET span_count = span_count + ?2 WHERE id = ?1", params![rowid, out.inserted as i64])?;
-            tx.commit()?;
-            Ok(out)
-        })
+        }
+        result.recv().unwrap_or_else(|_| Err(StoreError::Commit("the writer stopped before committing".into())))
     }
 
     // ---- reads --------------------------------------------------------------
@@ -708,6 +676,187 @@ impl Store {
     }
 }
 
+/// One queued ingest.
+struct Job {
+    rowid: i64,
+    records: Vec<Record>,
+    changes: Vec<ChangeEvent>,
+    now_s: i64,
+    done: std::sync::mpsc::Sender<Result<Ingested>>,
+}
+
+fn commit_group(conn: &mut Connection, jobs: Vec<Job>) {
+    let mut outcomes: Vec<Result<Ingested>> = Vec::with_capacity(jobs.len());
+    let committed = (|| -> Result<()> {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for job in &jobs {
+            // Checks first (they see the span counts of the batches written
+            // before in this transaction): a refused batch writes nothing.
+            match admit(&tx, job.rowid, job.records.len(), job.now_s) {
+                Ok(()) => outcomes.push(Ok(ingest_one(&tx, job.rowid, &job.records, &job.changes)?)),
+                Err(e) => outcomes.push(Err(e)),
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    })();
+    match committed {
+        Ok(()) => {
+            for (job, out) in jobs.into_iter().zip(outcomes) {
+                let _ = job.done.send(out);
+            }
+        }
+        Err(e) => {
+            let text = e.to_string();
+            for job in jobs {
+                let _ = job.done.send(Err(StoreError::Commit(text.clone())));
+            }
+        }
+    }
+}
+
+/// The project's expiry and span quota, read inside the ingest transaction.
+fn admit(conn: &Connection, rowid: i64, incoming: usize, now_s: i64) -> Result<()> {
+    let (public_id, quota, used, expires_at): (String, i64, i64, Option<i64>) = conn
+        .prepare_cached("SELECT public_id, quota_spans, span_count, expires_at FROM projects WHERE id = ?1")?
+        .query_row(params![rowid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .optional()?
+        .ok_or_else(|| StoreError::NoProject(rowid.to_string()))?;
+    if expires_at.is_some_and(|e| e <= now_s) {
+        return Err(StoreError::Expired(public_id));
+    }
+    if used.saturating_add(incoming as i64) > quota {
+        return Err(StoreError::QuotaExceeded { project: public_id, quota, used, incoming });
+    }
+    Ok(())
+}
+
+fn ingest_one(conn: &Connection, rowid: i64, records: &[Record], changes: &[ChangeEvent]) -> Result<Ingested> {
+    let mut out = Ingested::default();
+    let mut pains: HashMap<&str, (&Record, i64, i64, i64)> = HashMap::new();
+    {
+        let mut insert = conn.prepare_cached(
+            "INSERT OR IGNORE INTO records (project, trace_id, span_id, parent_span_id, service, name, operation, kind,
+                 status_code, status_message, start_ns, end_ns, http_status, signal, pain_id, fp_version, exc_type,
+                 exc_message, exc_stack, attributes)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+        )?;
+        for r in records {
+            let pain_id = r.pain.as_ref().map(|p| p.id.as_str());
+            let n = insert.execute(params![
+                rowid,
+                &r.trace_id[..],
+                &r.span_id[..],
+                r.parent_span_id.as_ref().map(|p| &p[..]),
+                r.service,
+                r.name,
+                r.operation,
+                r.kind,
+                r.status_code,
+                r.status_message,
+                r.start_ns,
+                r.end_ns,
+                r.http_status,
+                r.signal,
+                pain_id,
+                pain_id.map(|_| fingerprint::VERSION),
+                r.exception.as_ref().map(|e| e.r#type.as_str()),
+                r.exception.as_ref().map(|e| e.message.as_str()),
+                r.exception.as_ref().map(|e| e.stacktrace.as_str()),
+                r.attributes,
+            ])?;
+            if n == 0 {
+                out.duplicates += 1;
+                continue;
+            }
+            out.inserted += 1;
+            if let Some(id) = pain_id {
+                let e = pains.entry(id).or_insert((r, r.start_ns, r.start_ns, 0));
+                e.1 = e.1.min(r.start_ns);
+                e.2 = e.2.max(r.start_ns);
+                e.3 += 1;
+            }
+        }
+    }
+    {
+        let mut upsert = conn.prepare_cached(
+                "INSERT INTO pains (project, pain_id, fp_version, signal, title, components, first_seen_ns, last_seen_ns, total)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT (project, pain_id) DO UPDATE SET
+                    first_seen_ns = min(first_seen_ns, excluded.first_seen_ns),
+                    last_seen_ns = max(last_seen_ns, excluded.last_seen_ns),
+                    total = total + excluded.total",
+            )?;
+        let mut ids: Vec<&&str> = pains.keys().collect();
+        ids.sort();
+        for id in ids {
+            let (r, first, last, n) = pains[*id];
+            let Some(p) = &r.pain else { continue };
+            upsert.execute(params![
+                rowid,
+                p.id,
+                fingerprint::VERSION,
+                r.signal.unwrap_or("error"),
+                p.title,
+                components_json(&p.components),
+                first,
+                last,
+                n
+            ])?;
+        }
+    }
+    {
+        let mut change = conn.prepare_cached(
+                "INSERT OR IGNORE INTO changes (project, pain_id, at_ns, trace_id, span_id, step) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+        for c in changes {
+            out.changes +=
+                change.execute(params![rowid, c.pain_id, c.at_ns, &c.trace_id[..], &c.span_id[..], c.step])? as u64;
+        }
+    }
+    conn.execute(
+        "UPDATE projects SET span_count = span_count + ?2 WHERE id = ?1",
+        params![rowid, out.inserted as i64],
+    )?;
+    Ok(out)
+}
+
+/// Copies the WAL back into the database every 200 ms (PASSIVE: never
+/// blocks the writer or readers), so commits do not pay for checkpoints.
+struct Checkpointer {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    fn start(conn: Connection) -> Checkpointer {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("loopkit-checkpoint".into())
+            .spawn(move || {
+                while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                    if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
+                        tracing::warn!(error = %e, "WAL checkpoint failed");
+                    }
+                }
+                let _ = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)");
+            })
+            .ok();
+        Checkpointer { stop, thread }
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 fn open_conn(path: &Path, sync: Synchronous) -> Result<Connection> {
     let open_err = |source| StoreError::Open { path: path.to_path_buf(), source };
     let conn = Connection::open(path).map_err(open_err)?;
@@ -801,6 +950,63 @@ fn components_json(components: &[(&'static str, String)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::loopkit::normalise::{SlowRules, normalise};
+
+    fn records(seed: u8, n: usize) -> Vec<Record> {
+        use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+        use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+        let spans = (0..n)
+            .map(|i| Span {
+                trace_id: vec![seed; 16],
+                span_id: vec![i as u8 + 1; 8],
+                name: "x".into(),
+                ..Default::default()
+            })
+            .collect();
+        let req = ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
+                ..Default::default()
+            }],
+        };
+        normalise(&req, &SlowRules::default(), 1).records
+    }
+
+    #[test]
+    fn group_commit_refuses_a_batch_alone_and_commits_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(Store::open(&dir.path().join("x.db"), Synchronous::Normal).unwrap());
+        let mk = |id: &str, quota| {
+            store
+                .create_project(&NewProject {
+                    public_id: id,
+                    name: id,
+                    operator: "",
+                    provisioned: false,
+                    tier: "sandbox",
+                    quota_spans: quota,
+                    expires_at: None,
+                    keys: &[],
+                    now: 0,
+                })
+                .unwrap()
+        };
+        let (small, big) = (mk("small", 10), mk("big", 1_000));
+        let mut handles = Vec::new();
+        for t in 0..8u8 {
+            let store = store.clone();
+            let rowid = if t % 2 == 0 { small.rowid } else { big.rowid };
+            handles.push(std::thread::spawn(move || store.ingest(rowid, records(t + 1, 4), Vec::new(), 0)));
+        }
+        let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let small_ok = results.iter().step_by(2).filter(|r| r.is_ok()).count();
+        assert_eq!(small_ok, 2, "a 10-span quota admits two batches of 4");
+        assert!(results.iter().step_by(2).filter_map(|r| r.as_ref().err()).all(|e| e.code() == "QUOTA_EXCEEDED"));
+        assert!(results.iter().skip(1).step_by(2).all(|r| r.as_ref().is_ok_and(|o| o.inserted == 4)));
+        assert_eq!(store.project("small").unwrap().unwrap().span_count, 8);
+        assert_eq!(store.project("big").unwrap().unwrap().span_count, 16);
+        assert_eq!(store.span_total(small.rowid, (0, i64::MAX)).unwrap(), 8);
+    }
 
     #[test]
     fn migrations_apply_once_and_newer_schemas_are_refused() {

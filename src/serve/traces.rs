@@ -48,7 +48,7 @@ pub async fn ingest(State(state): State<AppState>, headers: HeaderMap, body: Bod
             }
             .into());
         }
-        let written = store.ingest(project.rowid, &n.records, &n.changes, now_s())?;
+        let written = store.ingest(project.rowid, n.records, n.changes, now_s())?;
         Ok((n.rejected, n.first_rejection, written))
     })
     .await?;
