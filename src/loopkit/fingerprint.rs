@@ -20,7 +20,7 @@
 //! - for `eval_fail`: `eval`, the name of the failed eval.
 //!
 //! Masking replaces the variable parts of a message: quoted values, urls,
-//! emails, paths, uuids, hex, ids and numbers.
+//! emails, paths, uuids, and numbers, hex and ids (one placeholder).
 //!
 //! Invariant: everything here is a pure function of its input; changing any
 //! rule means a new version (and a recluster of stored records).
@@ -205,8 +205,10 @@ fn is_uuid(s: &str) -> bool {
 
 /// Masks the variable parts of a message so that messages differing only in
 /// them compare equal: quoted values → `<str>`, urls → `<url>`, emails →
-/// `<email>`, paths → `<path>`, uuids → `<uuid>`, hex → `<hex>`, ids →
-/// `<id>`, numbers → `<num>`. White space collapses to single spaces.
+/// `<email>`, paths → `<path>`, uuids → `<uuid>`, and numbers, hex and
+/// opaque ids (tokens with long digit runs) → `<num>` — one placeholder, so
+/// that a hex id that happens to be all digits still groups with the
+/// others. White space collapses to single spaces.
 pub fn mask(message: &str) -> String {
     let unquoted = mask_quotes(message);
     let mut out = String::with_capacity(unquoted.len());
@@ -219,27 +221,31 @@ pub fn mask(message: &str) -> String {
     out
 }
 
-fn mask_quotes(s: &str) -> String {
-    let chars: Vec<char> = s.chars().collect();
+fn mask_quotes(s: &str) -> std::borrow::Cow<'_, str> {
+    let b = s.as_bytes();
+    if !b.iter().any(|c| matches!(c, b'"' | b'\'' | b'`')) {
+        return std::borrow::Cow::Borrowed(s);
+    }
     let mut out = String::with_capacity(s.len());
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        let at_boundary = i == 0 || {
-            let p = chars[i - 1];
-            p.is_whitespace() || matches!(p, '=' | ':' | '(' | '[' | '{' | ',')
-        };
-        if matches!(c, '"' | '\'' | '`') && at_boundary {
-            if let Some(len) = chars[i + 1..].iter().position(|&d| d == c) {
+    let (mut i, mut copied) = (0, 0);
+    while i < b.len() {
+        let c = b[i];
+        // Quotes are ASCII, so byte positions next to them are char boundaries.
+        let at_boundary =
+            i == 0 || b[i - 1].is_ascii_whitespace() || matches!(b[i - 1], b'=' | b':' | b'(' | b'[' | b'{' | b',');
+        if matches!(c, b'"' | b'\'' | b'`') && at_boundary {
+            if let Some(len) = b[i + 1..].iter().position(|&d| d == c) {
+                out.push_str(&s[copied..i]);
                 out.push_str("<str>");
                 i += len + 2;
+                copied = i;
                 continue;
             }
         }
-        out.push(c);
         i += 1;
     }
-    out
+    out.push_str(&s[copied..]);
+    std::borrow::Cow::Owned(out)
 }
 
 fn mask_token(token: &str, out: &mut String) {
@@ -272,17 +278,15 @@ fn classify(core: &str, out: &mut String) {
         out.push_str("<uuid>");
     } else if is_path(core) {
         out.push_str("<path>");
-    } else if is_hex(core, digits) {
-        out.push_str("<hex>");
-    } else if digits > 0
-        && core.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b',' | b':' | b'_' | b'+' | b'-'))
-    {
-        out.push_str("<num>");
     } else if let Some(unit) = number_with_unit(core) {
         out.push_str("<num>");
         out.push_str(unit);
-    } else if digits > 0 && (longest_digit_run(core) >= 3 || (core.len() >= 8 && digits >= 2)) {
-        out.push_str("<id>");
+    } else if is_hex(core, digits)
+        || (digits > 0
+            && core.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b',' | b':' | b'_' | b'+' | b'-')))
+        || (digits > 0 && (longest_digit_run(core) >= 3 || (core.len() >= 8 && digits >= 2)))
+    {
+        out.push_str("<num>");
     } else {
         out.push_str(core);
     }
@@ -437,9 +441,10 @@ mod tests {
             ("fetch https://api.example.com/v1/x?id=3 failed", "fetch <url> failed"),
             ("mail to bob@example.org bounced", "mail to <email> bounced"),
             ("order 550e8400-e29b-41d4-a716-446655440000 stuck", "order <uuid> stuck"),
-            ("bad object 3fa9c0d2e1 in pack", "bad object <hex> in pack"),
-            ("ptr 0xdeadBEEF", "ptr <hex>"),
-            ("request req_8f7a6b5c4d timed out after 1500ms", "request <id> timed out after <num>ms"),
+            ("bad object 3fa9c0d2e1 in pack", "bad object <num> in pack"),
+            ("bad object 3019002211 in pack", "bad object <num> in pack"),
+            ("ptr 0xdeadBEEF", "ptr <num>"),
+            ("request req_8f7a6b5c4d timed out after 1500ms", "request <num> timed out after <num>ms"),
             ("retry (attempt=3, delay=2.5s)", "retry (attempt=<num>, delay=<num>s)"),
             ("don't panic", "don't panic"),
             ("connect 10.0.0.1:5432 refused", "connect <num> refused"),

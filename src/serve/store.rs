@@ -612,53 +612,89 @@ impl Store {
         })
     }
 
-    /// Recomputes the fingerprint of every failing record of a project from
-    /// its stored fields (used when the fingerprint version changes, and by
-    /// the clustering benchmark). Returns (records, distinct pains).
-    pub fn recluster(&self, rowid: i64, rewrite: bool) -> Result<(u64, u64)> {
+    /// Fingerprints of the failing records with ids in [range.0, range.1).
+    #[allow(clippy::type_complexity)]
+    fn recluster_range(
+        &self,
+        rowid: i64,
+        range: (i64, i64),
+        rewrite: bool,
+    ) -> Result<(u64, std::collections::HashSet<String>, Vec<(i64, String)>)> {
         let mut updates: Vec<(i64, String)> = Vec::new();
         let mut distinct = std::collections::HashSet::new();
         let mut n = 0u64;
         self.read(|c| {
             let mut stmt = c.prepare(
-                "SELECT id, signal, service, operation, exc_type, exc_message, exc_stack, status_message, http_status, attributes, pain_id
-                 FROM records WHERE project = ?1 AND signal IS NOT NULL",
+                "SELECT id, signal, service, operation, exc_type, exc_message, exc_stack, status_message, http_status,
+                 CASE WHEN signal = 'eval_fail' THEN attributes END, pain_id
+                 FROM records WHERE project = ?1 AND id >= ?2 AND id < ?3 AND signal IS NOT NULL",
             )?;
-            let mut rows = stmt.query(params![rowid])?;
+            let mut rows = stmt.query(params![rowid, range.0, range.1])?;
             while let Some(r) = rows.next()? {
-                let signal: String = r.get(1)?;
-                let eval_name = if signal == "eval_fail" {
-                    serde_json::from_str::<serde_json::Value>(r.get_ref(9)?.as_str().unwrap_or("{}"))
-                        .ok()
-                        .and_then(|v| v.get("eval.name").and_then(|v| v.as_str().map(str::to_string)))
-                } else {
-                    None
-                };
-                let exc_type: Option<String> = r.get(4)?;
-                let exc_message: Option<String> = r.get(5)?;
-                let exc_stack: Option<String> = r.get(6)?;
-                let status_message: String = r.get(7)?;
+                let text = |i: usize| -> rusqlite::Result<Option<&str>> { Ok(r.get_ref(i)?.as_str_or_null()?) };
+                let signal = text(1)?.unwrap_or("");
+                let eval_name = text(9)?
+                    .and_then(|a| serde_json::from_str::<serde_json::Value>(a).ok())
+                    .and_then(|v| v.get("eval.name").and_then(|v| v.as_str().map(str::to_string)));
                 let fp = Fingerprint::of(&FingerprintInput {
-                    signal: &signal,
-                    service: r.get_ref(2)?.as_str().unwrap_or(""),
-                    operation: r.get_ref(3)?.as_str().unwrap_or(""),
-                    exception_type: exc_type.as_deref(),
-                    exception_message: exc_message.as_deref(),
-                    stacktrace: exc_stack.as_deref(),
-                    status_message: Some(&status_message),
+                    signal,
+                    service: text(2)?.unwrap_or(""),
+                    operation: text(3)?.unwrap_or(""),
+                    exception_type: text(4)?,
+                    exception_message: text(5)?,
+                    stacktrace: text(6)?,
+                    status_message: text(7)?,
                     http_status: r.get(8)?,
                     eval_name: eval_name.as_deref(),
                 });
                 let id = fp.pain_id();
                 n += 1;
-                let old: Option<String> = r.get(10)?;
-                if rewrite && old.as_deref() != Some(id.as_str()) {
+                if rewrite && text(10)? != Some(id.as_str()) {
                     updates.push((r.get(0)?, id.clone()));
                 }
                 distinct.insert(id);
             }
             Ok(())
         })?;
+        Ok((n, distinct, updates))
+    }
+
+    /// Recomputes the fingerprint of every failing record of a project from
+    /// its stored fields (used when the fingerprint version changes, and by
+    /// the clustering benchmark). Returns (records, distinct pains).
+    pub fn recluster(&self, rowid: i64, rewrite: bool) -> Result<(u64, u64)> {
+        // Split the records into id ranges, one reader thread each.
+        let (lo, hi): (Option<i64>, Option<i64>) = self.read(|c| {
+            Ok(c.query_row("SELECT min(id), max(id) FROM records WHERE project = ?1", params![rowid], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?)
+        })?;
+        let (Some(lo), Some(hi)) = (lo, hi) else { return Ok((0, 0)) };
+        let parts = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 4) as i64;
+        let step = (hi - lo) / parts + 1;
+        #[allow(clippy::type_complexity)]
+        let results: Vec<Result<(u64, std::collections::HashSet<String>, Vec<(i64, String)>)>> =
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..parts)
+                    .map(|k| {
+                        let range = (lo + k * step, (lo + (k + 1) * step).min(hi + 1));
+                        scope.spawn(move || self.recluster_range(rowid, range, rewrite))
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|_| Err(StoreError::Commit("a recluster thread panicked".into()))))
+                    .collect()
+            });
+        let mut n = 0;
+        let mut distinct = std::collections::HashSet::new();
+        let mut updates = Vec::new();
+        for r in results {
+            let (k, d, u) = r?;
+            n += k;
+            distinct.extend(d);
+            updates.extend(u);
+        }
         if !updates.is_empty() {
             self.write(|conn| {
                 let tx = conn.transaction()?;
@@ -970,6 +1006,50 @@ mod tests {
             }],
         };
         normalise(&req, &SlowRules::default(), 1).records
+    }
+
+    #[test]
+    fn recluster_restores_pain_ids_in_parallel_ranges() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("x.db"), Synchronous::Normal).unwrap();
+        let p = store
+            .create_project(&NewProject {
+                public_id: "p",
+                name: "p",
+                operator: "",
+                provisioned: false,
+                tier: "permanent",
+                quota_spans: 1_000,
+                expires_at: None,
+                keys: &[],
+                now: 0,
+            })
+            .unwrap();
+        let mut recs = records(1, 40);
+        for (i, r) in recs.iter_mut().enumerate() {
+            r.status_code = 2;
+            r.signal = Some("error");
+            let fp = Fingerprint::of(&FingerprintInput {
+                signal: "error",
+                service: &r.service,
+                operation: &r.operation,
+                status_message: Some(if i % 2 == 0 { "disk 1 full" } else { "disk 22 full" }),
+                ..Default::default()
+            });
+            r.status_message = if i % 2 == 0 { "disk 1 full".into() } else { "disk 22 full".into() };
+            r.pain = Some(crate::loopkit::normalise::PainRef {
+                id: fp.pain_id(),
+                title: fp.title(),
+                components: fp.components,
+            });
+        }
+        let want = recs[0].pain.as_ref().unwrap().id.clone();
+        store.ingest(p.rowid, recs, Vec::new(), 0).unwrap();
+        store.write(|c| Ok(c.execute("UPDATE records SET pain_id = 'pn_stale' WHERE id % 3 = 0", [])?)).unwrap();
+        assert_eq!(store.recluster(p.rowid, true).unwrap(), (40, 1));
+        let counts = store.pain_counts(p.rowid, (0, i64::MAX)).unwrap();
+        assert_eq!(counts.len(), 1);
+        assert_eq!((counts[0].pain_id.as_str(), counts[0].count), (want.as_str(), 40));
     }
 
     #[test]
