@@ -35,6 +35,14 @@ fn s(v: &str) -> AV {
     AV::StringValue(v.into())
 }
 
+/// splitmix64: a well-mixed 64-bit value of `x` (never 0 for our inputs).
+fn mix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    (z ^ (z >> 31)) | 1
+}
+
 /// One batch of realistic spans with unique ids: ~3% exceptions, ~2% 5xx.
 fn batch(first_id: u64, now: u64) -> ExportTraceServiceRequest {
     const ROUTES: [&str; 6] = ["/users/{id}", "/orders", "/orders/{id}", "/cart", "/search", "/checkout"];
@@ -43,14 +51,16 @@ fn batch(first_id: u64, now: u64) -> ExportTraceServiceRequest {
             let id = first_id + i;
             let route = ROUTES[(id % 6) as usize];
             let status = if id % 50 == 7 { 503 } else { 200 };
+            // Random-looking ids, as real SDKs make them; start times move forward.
+            let start = now - 30_000_000_000 + id * 5_000;
             let mut sp = Span {
-                trace_id: [id.to_be_bytes(), 0xbe4c_u64.to_be_bytes()].concat(),
-                span_id: (id + 1).to_be_bytes().to_vec(),
-                parent_span_id: (id + 0x1000_0000).to_be_bytes().to_vec(),
+                trace_id: [mix(id).to_be_bytes(), mix(id ^ 0xbe4c).to_be_bytes()].concat(),
+                span_id: mix(id + 1).to_be_bytes().to_vec(),
+                parent_span_id: mix(id + 0x1000_0000).to_be_bytes().to_vec(),
                 name: format!("GET {}", route.replace("{id}", &(id % 9973).to_string())),
                 kind: 2,
-                start_time_unix_nano: now - 2_000_000_000 + i * 1000,
-                end_time_unix_nano: now - 2_000_000_000 + i * 1000 + 3_000_000 + (id % 17) * 100_000,
+                start_time_unix_nano: start,
+                end_time_unix_nano: start + 3_000_000 + (id % 17) * 100_000,
                 attributes: vec![
                     kv("http.request.method", s("GET")),
                     kv("http.route", s(route)),
@@ -204,7 +214,7 @@ fn main() {
         let acked = started.elapsed();
         // End to end: the stored count is visible through the API.
         let auth = format!("Bearer {agent}");
-        let (st, d) = http::http(addr, "GET", "/v1/dashboard?window=1h", &[("authorization", &auth)], b"");
+        let (st, d) = http::http(addr, "GET", "/v1/dashboard?window=2h", &[("authorization", &auth)], b"");
         assert_eq!(st, 200);
         let stored = d["summary"]["spans"].as_u64().unwrap() - stored_before;
         let total = started.elapsed();

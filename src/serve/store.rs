@@ -12,7 +12,7 @@
 //! - an ingest is one transaction: the project's expiry and span quota are
 //!   checked, the records, pains and changes written and the span count
 //!   bumped together, or nothing is written;
-//! - a (project, trace id, span id) is stored once: a retried batch is
+//! - a (project, span start, span id) is stored once: a retried batch is
 //!   idempotent;
 //! - with `synchronous = NORMAL` (the default) a committed ingest survives
 //!   the server process being killed; `FULL` also survives power loss.
@@ -78,8 +78,10 @@ pub const MIGRATIONS: &[&str] = &[
         exc_stack      TEXT,
         attributes     TEXT NOT NULL
     );
-    CREATE UNIQUE INDEX records_span ON records(project, trace_id, span_id);
-    CREATE INDEX records_time ON records(project, start_ns);
+    -- One index serves windows, paging and retries: spans arrive roughly in
+    -- time order, so its inserts land near the end (random trace ids would
+    -- scatter them), and a retried span has the same start and span id.
+    CREATE UNIQUE INDEX records_time ON records(project, start_ns, span_id);
     CREATE INDEX records_pain ON records(project, pain_id, start_ns) WHERE pain_id IS NOT NULL;
     CREATE TABLE pains (
         project      INTEGER NOT NULL,
@@ -483,19 +485,19 @@ impl Store {
 
     // ---- reads --------------------------------------------------------------
 
-    /// Records of a window, newest first, after the cursor (start_ns, id).
+    /// Records of a window, newest first, after the cursor (start_ns, span id).
     pub fn records_page(
         &self,
         rowid: i64,
         (start, end): (i64, i64),
-        cursor: Option<(i64, i64)>,
+        cursor: Option<(i64, Vec<u8>)>,
         limit: usize,
     ) -> Result<Vec<StoredRecord>> {
         self.read(|c| {
-            let (cs, ci) = cursor.unwrap_or((i64::MAX, i64::MAX));
+            let (cs, ci) = cursor.unwrap_or((i64::MAX, vec![0xff; 9]));
             let mut stmt = c.prepare_cached(&format!(
                 "SELECT {RECORD_COLUMNS} FROM records WHERE project = ?1 AND start_ns >= ?2 AND start_ns < ?3
-                 AND (start_ns, id) < (?4, ?5) ORDER BY start_ns DESC, id DESC LIMIT ?6"
+                 AND (start_ns, span_id) < (?4, ?5) ORDER BY start_ns DESC, span_id DESC LIMIT ?6"
             ))?;
             let rows = stmt.query_map(params![rowid, start, end, cs, ci, limit as i64], stored_record)?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
@@ -569,7 +571,7 @@ impl Store {
         self.read(|c| {
             let mut stmt = c.prepare_cached(&format!(
                 "SELECT {RECORD_COLUMNS} FROM records WHERE project = ?1 AND pain_id = ?2 AND start_ns >= ?3 AND start_ns < ?4
-                 ORDER BY start_ns DESC, id DESC LIMIT ?5"
+                 ORDER BY start_ns DESC, span_id DESC LIMIT ?5"
             ))?;
             let rows = stmt.query_map(params![rowid, pain_id, start, end, n as i64], stored_record)?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
@@ -589,10 +591,10 @@ impl Store {
         self.read(|c| {
             let sql = if inside {
                 "SELECT attributes FROM records WHERE project = ?1 AND pain_id = ?2 AND start_ns >= ?3 AND start_ns < ?4
-                 ORDER BY start_ns DESC, id DESC LIMIT ?5"
+                 ORDER BY start_ns DESC, span_id DESC LIMIT ?5"
             } else {
                 "SELECT attributes FROM records WHERE project = ?1 AND (pain_id IS NULL OR pain_id <> ?2) AND start_ns >= ?3 AND start_ns < ?4
-                 ORDER BY start_ns DESC, id DESC LIMIT ?5"
+                 ORDER BY start_ns DESC, span_id DESC LIMIT ?5"
             };
             let mut stmt = c.prepare_cached(sql)?;
             let rows = stmt.query_map(params![rowid, pain_id, start, end, n as i64], |r| r.get::<_, String>(0))?;
@@ -994,7 +996,7 @@ mod tests {
         let spans = (0..n)
             .map(|i| Span {
                 trace_id: vec![seed; 16],
-                span_id: vec![i as u8 + 1; 8],
+                span_id: vec![seed, i as u8 + 1, 0, 0, 0, 0, 0, 1],
                 name: "x".into(),
                 ..Default::default()
             })

@@ -50,15 +50,20 @@ fn window(w: Option<&str>) -> Result<Window, ApiError> {
     })
 }
 
-pub fn encode_cursor(start_ns: i64, id: i64) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{start_ns}:{id}"))
+/// An opaque cursor: the (start, span id) of the last record of a page.
+pub fn encode_cursor(start_ns: i64, span_id: &[u8]) -> String {
+    let mut raw = start_ns.to_be_bytes().to_vec();
+    raw.extend_from_slice(span_id);
+    URL_SAFE_NO_PAD.encode(raw)
 }
 
-pub fn decode_cursor(c: &str) -> Option<(i64, i64)> {
-    let bytes = URL_SAFE_NO_PAD.decode(c.trim()).ok()?;
-    let text = String::from_utf8(bytes).ok()?;
-    let (a, b) = text.split_once(':')?;
-    Some((a.parse().ok()?, b.parse().ok()?))
+pub fn decode_cursor(c: &str) -> Option<(i64, Vec<u8>)> {
+    let raw = URL_SAFE_NO_PAD.decode(c.trim()).ok()?;
+    if raw.len() != 16 {
+        return None;
+    }
+    let (start, span) = raw.split_at(8);
+    Some((i64::from_be_bytes(start.try_into().ok()?), span.to_vec()))
 }
 
 pub async fn records(
@@ -97,7 +102,7 @@ pub async fn records(
     let mut rows = blocking(move || store.records_page(project.rowid, w.current(now), cursor, limit + 1)).await?;
     let next_cursor = if rows.len() > limit {
         rows.truncate(limit);
-        rows.last().map(|r| encode_cursor(r.start_ns, r.id))
+        rows.last().map(|r| encode_cursor(r.start_ns, &r.span_id))
     } else {
         None
     };
