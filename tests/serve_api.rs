@@ -57,6 +57,17 @@ async fn provision_mints_then_resumes_without_rotating_and_refuses_strangers() {
 }
 
 #[tokio::test]
+async fn urls_use_the_public_base() {
+    let app = App::with(|c| c.public_base = Some("https://loopkit.example/".into()));
+    let p = app.provision("shop").await;
+    assert_eq!(p["ingest_url"], "https://loopkit.example/v1/traces");
+    assert_eq!(p["diagnose_url"], "https://loopkit.example/v1/runs/diagnose");
+    assert!(p["dashboard_url"].as_str().unwrap().starts_with("https://loopkit.example/dashboard?project_id="));
+    let (_, _, b) = app.send(get("/quickstart.md", None)).await;
+    assert!(String::from_utf8(b).unwrap().contains("https://loopkit.example/v1/traces"));
+}
+
+#[tokio::test]
 async fn concurrent_first_provisions_mint_once() {
     let app = App::new();
     let mut tasks = Vec::new();

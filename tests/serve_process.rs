@@ -135,3 +135,28 @@ fn sigterm_lets_an_in_flight_request_finish() {
     let (_, d) = http(server.addr, "GET", "/v1/dashboard", &[("authorization", &auth)], b"");
     assert_eq!(d["summary"]["spans"], 20_000);
 }
+
+#[test]
+fn in_a_workspace_the_database_defaults_to_dot_ratchet() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    assert!(std::process::Command::new("git").args(["init", "-q"]).current_dir(root).status().unwrap().success());
+    std::fs::create_dir_all(root.join("config")).unwrap();
+    std::fs::write(root.join("config/rails.toml"), "").unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ratchet"))
+        .args(["-q", "serve", "--addr", "127.0.0.1:0", "--print-addr"])
+        .current_dir(root)
+        .env("RATCHET_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+    let addr: std::net::SocketAddr = line.trim().parse().unwrap();
+    let (s, _) = http(addr, "GET", "/healthz", &[], b"");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(s, 200);
+    assert!(root.join(".ratchet/loopkit.db").is_file());
+    assert!(root.join(".ratchet/loopkit.secret").is_file());
+}
