@@ -278,12 +278,14 @@ fn classify(core: &str, out: &mut String) {
         out.push_str("<uuid>");
     } else if is_path(core) {
         out.push_str("<path>");
+    } else if is_hex(core, digits) {
+        // Before units: a hex id may end in up to three letters (000000000abc).
+        out.push_str("<num>");
     } else if let Some(unit) = number_with_unit(core) {
         out.push_str("<num>");
         out.push_str(unit);
-    } else if is_hex(core, digits)
-        || (digits > 0
-            && core.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b',' | b':' | b'_' | b'+' | b'-')))
+    } else if (digits > 0
+        && core.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b',' | b':' | b'_' | b'+' | b'-')))
         || (digits > 0 && (longest_digit_run(core) >= 3 || (core.len() >= 8 && digits >= 2)))
     {
         out.push_str("<num>");
@@ -443,6 +445,7 @@ mod tests {
             ("order 550e8400-e29b-41d4-a716-446655440000 stuck", "order <uuid> stuck"),
             ("bad object 3fa9c0d2e1 in pack", "bad object <num> in pack"),
             ("bad object 3019002211 in pack", "bad object <num> in pack"),
+            ("bad object 000000000abc in pack", "bad object <num> in pack"),
             ("ptr 0xdeadBEEF", "ptr <num>"),
             ("request req_8f7a6b5c4d timed out after 1500ms", "request <num> timed out after <num>ms"),
             ("retry (attempt=3, delay=2.5s)", "retry (attempt=<num>, delay=<num>s)"),

@@ -538,7 +538,10 @@ impl Store {
     pub fn pain_count(&self, rowid: i64, pain_id: &str, (start, end): (i64, i64)) -> Result<u64> {
         self.read(|c| {
             let n: i64 = c
-                .prepare_cached("SELECT count(*) FROM records WHERE project = ?1 AND pain_id = ?2 AND start_ns >= ?3 AND start_ns < ?4")?
+                .prepare_cached(
+                    "SELECT count(*) FROM records INDEXED BY records_pain
+                     WHERE project = ?1 AND pain_id = ?2 AND pain_id IS NOT NULL AND start_ns >= ?3 AND start_ns < ?4",
+                )?
                 .query_row(params![rowid, pain_id, start, end], |r| r.get(0))?;
             Ok(n as u64)
         })
@@ -570,7 +573,8 @@ impl Store {
     pub fn evidence(&self, rowid: i64, pain_id: &str, (start, end): (i64, i64), n: usize) -> Result<Vec<StoredRecord>> {
         self.read(|c| {
             let mut stmt = c.prepare_cached(&format!(
-                "SELECT {RECORD_COLUMNS} FROM records WHERE project = ?1 AND pain_id = ?2 AND start_ns >= ?3 AND start_ns < ?4
+                "SELECT {RECORD_COLUMNS} FROM records INDEXED BY records_pain
+                 WHERE project = ?1 AND pain_id = ?2 AND pain_id IS NOT NULL AND start_ns >= ?3 AND start_ns < ?4
                  ORDER BY start_ns DESC, span_id DESC LIMIT ?5"
             ))?;
             let rows = stmt.query_map(params![rowid, pain_id, start, end, n as i64], stored_record)?;
@@ -590,7 +594,8 @@ impl Store {
     ) -> Result<Vec<String>> {
         self.read(|c| {
             let sql = if inside {
-                "SELECT attributes FROM records WHERE project = ?1 AND pain_id = ?2 AND start_ns >= ?3 AND start_ns < ?4
+                "SELECT attributes FROM records INDEXED BY records_pain
+                 WHERE project = ?1 AND pain_id = ?2 AND pain_id IS NOT NULL AND start_ns >= ?3 AND start_ns < ?4
                  ORDER BY start_ns DESC, span_id DESC LIMIT ?5"
             } else {
                 "SELECT attributes FROM records WHERE project = ?1 AND (pain_id IS NULL OR pain_id <> ?2) AND start_ns >= ?3 AND start_ns < ?4
@@ -629,7 +634,7 @@ impl Store {
             let mut stmt = c.prepare(
                 "SELECT id, signal, service, operation, exc_type, exc_message, exc_stack, status_message, http_status,
                  CASE WHEN signal = 'eval_fail' THEN attributes END, pain_id
-                 FROM records WHERE project = ?1 AND id >= ?2 AND id < ?3 AND signal IS NOT NULL",
+                 FROM records NOT INDEXED WHERE id >= ?2 AND id < ?3 AND project = ?1 AND signal IS NOT NULL",
             )?;
             let mut rows = stmt.query(params![rowid, range.0, range.1])?;
             while let Some(r) = rows.next()? {
