@@ -18,7 +18,11 @@
 //! | canonical JSON, packet hashes | [`canonical`] |
 //! | errors: code, message, next action | [`error`] |
 //! | git (the only module naming git2) | [`git`] |
+//! | LoopKit (seed 000): keys, OTLP, telemetry records, pains, windows, improvement packets | [`loopkit`] (pure domain) |
+//! | `ratchet serve`: HTTP, the SQLite store, the server's life (the only module naming axum, tokio and rusqlite) | [`serve`] |
 //! | the command line (the only module naming clap and the terminal) | [`cli`] |
+
+#![recursion_limit = "512"]
 
 pub mod approve;
 pub mod canonical;
@@ -35,6 +39,7 @@ pub mod init;
 pub mod intent;
 pub mod journal;
 pub mod lock;
+pub mod loopkit;
 pub mod patch;
 pub mod pick;
 pub mod process;
@@ -42,6 +47,7 @@ pub mod provider;
 pub mod rails;
 pub mod record;
 pub mod score;
+pub mod serve;
 pub mod step;
 pub mod telemetry;
 pub mod trust;

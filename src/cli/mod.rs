@@ -22,6 +22,7 @@ mod reject;
 mod revert;
 mod review;
 mod score;
+mod serve;
 mod status;
 mod step;
 mod ui;
@@ -79,6 +80,7 @@ pub enum Command {
     Patch(patch::Args),
     Log(log::Args),
     Score(score::Args),
+    Serve(serve::Args),
 }
 
 /// Everything a command needs besides its arguments.
@@ -162,6 +164,7 @@ fn dispatch(env: &Env, command: Command) -> CommandResult {
         Command::Patch(args) => patch::run(env, args),
         Command::Log(args) => log::run(env, args),
         Command::Score(args) => score::run(env, args),
+        Command::Serve(args) => serve::run(env, args),
     }
 }
 

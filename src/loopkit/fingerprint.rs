@@ -1,0 +1,514 @@
+//! Grouping failures into pains: a deterministic, versioned fingerprint in
+//! the style of Sentry's grouping.
+//!
+//! A fingerprint is an ordered list of named components; the pain id is a
+//! hash of the version and the components, so it is the same for the same
+//! failure whatever the order of arrival, the process or the machine. The
+//! components are kept beside the pain, so every pain explains why its spans
+//! belong together.
+//!
+//! Version `fp1` uses, in order:
+//! - `signal`: the signal type (`exception`, `http_5xx`, `error`, ...);
+//! - `service`: `service.name` of the resource;
+//! - `operation`: the span name with route parameters normalised
+//!   (`GET /users/123` → `GET /users/{id}`; `http.route` wins when present);
+//! - for exceptions: `exception.type`, then `frames` — the top three in-app
+//!   stack frames (module and function, never line numbers) — or, when no
+//!   frame is in-app, `message`: the exception message masked;
+//! - for `http_5xx`: `http.status_code`;
+//! - for `error`: `message`, the status message masked;
+//! - for `eval_fail`: `eval`, the name of the failed eval.
+//!
+//! Masking replaces the variable parts of a message: quoted values, urls,
+//! emails, paths, uuids, and numbers, hex and ids (one placeholder).
+//!
+//! Invariant: everything here is a pure function of its input; changing any
+//! rule means a new version (and a recluster of stored records).
+
+use sha2::{Digest, Sha256};
+
+/// The fingerprint version written beside every pain and record.
+pub const VERSION: &str = "fp1";
+/// In-app frames kept in a fingerprint.
+pub const MAX_FRAMES: usize = 3;
+
+/// What a fingerprint is made of, before hashing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fingerprint {
+    pub version: &'static str,
+    pub components: Vec<(&'static str, String)>,
+}
+
+/// The inputs of a fingerprint, borrowed from a normalised record.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FingerprintInput<'a> {
+    pub signal: &'a str,
+    pub service: &'a str,
+    pub operation: &'a str,
+    pub exception_type: Option<&'a str>,
+    pub exception_message: Option<&'a str>,
+    pub stacktrace: Option<&'a str>,
+    pub status_message: Option<&'a str>,
+    pub http_status: Option<i64>,
+    pub eval_name: Option<&'a str>,
+}
+
+impl Fingerprint {
+    pub fn of(input: &FingerprintInput<'_>) -> Fingerprint {
+        let mut c: Vec<(&'static str, String)> = vec![
+            ("signal", input.signal.to_string()),
+            ("service", input.service.to_string()),
+            ("operation", input.operation.to_string()),
+        ];
+        if let Some(ty) = input.exception_type.filter(|t| !t.is_empty()) {
+            c.push(("exception.type", ty.to_string()));
+            let frames = input.stacktrace.map(in_app_frames).unwrap_or_default();
+            if frames.is_empty() {
+                if let Some(m) = input.exception_message.filter(|m| !m.is_empty()) {
+                    c.push(("message", mask(m)));
+                }
+            } else {
+                c.push(("frames", frames.join(" | ")));
+            }
+        } else if input.signal == "http_5xx" {
+            if let Some(code) = input.http_status {
+                c.push(("http.status_code", code.to_string()));
+            }
+        } else if let Some(m) = input.exception_message.or(input.status_message).filter(|m| !m.is_empty()) {
+            if input.signal == "error" || input.signal == "exception" {
+                c.push(("message", mask(m)));
+            }
+        }
+        if input.signal == "eval_fail" {
+            if let Some(name) = input.eval_name.filter(|n| !n.is_empty()) {
+                c.push(("eval", name.to_string()));
+            }
+        }
+        Fingerprint { version: VERSION, components: c }
+    }
+
+    /// `pn_` and 16 hex characters of SHA-256 over the version and components.
+    pub fn pain_id(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(self.version.as_bytes());
+        for (name, value) in &self.components {
+            h.update([0u8]);
+            h.update(name.as_bytes());
+            h.update([0u8]);
+            h.update(value.as_bytes());
+        }
+        let d = h.finalize();
+        format!("pn_{}", crate::loopkit::keys::hex(&d[..8]))
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.components.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// A one-line title for people: "TypeError in checkout: POST /cart/{id}".
+    pub fn title(&self) -> String {
+        let service = self.get("service").unwrap_or("unknown");
+        let op = self.get("operation").unwrap_or("");
+        let signal = self.get("signal").unwrap_or("");
+        let head = match signal {
+            "exception" => self.get("exception.type").unwrap_or("Exception").to_string(),
+            "http_5xx" => format!("HTTP {}", self.get("http.status_code").unwrap_or("5xx")),
+            "slow" => "Slow".to_string(),
+            "eval_fail" => match self.get("eval") {
+                Some(e) => format!("Eval {e} failed"),
+                None => "Eval failed".to_string(),
+            },
+            "feedback" => "Negative feedback".to_string(),
+            _ => match self.get("exception.type") {
+                Some(t) => t.to_string(),
+                None => "Error".to_string(),
+            },
+        };
+        let mut t = format!("{head} in {service}: {op}");
+        if let Some(m) = self.get("message") {
+            t.push_str(" — ");
+            t.push_str(&truncate(m, 120));
+        }
+        t
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max { s.to_string() } else { s.chars().take(max).chain("…".chars()).collect() }
+}
+
+// ---------------------------------------------------------------------------
+// Route normalisation
+
+/// The operation of a span: `http.route` (with the method) when the
+/// instrumentation gave one, else the span name with its path parameters
+/// replaced by `{id}` and any query string dropped.
+pub fn operation(name: &str, http_method: Option<&str>, http_route: Option<&str>) -> String {
+    if let Some(route) = http_route.filter(|r| !r.is_empty()) {
+        let route = normalise_path(route);
+        return match http_method.filter(|m| !m.is_empty()) {
+            Some(m) if !name.contains(&route) || name.starts_with(m) => format!("{m} {route}"),
+            _ => route,
+        };
+    }
+    name.split(' ')
+        .map(|tok| if tok.starts_with('/') { normalise_path(tok) } else { tok.to_string() })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `/users/123/orders/9f8e...?x=1` → `/users/{id}/orders/{id}`. Template
+/// segments (`:id`, `{id}`, `<id>`) are kept.
+pub fn normalise_path(path: &str) -> String {
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    path.split('/').map(|seg| if is_param_segment(seg) { "{id}" } else { seg }).collect::<Vec<_>>().join("/")
+}
+
+fn is_param_segment(seg: &str) -> bool {
+    if seg.is_empty() || seg.starts_with(':') || seg.starts_with('{') || seg.starts_with('<') {
+        return false;
+    }
+    let digits = seg.bytes().filter(u8::is_ascii_digit).count();
+    if digits == seg.len() {
+        return true;
+    }
+    if is_uuid(seg) || (seg.len() >= 8 && seg.bytes().all(|b| b.is_ascii_hexdigit()) && digits > 0) {
+        return true;
+    }
+    // Slugs with long digit runs (order-12345) or long opaque tokens.
+    longest_digit_run(seg) >= 3 || (seg.len() >= 16 && digits > 0)
+}
+
+fn longest_digit_run(s: &str) -> usize {
+    let (mut best, mut run) = (0, 0);
+    for b in s.bytes() {
+        if b.is_ascii_digit() {
+            run += 1;
+            best = best.max(run);
+        } else {
+            run = 0;
+        }
+    }
+    best
+}
+
+fn is_uuid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| if matches!(i, 8 | 13 | 18 | 23) { *c == b'-' } else { c.is_ascii_hexdigit() })
+}
+
+// ---------------------------------------------------------------------------
+// Message masking
+
+/// Masks the variable parts of a message so that messages differing only in
+/// them compare equal: quoted values → `<str>`, urls → `<url>`, emails →
+/// `<email>`, paths → `<path>`, uuids → `<uuid>`, and numbers, hex and
+/// opaque ids (tokens with long digit runs) → `<num>` — one placeholder, so
+/// that a hex id that happens to be all digits still groups with the
+/// others. White space collapses to single spaces.
+pub fn mask(message: &str) -> String {
+    let unquoted = mask_quotes(message);
+    let mut out = String::with_capacity(unquoted.len());
+    for (i, token) in unquoted.split_whitespace().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        mask_token(token, &mut out);
+    }
+    out
+}
+
+fn mask_quotes(s: &str) -> std::borrow::Cow<'_, str> {
+    let b = s.as_bytes();
+    if !b.iter().any(|c| matches!(c, b'"' | b'\'' | b'`')) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    let (mut i, mut copied) = (0, 0);
+    while i < b.len() {
+        let c = b[i];
+        // Quotes are ASCII, so byte positions next to them are char boundaries.
+        let at_boundary =
+            i == 0 || b[i - 1].is_ascii_whitespace() || matches!(b[i - 1], b'=' | b':' | b'(' | b'[' | b'{' | b',');
+        if matches!(c, b'"' | b'\'' | b'`') && at_boundary {
+            if let Some(len) = b[i + 1..].iter().position(|&d| d == c) {
+                out.push_str(&s[copied..i]);
+                out.push_str("<str>");
+                i += len + 2;
+                copied = i;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    out.push_str(&s[copied..]);
+    std::borrow::Cow::Owned(out)
+}
+
+fn mask_token(token: &str, out: &mut String) {
+    let lead_len = token.len() - token.trim_start_matches(['(', '[', '{', '<', '"', '\'']).len();
+    let (lead, rest) = token.split_at(lead_len);
+    let core = rest.trim_end_matches([')', ']', '}', '>', ',', '.', ';', ':', '!', '?', '"', '\'']);
+    let trail = &rest[core.len()..];
+    out.push_str(lead);
+    if core == "<str>" || core.is_empty() {
+        out.push_str(core);
+    } else if let Some((k, v)) =
+        core.split_once('=').filter(|(k, v)| !k.is_empty() && !v.is_empty() && !k.contains("://"))
+    {
+        out.push_str(k);
+        out.push('=');
+        classify(v, out);
+    } else {
+        classify(core, out);
+    }
+    out.push_str(trail);
+}
+
+fn classify(core: &str, out: &mut String) {
+    let digits = core.bytes().filter(u8::is_ascii_digit).count();
+    if core.contains("://") {
+        out.push_str("<url>");
+    } else if is_email(core) {
+        out.push_str("<email>");
+    } else if is_uuid(core) {
+        out.push_str("<uuid>");
+    } else if is_path(core) {
+        out.push_str("<path>");
+    } else if is_hex(core, digits) {
+        // Before units: a hex id may end in up to three letters (000000000abc).
+        out.push_str("<num>");
+    } else if let Some(unit) = number_with_unit(core) {
+        out.push_str("<num>");
+        out.push_str(unit);
+    } else if (digits > 0
+        && core.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b',' | b':' | b'_' | b'+' | b'-')))
+        || (digits > 0 && (longest_digit_run(core) >= 3 || (core.len() >= 8 && digits >= 2)))
+    {
+        out.push_str("<num>");
+    } else {
+        out.push_str(core);
+    }
+}
+
+fn is_email(s: &str) -> bool {
+    match s.split_once('@') {
+        Some((user, domain)) => {
+            !user.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.contains('@')
+        }
+        None => false,
+    }
+}
+
+fn is_path(s: &str) -> bool {
+    let b = s.as_bytes();
+    let windows_drive = b.len() > 2 && b[0].is_ascii_alphabetic() && b[1] == b':' && (b[2] == b'\\' || b[2] == b'/');
+    windows_drive
+        || (s.starts_with('/') && s.len() > 1)
+        || s.starts_with("./")
+        || s.starts_with("../")
+        || s.starts_with("~/")
+        || (s.matches('/').count() >= 1 && s.split('/').all(|seg| !seg.is_empty()) && s.contains('.'))
+        || s.matches('\\').count() >= 2
+}
+
+fn is_hex(s: &str, digits: usize) -> bool {
+    if let Some(rest) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        return !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_hexdigit());
+    }
+    s.len() >= 8 && s.bytes().all(|b| b.is_ascii_hexdigit()) && digits > 0 && digits < s.len()
+}
+
+fn number_with_unit(s: &str) -> Option<&str> {
+    let num_end =
+        s.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == ',' || c == '_' || c == '-' || c == '+'))?;
+    let (num, unit) = s.split_at(num_end);
+    let ok = num.bytes().any(|b| b.is_ascii_digit())
+        && (1..=3).contains(&unit.len())
+        && unit.bytes().all(|b| b.is_ascii_alphabetic() || b == b'%');
+    ok.then_some(unit)
+}
+
+// ---------------------------------------------------------------------------
+// Stack frames
+
+/// The top [`MAX_FRAMES`] in-app frames of a stack trace, most recent first,
+/// as `module:function` without line or column numbers. Understands
+/// JavaScript (V8), Python and JVM traces; anything else yields no frames.
+pub fn in_app_frames(stack: &str) -> Vec<String> {
+    let mut python = Vec::new();
+    let mut others = Vec::new();
+    for line in stack.lines() {
+        let line = line.trim();
+        if let Some(rest) = line.strip_prefix("File \"") {
+            // Python: File "/app/shop/cart.py", line 12, in add_item
+            let Some((file, tail)) = rest.split_once('"') else { continue };
+            let func = tail.rsplit_once(" in ").map(|(_, f)| f.trim()).unwrap_or("?");
+            python.push((file.to_string(), func.to_string()));
+        } else if let Some(rest) = line.strip_prefix("at ") {
+            if let Some(f) = parse_at_frame(rest) {
+                others.push(f);
+            }
+        }
+    }
+    // Python prints the most recent call last.
+    python.reverse();
+    python
+        .into_iter()
+        .chain(others)
+        .filter(|(file, _)| is_in_app(file))
+        .take(MAX_FRAMES)
+        .map(|(file, func)| format!("{}:{}", module_of(&file), func))
+        .collect()
+}
+
+fn parse_at_frame(rest: &str) -> Option<(String, String)> {
+    // V8: "fn (/app/src/x.js:10:5)" or "/app/src/x.js:10:5" or "async fn (file:1:2)"
+    // JVM: "com.shop.Cart.add(Cart.java:42)"
+    let rest = rest.strip_prefix("async ").unwrap_or(rest);
+    if let Some(open) = rest.rfind(" (") {
+        let func = rest[..open].trim().to_string();
+        let loc = rest[open + 2..].trim_end_matches(')');
+        return Some((strip_line_col(loc), func));
+    }
+    if let (Some(open), true) = (rest.find('('), rest.ends_with(')')) {
+        let func = rest[..open].to_string();
+        let loc = &rest[open + 1..rest.len() - 1];
+        let file = strip_line_col(loc);
+        // JVM frames are in-app unless their class is the platform's.
+        let module = func.rsplit_once('.').map(|(class, _)| class.to_string()).unwrap_or_default();
+        return Some((if module.is_empty() { file } else { format!("{module}/{file}") }, func));
+    }
+    Some((strip_line_col(rest), "<anonymous>".to_string()))
+}
+
+fn strip_line_col(loc: &str) -> String {
+    let mut s = loc;
+    for _ in 0..2 {
+        if let Some((head, tail)) = s.rsplit_once(':') {
+            if !tail.is_empty() && tail.bytes().all(|b| b.is_ascii_digit()) {
+                s = head;
+            }
+        }
+    }
+    s.to_string()
+}
+
+fn is_in_app(file: &str) -> bool {
+    const LIBRARY: &[&str] = &[
+        "node_modules",
+        "node:",
+        "internal/",
+        "site-packages",
+        "dist-packages",
+        "/lib/python",
+        "<frozen",
+        "java.",
+        "javax.",
+        "jdk.",
+        "sun.",
+        "kotlin.",
+        "/rustc/",
+        ".cargo/registry",
+        "<anonymous>",
+        "native",
+    ];
+    !file.is_empty() && !LIBRARY.iter().any(|l| file.contains(l))
+}
+
+/// The last two components of a path, so deploy locations do not matter.
+fn module_of(file: &str) -> String {
+    let file = file.strip_prefix("file://").unwrap_or(file);
+    let parts: Vec<&str> = file.split(['/', '\\']).filter(|p| !p.is_empty()).collect();
+    let n = parts.len();
+    parts[n.saturating_sub(2)..].join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masking_merges_variable_parts() {
+        let cases = [
+            ("user 1234 not found", "user <num> not found"),
+            ("user 98 not found", "user <num> not found"),
+            ("cannot open /var/data/x.db: denied", "cannot open <path>: denied"),
+            ("cannot open C:\\data\\x.db", "cannot open <path>"),
+            ("key 'abc' missing", "key <str> missing"),
+            ("key \"a b c\" missing", "key <str> missing"),
+            ("fetch https://api.example.com/v1/x?id=3 failed", "fetch <url> failed"),
+            ("mail to bob@example.org bounced", "mail to <email> bounced"),
+            ("order 550e8400-e29b-41d4-a716-446655440000 stuck", "order <uuid> stuck"),
+            ("bad object 3fa9c0d2e1 in pack", "bad object <num> in pack"),
+            ("bad object 3019002211 in pack", "bad object <num> in pack"),
+            ("bad object 000000000abc in pack", "bad object <num> in pack"),
+            ("ptr 0xdeadBEEF", "ptr <num>"),
+            ("request req_8f7a6b5c4d timed out after 1500ms", "request <num> timed out after <num>ms"),
+            ("retry (attempt=3, delay=2.5s)", "retry (attempt=<num>, delay=<num>s)"),
+            ("don't panic", "don't panic"),
+            ("connect 10.0.0.1:5432 refused", "connect <num> refused"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(mask(input), want, "masking {input:?}");
+        }
+    }
+
+    #[test]
+    fn routes_are_normalised() {
+        assert_eq!(
+            operation("GET /users/123/orders/550e8400-e29b-41d4-a716-446655440000", None, None),
+            "GET /users/{id}/orders/{id}"
+        );
+        assert_eq!(operation("GET /search?q=shoes", None, None), "GET /search");
+        assert_eq!(operation("GET", Some("GET"), Some("/users/:id")), "GET /users/:id");
+        assert_eq!(operation("HTTP GET", Some("GET"), Some("/items/42")), "GET /items/{id}");
+        assert_eq!(operation("POST /v1/checkout", None, None), "POST /v1/checkout");
+        assert_eq!(operation("GET /sku/order-12345", None, None), "GET /sku/{id}");
+    }
+
+    #[test]
+    fn frames_drop_line_numbers_and_library_code() {
+        let node = "TypeError: x is undefined\n    at addItem (/srv/app/src/cart.js:10:5)\n    at Layer.handle (/srv/app/node_modules/express/lib/router/layer.js:95:5)\n    at /srv/app/src/server.js:33:9\n    at process.processTicksAndRejections (node:internal/process/task_queues:95:5)";
+        assert_eq!(in_app_frames(node), vec!["src/cart.js:addItem", "src/server.js:<anonymous>"]);
+        let moved = node.replace("/srv/app", "/home/ci/build").replace(":10:5", ":11:7");
+        assert_eq!(in_app_frames(&moved), in_app_frames(node));
+        let py = "Traceback (most recent call last):\n  File \"/usr/lib/python3.11/site-packages/flask/app.py\", line 1, in wsgi\n  File \"/app/shop/cart.py\", line 12, in add_item\n    total += price\n  File \"/app/shop/money.py\", line 3, in add\nValueError: bad";
+        assert_eq!(in_app_frames(py), vec!["shop/money.py:add", "shop/cart.py:add_item"]);
+        let java = "java.lang.IllegalStateException: x\n\tat com.shop.Cart.add(Cart.java:42)\n\tat java.base/java.util.ArrayList.forEach(ArrayList.java:1)";
+        assert_eq!(in_app_frames(java), vec!["com.shop.Cart/Cart.java:com.shop.Cart.add"]);
+    }
+
+    fn fp(ty: &str, msg: &str, stack: &str) -> Fingerprint {
+        Fingerprint::of(&FingerprintInput {
+            signal: "exception",
+            service: "shop",
+            operation: "POST /cart",
+            exception_type: Some(ty),
+            exception_message: Some(msg),
+            stacktrace: (!stack.is_empty()).then_some(stack),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn pain_ids_group_what_differs_only_in_variables() {
+        let a = fp("NotFound", "user 12 not found in '/tmp/a'", "");
+        let b = fp("NotFound", "user 9876 not found in '/var/b'", "");
+        assert_eq!(a.pain_id(), b.pain_id());
+        assert_ne!(a.pain_id(), fp("Timeout", "user 12 not found in '/tmp/a'", "").pain_id());
+        let s1 = "E\n    at add (/a/src/cart.js:1:1)";
+        let s2 = "E\n    at remove (/a/src/cart.js:1:1)";
+        assert_ne!(fp("E", "m", s1).pain_id(), fp("E", "m", s2).pain_id());
+        assert_eq!(
+            fp("E", "m 1", s1).pain_id(),
+            fp("E", "totally different", s1).pain_id(),
+            "frames win over the message"
+        );
+        assert!(a.pain_id().starts_with("pn_") && a.pain_id().len() == 19);
+        assert_eq!(a.title(), "NotFound in shop: POST /cart — user <num> not found in <str>");
+    }
+}

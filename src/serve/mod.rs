@@ -1,0 +1,307 @@
+//! `ratchet serve`: LoopKit (seed 000) hosted locally — the only module that
+//! names axum, tokio and rusqlite.
+//!
+//! - [`router`] builds the HTTP surface from [`routes`], one file per
+//!   resource group: [`projects`] (provision, signup, recover, upgrade),
+//!   [`traces`] (OTLP ingest), [`telemetry`] (records, diagnose, dashboard,
+//!   report), [`docs`] (the agent documents, OpenAPI, schema), [`page`] (the
+//!   human dashboard);
+//! - [`error::ApiError`] turns every failure into the actionable JSON shape;
+//! - [`store::Store`] is the SQLite boundary; [`insight`] assembles
+//!   dashboards and packets from it with the pure functions of
+//!   [`crate::loopkit`];
+//! - [`run`] owns the process: secret file, database, listener, request
+//!   logs, and graceful shutdown on SIGINT/SIGTERM (in-flight requests
+//!   finish).
+//!
+//! Invariants: handlers never panic on input; every 401/403/409/429 carries
+//! `nextAction`; rejected requests write nothing.
+
+pub mod auth;
+pub mod docs;
+pub mod error;
+pub mod insight;
+pub mod page;
+pub mod projects;
+pub mod secret;
+pub mod store;
+pub mod telemetry;
+pub mod traces;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{Method, StatusCode};
+use axum::routing::{MethodRouter, get, post};
+
+use crate::error::Coded;
+use crate::loopkit::normalise::SlowRules;
+use crate::serve::error::ApiError;
+use crate::serve::store::{Store, Synchronous};
+
+/// Everything `ratchet serve` can be told.
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    pub addr: SocketAddr,
+    pub db: PathBuf,
+    /// The base of URLs in responses; `http://<addr>` when unset.
+    pub public_base: Option<String>,
+    /// Largest request body, before and after decompression.
+    pub body_limit: usize,
+    pub synchronous: Synchronous,
+    pub sandbox_quota: i64,
+    pub sandbox_ttl: Duration,
+    pub permanent_quota: i64,
+    /// Public mints (signup and first provision) per client address per `mint_period`.
+    pub mint_limit: usize,
+    pub mint_period: Duration,
+    pub slow: SlowRules,
+    /// SIGNUP_UPGRADE_SECRET; when unset, the server secret signs upgrade codes.
+    pub upgrade_secret: Option<String>,
+}
+
+impl ServeConfig {
+    pub const DEFAULT_ADDR: &'static str = "127.0.0.1:7878";
+
+    pub fn new(addr: SocketAddr, db: PathBuf) -> ServeConfig {
+        ServeConfig {
+            addr,
+            db,
+            public_base: None,
+            body_limit: 20 << 20,
+            synchronous: Synchronous::Normal,
+            sandbox_quota: 100_000,
+            sandbox_ttl: Duration::from_secs(7 * 86_400),
+            permanent_quota: 1_000_000_000,
+            mint_limit: 20,
+            mint_period: Duration::from_secs(3_600),
+            slow: SlowRules::default(),
+            upgrade_secret: None,
+        }
+    }
+
+    pub fn base_url(&self) -> String {
+        match &self.public_base {
+            Some(b) => b.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.addr),
+        }
+    }
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<Store>,
+    pub secret: Arc<secret::Secret>,
+    pub config: Arc<ServeConfig>,
+    pub limiter: Arc<auth::MintLimiter>,
+}
+
+impl AppState {
+    /// Opens the database and the secret next to it.
+    pub fn open(config: ServeConfig) -> Result<AppState, crate::error::Report> {
+        if let Some(dir) = config.db.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                crate::error::Report::new("IO_ERROR", format!("cannot create {}: {e}", dir.display()))
+                    .with_hint("pass a --db in a writable directory")
+            })?;
+        }
+        let secret = secret::Secret::load_or_create(&secret::path_for(&config.db))
+            .map_err(|e| crate::error::Report::from_coded(&e))?;
+        let store = Store::open(&config.db, config.synchronous).map_err(|e| crate::error::Report::from_coded(&e))?;
+        Ok(AppState::new(store, secret, config))
+    }
+
+    pub fn new(store: Store, secret: secret::Secret, config: ServeConfig) -> AppState {
+        let limiter = auth::MintLimiter::new(config.mint_limit, config.mint_period);
+        AppState {
+            store: Arc::new(store),
+            secret: Arc::new(secret),
+            config: Arc::new(config),
+            limiter: Arc::new(limiter),
+        }
+    }
+}
+
+/// One route: method, path, handler. [`router`] is built from exactly this
+/// list, and the OpenAPI test compares it with `/openapi.json`.
+pub struct Route {
+    pub method: Method,
+    pub path: &'static str,
+    pub handler: MethodRouter<AppState>,
+}
+
+fn r(method: Method, path: &'static str, handler: MethodRouter<AppState>) -> Route {
+    Route { method, path, handler }
+}
+
+/// Every route of the server.
+pub fn routes() -> Vec<Route> {
+    vec![
+        r(Method::POST, "/v1/provision", post(projects::provision)),
+        r(Method::POST, "/v1/signup", post(projects::signup)),
+        r(Method::POST, "/v1/recover", post(projects::recover)),
+        r(Method::POST, "/v1/signup/upgrade", post(projects::upgrade)),
+        r(Method::POST, "/v1/traces", post(traces::ingest)),
+        r(Method::GET, "/v1/telemetry", get(telemetry::records)),
+        r(Method::POST, "/v1/runs/diagnose", post(telemetry::diagnose)),
+        r(Method::GET, "/v1/dashboard", get(telemetry::dashboard)),
+        r(Method::GET, "/v1/reports/latest.md", get(telemetry::report)),
+        r(Method::GET, "/agents.md", get(docs::agents_md)),
+        r(Method::GET, "/llms.txt", get(docs::llms_txt)),
+        r(Method::GET, "/quickstart.md", get(docs::quickstart_md)),
+        r(Method::GET, "/openapi.json", get(docs::openapi_json)),
+        r(Method::GET, "/schema/improvement-packet.json", get(docs::packet_schema)),
+        r(Method::GET, "/contact.json", get(docs::contact_json)),
+        r(Method::GET, "/dashboard", get(page::dashboard)),
+        r(Method::GET, "/", get(docs::index)),
+        r(Method::GET, "/healthz", get(docs::healthz)),
+    ]
+}
+
+/// The HTTP surface over `state`.
+pub fn router(state: AppState) -> Router {
+    let mut router = Router::new();
+    for route in routes() {
+        router = router.route(route.path, route.handler);
+    }
+    router
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        // The body limit is enforced by each handler (after decompression too).
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+        format!("no route {}", uri.path()),
+        "read /openapi.json for the routes of this server",
+    )
+}
+
+async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        format!("{method} is not allowed on {}", uri.path()),
+        "read /openapi.json for the methods of this route (OTLP ingest is POST /v1/traces)",
+    )
+}
+
+/// Runs blocking store work off the async workers.
+pub async fn blocking<T, E>(f: impl FnOnce() -> Result<T, E> + Send + 'static) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    E: Into<ApiError> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(Into::into),
+        Err(e) => Err(ApiError::internal(format!("a worker failed: {e}"))),
+    }
+}
+
+/// Seconds since the epoch, from ratchet's one clock.
+pub fn now_s() -> i64 {
+    crate::clock::now().timestamp()
+}
+
+pub fn now_ns() -> i64 {
+    crate::clock::now().timestamp_nanos_opt().unwrap_or(i64::MAX)
+}
+
+/// An error starting or running the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("{0}")]
+    Setup(crate::error::Report),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("the server failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl Coded for ServeError {
+    fn code(&self) -> &'static str {
+        match self {
+            ServeError::Setup(r) => r.code,
+            ServeError::Bind { .. } => "ADDR_IN_USE",
+            ServeError::Io(_) => "IO_ERROR",
+        }
+    }
+    fn hint(&self) -> Option<String> {
+        match self {
+            ServeError::Setup(r) => r.hint.clone(),
+            ServeError::Bind { .. } => {
+                Some("stop the other server, or pass another --addr (port 0 picks a free one)".into())
+            }
+            ServeError::Io(_) => Some("read the log above and restart ratchet serve".into()),
+        }
+    }
+}
+
+/// Runs the server until SIGINT or SIGTERM, then lets in-flight requests
+/// finish. `on_ready` receives the bound address (useful with port 0).
+pub fn run(config: ServeConfig, on_ready: impl FnOnce(SocketAddr)) -> Result<(), ServeError> {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RATCHET_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+    let state = AppState::open(config.clone()).map_err(ServeError::Setup)?;
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).max_blocking_threads(8).enable_all().build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.addr)
+            .await
+            .map_err(|source| ServeError::Bind { addr: config.addr, source })?;
+        let addr = listener.local_addr()?;
+        let mut config = config;
+        config.addr = addr;
+        let state = AppState { config: Arc::new(config), ..state };
+        tracing::info!(%addr, db = %state.store.path().display(), "ratchet serve listening");
+        on_ready(addr);
+        let app = router(state).layer(axum::middleware::from_fn(log_request));
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown_signal())
+            .await?;
+        tracing::info!("ratchet serve stopped");
+        Ok(())
+    })
+}
+
+async fn log_request(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let started = std::time::Instant::now();
+    let res = next.run(req).await;
+    tracing::info!(%method, path, status = res.status().as_u16(), ms = started.elapsed().as_secs_f64() * 1e3, "request");
+    res
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
