@@ -28,10 +28,9 @@ pub enum Phase {
     Propose,
     /// Applying the patch or running the checks; the file may be changed.
     Apply,
-    /// Committing; the commit may or may not exist.
+    /// Committing, then logging: the commit may or may not exist (recovery
+    /// looks for it at HEAD), and the entry is not yet in the log.
     Commit,
-    /// Committed; the entry may or may not be in the log.
-    Log,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -45,9 +44,6 @@ pub struct Inflight {
     /// How to put the file back, once a patch may have been applied.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub undo: Option<Undo>,
-    /// The commit, once made.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub commit: Option<String>,
 }
 
 pub fn path(ws: &Workspace) -> PathBuf {

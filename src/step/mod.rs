@@ -220,14 +220,17 @@ fn hash_of(bytes: Option<&[u8]>) -> Option<String> {
 pub struct Baseline {
     pub before: crate::git::StatusMap,
     watch: Option<crate::watch::Watch>,
+    /// Every path in the index, from the same read.
+    pub tracked: Vec<String>,
 }
 
 impl Baseline {
     /// Starts watching the tree, then looks at it once.
     pub fn take(repo: &crate::git::Repo) -> Result<Baseline, StepError> {
         let root = repo.workdir().to_path_buf();
-        let mut watch = crate::watch::Watch::start(&root, repo.tracked_dirs()?).ok();
-        let before = repo.status()?;
+        let snap = repo.index_snapshot()?;
+        let mut watch = crate::watch::Watch::start(&root, snap.dirs.iter().cloned()).ok();
+        let before = repo.status_from(&snap)?;
         // Directories that hold only untracked files are watched too.
         let dirty_dirs =
             before.keys().filter_map(|p| p.trim_end_matches('/').rsplit_once('/').map(|(d, _)| d.to_string()));
@@ -236,7 +239,8 @@ impl Baseline {
                 watch = None;
             }
         }
-        Ok(Baseline { before, watch })
+        let tracked = snap.paths().map(str::to_string).collect();
+        Ok(Baseline { before, watch, tracked })
     }
 
     fn apply(&self, s: &Session, patch: &Patch) -> Result<Undo, crate::patch::PatchError> {
@@ -272,12 +276,19 @@ fn fresh_body(s: &Session, pick: PickRecord, outcome: Outcome) -> StepBody {
 /// Runs one full step.
 pub fn run(s: &mut Session, opts: Options<'_>, progress: &mut dyn Progress) -> Result<Report, StepError> {
     // One look at the tree: the clean-tree check, and the "before" against
-    // which the applied patch must be the only change. It is taken on its
-    // own thread (with its own repository handle) while the step reads its
-    // history, picks and builds the context; it is joined before any
-    // provider is asked.
-    let root = s.ws.root().to_path_buf();
-    let looking = std::thread::spawn(move || Baseline::take(&crate::git::Repo::discover(&root)?));
+    // which the applied patch must be the only change (watched since).
+    let baseline = Baseline::take(&s.repo)?;
+    if !opts.allow_dirty {
+        let dirty: Vec<String> = baseline
+            .before
+            .keys()
+            .filter(|p| matches!(s.rails.paths.classify(p), crate::rails::PathClass::Allowed(_)))
+            .cloned()
+            .collect();
+        if !dirty.is_empty() {
+            return Err(StepError::DirtyTree { paths: dirty });
+        }
+    }
     let history = s.history()?;
     let now = crate::clock::now();
     let id = s.next_id();
@@ -329,36 +340,14 @@ pub fn run(s: &mut Session, opts: Options<'_>, progress: &mut dyn Progress) -> R
         provider: &pick.provider,
         tier,
         base: base.clone(),
-        tracked: s.repo.tracked_paths()?,
+        tracked: baseline.tracked.clone(),
         root: s.ws.root(),
     });
-    let baseline = looking.join().map_err(|_| StepError::Recovery {
-        file: "the work tree".into(),
-        reason: "the thread looking at the tree panicked".into(),
-    })??;
-    if !opts.allow_dirty {
-        let dirty: Vec<String> = baseline
-            .before
-            .keys()
-            .filter(|p| matches!(s.rails.paths.classify(p), crate::rails::PathClass::Allowed(_)))
-            .cloned()
-            .collect();
-        if !dirty.is_empty() {
-            return Err(StepError::DirtyTree { paths: dirty });
-        }
-    }
 
     // Propose.
-    Inflight {
-        id: id.clone(),
-        pid: std::process::id(),
-        phase: Phase::Propose,
-        body: body.clone(),
-        undo: None,
-        commit: None,
-    }
-    .save(&s.ws)
-    .map_err(|e| crate::error::IoError::new("write", inflight::path(&s.ws), e))?;
+    Inflight { id: id.clone(), pid: std::process::id(), phase: Phase::Propose, body: body.clone(), undo: None }
+        .save(&s.ws)
+        .map_err(|e| crate::error::IoError::new("write", inflight::path(&s.ws), e))?;
     inflight::fault("propose");
     let provider = select::provider(&s.rails, &pick.provider).expect("the pick is among the configured providers");
     progress.phase("propose", &format!("asking {}", pick.provider));
@@ -555,7 +544,7 @@ fn apply_and_score(
     let root = s.ws.root().to_path_buf();
     let weights = s.rails.utility.weights;
     let path = patch.path().to_string();
-    if s.repo.is_dirty(&path)? {
+    if baseline.before.contains_key(&path) {
         body.outcome = Outcome::Rejected;
         body.reason = Some("target_dirty".into());
         body.detail = Some(format!("{path} has uncommitted changes; the patch would have committed them"));
@@ -571,19 +560,12 @@ fn apply_and_score(
             _ => Previous::Absent { created_dirs: target.missing_dirs() },
         },
     };
-    let save = |s: &Session, body: &StepBody, phase, commit: Option<String>| {
-        Inflight {
-            id: id.to_string(),
-            pid: std::process::id(),
-            phase,
-            body: body.clone(),
-            undo: Some(pre.clone()),
-            commit,
-        }
-        .save(&s.ws)
-        .map_err(|e| StepError::from(crate::error::IoError::new("write", inflight::path(&s.ws), e)))
+    let save = |s: &Session, body: &StepBody, phase| {
+        Inflight { id: id.to_string(), pid: std::process::id(), phase, body: body.clone(), undo: Some(pre.clone()) }
+            .save(&s.ws)
+            .map_err(|e| StepError::from(crate::error::IoError::new("write", inflight::path(&s.ws), e)))
     };
-    save(s, &body, Phase::Apply, None)?;
+    save(s, &body, Phase::Apply)?;
     progress.phase("apply", &format!("{} {path}", patch.op().as_str()));
     let undo = match baseline.apply(s, patch) {
         Ok(undo) => undo,
@@ -661,7 +643,7 @@ fn apply_and_score(
         if rationale.is_empty() { String::new() } else { format!("{rationale}\n\n") },
         trailers.render().trim_end()
     );
-    save(s, &body, Phase::Commit, None)?;
+    save(s, &body, Phase::Commit)?;
     let who = s.identity();
     let commit = match s.repo.commit_path(&path, &message, &who, crate::clock::now()) {
         Ok(c) => c,
@@ -673,8 +655,9 @@ fn apply_and_score(
             return finish(s, id, body, None);
         }
     };
+    // No crash-journal write here: recovery finds the commit by its
+    // Ratchet-Step trailer at HEAD.
     inflight::fault("commit");
-    save(s, &body, Phase::Log, Some(commit.clone()))?;
     if let Some(a) = &mut body.apply {
         a.commit = Some(commit.clone());
     }

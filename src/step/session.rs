@@ -105,7 +105,7 @@ impl Session {
             })
         };
         let committed = match inflight.phase {
-            Phase::Commit | Phase::Log => head_has_step(),
+            Phase::Commit => head_has_step(),
             _ => None,
         };
         if already_logged {
@@ -171,10 +171,18 @@ impl Session {
         if merged.is_empty() {
             return Ok(());
         }
-        // Reverts come after the commits they revert: nothing older than the
-        // oldest unreverted step commit needs a look.
-        let oldest = merged.values().min_by_key(|s| s.last_seq).and_then(|s| s.commit()).map(str::to_string);
-        let stop = oldest.as_deref().and_then(|c| self.repo.parent_of(c));
+        // Every session scans down to where the previous step began, so
+        // only the commits since the last step's base are new (reverts come
+        // after the commits they revert; the oldest step commit bounds a
+        // history whose last base is no longer an ancestor of HEAD).
+        let last_base = history.steps().iter().rev().find_map(|st| st.body.base.clone());
+        let stop = match last_base.filter(|b| self.repo.is_ancestor_of_head(b)) {
+            Some(base) => Some(base),
+            None => {
+                let oldest = merged.values().min_by_key(|s| s.last_seq).and_then(|s| s.commit()).map(str::to_string);
+                oldest.as_deref().and_then(|c| self.repo.parent_of(c))
+            }
+        };
         let found = self.repo.reverts_since(stop.as_deref())?;
         let mut amends = Vec::new();
         for r in found {

@@ -691,3 +691,17 @@ fn ignored_files_written_during_a_step_are_not_changes() {
     let r = json(&ws.run(&["--json", "step", "--provider", "self"]));
     assert_eq!(r["outcome"], "merged", "{r}");
 }
+
+#[test]
+fn a_step_commit_holds_its_one_path_and_never_what_else_is_staged() {
+    let ws = Ws::looped(Setup { auto_merge: true, ..Setup::default() });
+    // Staged work outside the allowlist is tolerated, and must stay the user's.
+    ws.write("Makefile", "all:\n\ttrue\n");
+    ws.git(&["add", "Makefile"]);
+    ws.answer(1, &append("docs/guide.md", "x\n"));
+    let r = json(&ws.run(&["--json", "step", "--provider", "self"]));
+    assert_eq!(r["outcome"], "merged", "{r}");
+    let files = ws.git(&["show", "--name-only", "--format=", "HEAD"]);
+    assert_eq!(files.trim(), "docs/guide.md");
+    assert_eq!(ws.git(&["status", "--porcelain"]).trim(), "A  Makefile", "still staged, not committed");
+}
