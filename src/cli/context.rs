@@ -35,7 +35,7 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
         .into());
     }
     let tier = history.tiers(&rails.trust).get(&args.provider).map_or(0, |t| t.tier);
-    let (focus, note) = step::focus_for(&history, &intent, crate::telemetry::top_pain(&rails));
+    let (focus, note) = step::focus_for(&history, &intent, crate::telemetry::top_pain(&rails, &ws));
     let repo = ws.repo()?;
     let ctx = context::build(Inputs {
         rails: &rails,

@@ -42,7 +42,7 @@ pub fn run(env: &Env, _args: Args) -> CommandResult {
     for note in &s.notes {
         env.ui.warn(note);
     }
-    let telemetry = crate::telemetry::top_pain(&s.rails);
+    let telemetry = crate::telemetry::top_pain(&s.rails, &s.ws);
     let opts =
         Options { forced: None, allow_dirty: false, patch_file: None, gate2: None, interactive: false, telemetry };
     let report = match step::run(&mut s, opts, &mut Narration::new(&env.ui)) {

@@ -198,11 +198,13 @@ pub struct Setup {
     pub auto_merge: bool,
     pub auto_merge_lines: u64,
     pub agent_timeout: u64,
+    /// `[loopkit] url`, when the workspace reads pains.
+    pub loopkit: Option<String>,
 }
 
 impl Default for Setup {
     fn default() -> Self {
-        Setup { checks: "true", checks_timeout: 60, auto_merge: false, auto_merge_lines: 10, agent_timeout: 20 }
+        Setup { checks: "true", checks_timeout: 60, auto_merge: false, auto_merge_lines: 10, agent_timeout: 20, loopkit: None }
     }
 }
 
@@ -249,7 +251,10 @@ impl Ws {
                     format!("command = [{:?}]", agent.display().to_string())
                 }
                 (s, "timeout_s") if s.starts_with("[providers.self]") => format!("timeout_s = {}", setup.agent_timeout),
-                (s, _) if s.starts_with("[loopkit]") => continue,
+                (s, "url") if s.starts_with("[loopkit]") && setup.loopkit.is_some() => {
+                    format!("url = {:?}", setup.loopkit.as_deref().unwrap_or_default())
+                }
+                (s, _) if s.starts_with("[loopkit]") && setup.loopkit.is_none() => continue,
                 _ => line.to_string(),
             };
             rails.push_str(&line);

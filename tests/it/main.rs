@@ -8,3 +8,4 @@ mod rails;
 mod recovery;
 mod status;
 mod step;
+mod telemetry;
