@@ -48,7 +48,7 @@ JSON
 ;;
 5) cat <<'JSON'
 {"rationale": "Answer the questions new users ask most, in one FAQ page.",
- "patch": {"op": "create", "path": "docs/faq.md", "content": "# FAQ\n\n## Can an agent change the rails?\n\nNo. config/, intents/, golden/ and logs/ are protected; a patch to them is rejected by Gate 1.\n\n## What if the checks fail?\n\nThe file is restored byte for byte and the step is logged as failed.\n\n## Who merges?\n\nA human, at the prompt. Auto-merge is a narrow opt-in.\n\n## How do I see what happened?\n\n`ratchet log`, and `ratchet log verify` to check the hash chain.\n"},
+ "patch": {"op": "create", "path": "docs/faq.md", "content": "# FAQ\n\n## Can an agent change the rails?\n\nNo. config/, intents/, golden/ and logs/ are protected; a patch to them is rejected by Gate 1.\n\n## What if the checks fail?\n\nThe file is restored byte for byte and the step is logged as failed.\n\n## Who merges?\n\nA human, at the prompt. Auto-merge is a narrow opt-in.\n\n## How do I see what happened?\n\n`ratchet log`, and `ratchet log verify` to check the hash chain.\n\n## Can I undo a merge?\n\n`ratchet revert` reverts it through the same rails, and the step's utility is capped.\n\n## What runs when nobody is around?\n\n`ratchet heartbeat` from cron: it never prompts, and merges only what auto-merge allows.\n"},
  "next_steps": ["Link the FAQ from the README"]}
 JSON
 ;;
@@ -100,9 +100,9 @@ pub fn scaffold(dir: &Path) -> Result<Repo, DemoError> {
     Ok(repo)
 }
 
-/// The demo's rails: the template with auto-merge enabled for docs and the
-/// demo's check script.
-pub fn rails_text(template: &str) -> String {
+/// The demo's rails: the template with auto-merge enabled for docs, the
+/// demo's check script, and `[loopkit]` pointing at the demo's server.
+pub fn rails_text(template: &str, loopkit: Option<&str>) -> String {
     let mut out = String::new();
     let mut section = String::new();
     for line in template.lines() {
@@ -113,10 +113,15 @@ pub fn rails_text(template: &str) -> String {
         let line = if section.starts_with("[gate.auto_merge]") && t.starts_with("enabled =") {
             "enabled = true                  # the demo only: merges docs without a terminal".to_string()
         } else if section.starts_with("[gate.auto_merge]") && t.starts_with("max_lines =") {
-            "max_lines = 14".to_string()
+            "max_lines = 20".to_string()
         } else if section.starts_with("[checks]") && t.starts_with("command =") {
             "command = \"sh scripts/check.sh\"".to_string()
-        } else if section.starts_with("[loopkit]") || t.starts_with("# No test runner") {
+        } else if section.starts_with("[loopkit]") && t.starts_with("url =") {
+            match loopkit {
+                Some(url) => format!("url = {url:?}"),
+                None => continue,
+            }
+        } else if (section.starts_with("[loopkit]") && loopkit.is_none()) || t.starts_with("# No test runner") {
             continue;
         } else {
             line.to_string()
@@ -152,4 +157,27 @@ impl crate::error::Coded for DemoError {
             DemoError::Git(e) => e.hint(),
         }
     }
+}
+
+/// Spans of the sample app failing the same way a few times: what the demo's
+/// server clusters into its first pain (OTLP/JSON).
+pub fn failing_spans(now_ns: u128) -> serde_json::Value {
+    let spans: Vec<serde_json::Value> = (0..6u128)
+        .map(|i| {
+            let t = now_ns - (60 - i * 5) * 1_000_000_000;
+            serde_json::json!({
+                "traceId": format!("{:032x}", 0xdead_0000 + i), "spanId": format!("{:016x}", 0xbeef_0000 + i),
+                "name": "GET /greet", "kind": 2,
+                "startTimeUnixNano": t.to_string(), "endTimeUnixNano": (t + 3_000_000).to_string(),
+                "attributes": [{"key": "http.route", "value": {"stringValue": "/greet"}}],
+                "status": {"code": 2, "message": "greet failed"},
+                "events": [{"name": "exception", "timeUnixNano": t.to_string(), "attributes": [
+                    {"key": "exception.type", "value": {"stringValue": "EmptyName"}},
+                    {"key": "exception.message", "value": {"stringValue": format!("greet() called with an empty name (request {i})")}}]}]
+            })
+        })
+        .collect();
+    serde_json::json!({"resourceSpans": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "greeter"}}]},
+        "scopeSpans": [{"spans": spans}]}]})
 }

@@ -204,7 +204,14 @@ pub struct Setup {
 
 impl Default for Setup {
     fn default() -> Self {
-        Setup { checks: "true", checks_timeout: 60, auto_merge: false, auto_merge_lines: 10, agent_timeout: 20, loopkit: None }
+        Setup {
+            checks: "true",
+            checks_timeout: 60,
+            auto_merge: false,
+            auto_merge_lines: 10,
+            agent_timeout: 20,
+            loopkit: None,
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod architecture;
 mod common;
+mod demo;
 mod init;
 mod rails;
 mod recovery;

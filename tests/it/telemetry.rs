@@ -71,7 +71,12 @@ fn pick_focuses_on_the_top_open_pain() {
     let ws0 = Ws::new();
     let server = serve(&ws0.home.join("loopkit.db"));
     let agent = feed(&server.url, 5);
-    let ws = Ws::looped(Setup { loopkit: Some(server.url.clone()), auto_merge: true, auto_merge_lines: 20, ..Setup::default() });
+    let ws = Ws::looped(Setup {
+        loopkit: Some(server.url.clone()),
+        auto_merge: true,
+        auto_merge_lines: 20,
+        ..Setup::default()
+    });
     let out = ws.run_env(&[("LOOPKIT_AGENT_KEY", &agent)], &["--json", "step", "--provider", "heartbeat"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let entry = ws.last();
@@ -92,7 +97,10 @@ fn unreadable_telemetry_is_noted_and_the_step_goes_on() {
     let server = serve(&ws0.home.join("loopkit.db"));
     let ws = Ws::looped(Setup { loopkit: Some(server.url.clone()), ..Setup::default() });
     // A well-formed key the server does not know.
-    let out = ws.run_env(&[("LOOPKIT_AGENT_KEY", "lka_0000000000000000000000000000000000000000000aaaaaa")], &["--json", "step", "--provider", "heartbeat"]);
+    let out = ws.run_env(
+        &[("LOOPKIT_AGENT_KEY", "lka_0000000000000000000000000000000000000000000aaaaaa")],
+        &["--json", "step", "--provider", "heartbeat"],
+    );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let note = ws.last()["pick"]["note"].as_str().unwrap().to_string();
     assert!(note.starts_with("telemetry_unavailable:") && note.contains("401"), "{note}");
