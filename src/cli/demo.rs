@@ -201,7 +201,8 @@ impl LocalServer {
         crate::fsutil::write_atomic(&keys, text.as_bytes()).map_err(|e| fail(e.to_string()))?;
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o600)).map_err(|e| fail(e.to_string()))?;
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+        // The server reads the same clock (RATCHET_NOW pins both).
+        let now = crate::clock::now().timestamp_nanos_opt().unwrap_or_default() as u128;
         let r = http
             .post(format!("{}/v1/traces", self.url))
             .bearer_auth(producer)
