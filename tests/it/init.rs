@@ -99,3 +99,15 @@ fn a_sub_folder_home_is_found_from_the_root_and_protected() {
     assert!(stdout(&out).contains("added    .ratchet-home/golden/extra.json"), "{}", stdout(&out));
     let _ = git;
 }
+
+#[test]
+fn this_repository_is_a_workspace_whose_rails_and_golden_check() {
+    let ws = Ws::new();
+    let repo = env!("CARGO_MANIFEST_DIR");
+    for args in [&["rails", "check"][..], &["golden", "check"][..]] {
+        let mut full = vec!["-C", repo];
+        full.extend_from_slice(args);
+        let out = ws.run(&full);
+        assert_eq!(code(&out), 0, "{args:?} in this repository: {}{}", stdout(&out), stderr(&out));
+    }
+}
