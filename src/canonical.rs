@@ -23,6 +23,19 @@ pub fn hash<T: Serialize + ?Sized>(value: &T) -> String {
     blake3::hash(&to_vec(value)).to_hex().to_string()
 }
 
+/// A JSON value's kind, for messages: `a number`, `null`.
+pub fn kind(value: &serde_json::Value) -> &'static str {
+    use serde_json::Value;
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

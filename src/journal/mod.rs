@@ -229,7 +229,9 @@ impl Draft {
         let invalid = |reason: String| JournalError::InvalidEntry { file: "logs/steps.jsonl".into(), reason };
         match serde_json::to_value(body) {
             Ok(Value::Object(body)) => Ok(Draft { kind, id: None, body }),
-            Ok(other) => Err(invalid(format!("the body must be a JSON object, not {}", json_type(&other)))),
+            Ok(other) => {
+                Err(invalid(format!("the body must be a JSON object, not {}", crate::canonical::kind(&other))))
+            }
             Err(e) => Err(invalid(format!("the body does not serialise to JSON: {e}"))),
         }
     }
@@ -250,17 +252,6 @@ impl Draft {
             }
         }
         Ok(())
-    }
-}
-
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

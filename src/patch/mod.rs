@@ -232,9 +232,9 @@ impl Patch {
     /// Parses one patch object strictly. `at` names it in messages
     /// (`patch`, `patch[1]`).
     pub fn from_value(value: &Value, at: &str) -> Result<Patch, PatchError> {
-        let obj = value
-            .as_object()
-            .ok_or_else(|| PatchError::bad(at, format!("{at} must be an object, found {}", kind(value))))?;
+        let obj = value.as_object().ok_or_else(|| {
+            PatchError::bad(at, format!("{at} must be an object, found {}", crate::canonical::kind(value)))
+        })?;
         let field = |name: &str| if at.is_empty() { name.to_string() } else { format!("{at}.{name}") };
         let op = match obj.get("op") {
             None => return Err(PatchError::bad(field("op"), format!("{} is missing", field("op")))),
@@ -242,7 +242,7 @@ impl Patch {
             Some(other) => {
                 return Err(PatchError::bad(
                     field("op"),
-                    format!("{} must be a string, found {}", field("op"), kind(other)),
+                    format!("{} must be a string, found {}", field("op"), crate::canonical::kind(other)),
                 ));
             }
         };
@@ -285,7 +285,7 @@ impl Patch {
                             format!(
                                 "{} must be a string, found {} (omit it to replace the whole file)",
                                 field("old"),
-                                kind(other)
+                                crate::canonical::kind(other)
                             ),
                         ));
                     }
@@ -376,7 +376,7 @@ impl Proposal {
                         Some(other) => {
                             return Err(PatchError::bad(
                                 "focus",
-                                format!("focus must be a string, found {}", kind(other)),
+                                format!("focus must be a string, found {}", crate::canonical::kind(other)),
                             ));
                         }
                     },
@@ -386,7 +386,7 @@ impl Proposal {
             list @ Value::Array(_) => Ok(bare(patch_list(list, "")?)),
             other => Err(PatchError::bad(
                 "",
-                format!("expected a JSON object (a proposal or a patch), found {}", kind(other)),
+                format!("expected a JSON object (a proposal or a patch), found {}", crate::canonical::kind(other)),
             )),
         }
     }
@@ -456,7 +456,9 @@ fn required_string(obj: &Map<String, Value>, key: &str, field: &str) -> Result<S
     match obj.get(key) {
         Some(Value::String(s)) => Ok(s.clone()),
         None => Err(PatchError::bad(field, format!("{field} is missing"))),
-        Some(other) => Err(PatchError::bad(field, format!("{field} must be a string, found {}", kind(other)))),
+        Some(other) => {
+            Err(PatchError::bad(field, format!("{field} must be a string, found {}", crate::canonical::kind(other))))
+        }
     }
 }
 
@@ -470,23 +472,14 @@ fn optional_strings(obj: &Map<String, Value>, key: &str) -> Result<Vec<String>, 
                 Value::String(s) => Ok(s.clone()),
                 other => Err(PatchError::bad(
                     format!("{key}[{i}]"),
-                    format!("{key}[{i}] must be a string, found {}", kind(other)),
+                    format!("{key}[{i}] must be a string, found {}", crate::canonical::kind(other)),
                 )),
             })
             .collect(),
-        Some(other) => Err(PatchError::bad(key, format!("{key} must be an array of strings, found {}", kind(other)))),
-    }
-}
-
-/// A JSON value's kind, for messages: `a number`, `null`.
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
+        Some(other) => Err(PatchError::bad(
+            key,
+            format!("{key} must be an array of strings, found {}", crate::canonical::kind(other)),
+        )),
     }
 }
 

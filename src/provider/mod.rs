@@ -120,7 +120,9 @@ pub fn interpret(mut value: serde_json::Value) -> Result<Answer, Failure> {
         return Ok(Answer::Proposal { value, cost: Cost::default() });
     }
     let Some(obj) = value.as_object_mut() else {
-        return Err(Failure::InvalidOutput { reason: format!("expected a JSON object, got {}", kind_of(&value)) });
+        return Err(Failure::InvalidOutput {
+            reason: format!("expected a JSON object, got {}", crate::canonical::kind(&value)),
+        });
     };
     if let Some(reason) = obj.get("noop") {
         return Ok(Answer::Noop { reason: reason.as_str().unwrap_or("nothing to do").to_string() });
@@ -132,15 +134,4 @@ pub fn interpret(mut value: serde_json::Value) -> Result<Answer, Failure> {
         })?,
     };
     Ok(Answer::Proposal { value, cost })
-}
-
-fn kind_of(v: &serde_json::Value) -> &'static str {
-    match v {
-        serde_json::Value::Null => "null",
-        serde_json::Value::Bool(_) => "a boolean",
-        serde_json::Value::Number(_) => "a number",
-        serde_json::Value::String(_) => "a string",
-        serde_json::Value::Array(_) => "an array",
-        serde_json::Value::Object(_) => "an object",
-    }
 }
