@@ -705,3 +705,33 @@ fn a_step_commit_holds_its_one_path_and_never_what_else_is_staged() {
     assert_eq!(files.trim(), "docs/guide.md");
     assert_eq!(ws.git(&["status", "--porcelain"]).trim(), "A  Makefile", "still staged, not committed");
 }
+
+#[test]
+fn the_human_provider_writes_in_the_editor_then_approves() {
+    let ws = Ws::looped(Setup::default());
+    // A stand-in for $EDITOR: it fills the template it is given.
+    let editor = ws.home.join("editor.sh");
+    std::fs::write(
+        &editor,
+        "#!/bin/sh\ngrep -q '\"_help\"' \"$1\" || exit 9\ncat > \"$1\" <<'JSON'\n{\"rationale\":\"typo\",\"patch\":{\"op\":\"replace\",\"path\":\"docs/guide.md\",\"old\":\"line two\",\"new\":\"line 2\"},\"next_steps\":[]}\nJSON\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&editor, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut p = ws.pty_env(&[("EDITOR", editor.to_str().unwrap())], &["step", "--provider", "human"]);
+    p.exp_string("provider human").unwrap();
+    p.exp_string("+line 2").unwrap();
+    p.exp_string("[q]uit?").unwrap();
+    p.send_line("a").unwrap();
+    p.exp_string("score in [0, 1]").unwrap();
+    p.send_line("1").unwrap();
+    p.exp_string("s2 merged").unwrap();
+    p.exp_eof().unwrap();
+    assert_eq!(ws.read("docs/guide.md"), "# Guide\n\nline one\nline 2\n");
+    // Without a terminal the human provider is unavailable, unless --patch is given.
+    let out = ws.run(&["--json", "step", "--provider", "human"]);
+    assert_eq!(json(&out)["reason"], "provider_unavailable");
+    ws.write("../p.json", &append("docs/guide.md", "by file\n"));
+    let out = ws.run(&["--json", "step", "--provider", "human", "--patch", "../p.json"]);
+    assert_eq!(json(&out)["outcome"], "pending");
+}
