@@ -479,6 +479,19 @@ fn consider(
     } else {
         (None, String::new())
     };
+    // Nobody to ask, and the very same proposal already waits: say so
+    // rather than queue it twice (a heartbeat under cron would pile them up).
+    if decision.is_none() {
+        if let Some(twin) = Pending::all(&s.ws)
+            .into_iter()
+            .find(|p| p.id != id && p.body.proposal.as_ref().is_some_and(|r| r.packet == gate1.packet))
+        {
+            body.outcome = Outcome::Noop;
+            body.reason = Some("already_pending".into());
+            body.detail = Some(format!("the same proposal already waits for a human as {}", twin.id));
+            return finish(s, id, body, None);
+        }
+    }
     match decision {
         None | Some(Decision::Skip) | Some(Decision::Quit) => {
             let quit = decision == Some(Decision::Quit);

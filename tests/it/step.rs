@@ -735,3 +735,19 @@ fn the_human_provider_writes_in_the_editor_then_approves() {
     let out = ws.run(&["--json", "step", "--provider", "human", "--patch", "../p.json"]);
     assert_eq!(json(&out)["outcome"], "pending");
 }
+
+#[test]
+fn the_same_proposal_is_not_queued_twice() {
+    let ws = Ws::looped(Setup::default());
+    let first = json(&ws.run(&["--json", "step", "--provider", "heartbeat"]));
+    assert_eq!(first["outcome"], "pending", "{first}");
+    let second = json(&ws.run(&["--json", "step", "--provider", "heartbeat"]));
+    assert_eq!(
+        (second["outcome"].as_str(), second["reason"].as_str()),
+        (Some("noop"), Some("already_pending")),
+        "{second}"
+    );
+    assert!(second["detail"].as_str().unwrap().contains(first["id"].as_str().unwrap()));
+    let status = json(&ws.run(&["--json", "status"]));
+    assert_eq!(status["pending"].as_array().unwrap().len(), 1);
+}
