@@ -167,13 +167,24 @@ pub async fn dashboard(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let project = require(&state, &headers, KeyKind::Agent, "reading the dashboard").await?;
+    let v = dashboard_value(&state, &headers, raw, "reading the dashboard").await?;
+    Ok(axum::Json(v).into_response())
+}
+
+/// The dashboard of the agent key's project over the requested window:
+/// what `GET /v1/dashboard` returns and `/v1/reports/latest.md` narrates.
+async fn dashboard_value(
+    state: &AppState,
+    headers: &HeaderMap,
+    raw: Option<String>,
+    what: &'static str,
+) -> Result<serde_json::Value, ApiError> {
+    let project = require(state, headers, KeyKind::Agent, what).await?;
     let q = query(raw)?;
     let w = window(q.window.as_deref())?;
     let now = now_ns();
     let store = state.store.clone();
-    let v = blocking(move || insight::dashboard(&store, &project, &w, now)).await?;
-    Ok(axum::Json(v).into_response())
+    blocking(move || insight::dashboard(&store, &project, &w, now)).await
 }
 
 pub async fn report(
@@ -181,12 +192,7 @@ pub async fn report(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let project = require(&state, &headers, KeyKind::Agent, "reading the report").await?;
-    let q = query(raw)?;
-    let w = window(q.window.as_deref())?;
-    let now = now_ns();
-    let store = state.store.clone();
-    let v = blocking(move || insight::dashboard(&store, &project, &w, now)).await?;
+    let v = dashboard_value(&state, &headers, raw, "reading the report").await?;
     let mut res = (StatusCode::OK, insight::report_md(&v)).into_response();
     res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/markdown; charset=utf-8"));
     Ok(res)
