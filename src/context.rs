@@ -90,7 +90,7 @@ pub struct Inputs<'a> {
     pub tier: usize,
     pub base: Option<String>,
     /// Tracked paths of the work tree.
-    pub tracked: Vec<String>,
+    pub tracked: &'a [String],
     pub root: &'a std::path::Path,
 }
 
@@ -123,19 +123,43 @@ pub fn build(inputs: Inputs<'_>) -> Context {
         .rev()
         .collect();
 
-    // Allowlisted, unprotected files, ranked by how many focus words their path holds.
+    // Allowlisted, unprotected files, ranked by how many distinct focus words their path holds.
     let focus_words = words(&format!("{} {}", inputs.focus.text, inputs.focus.reference));
-    let mut ranked: Vec<(usize, &String)> = inputs
+    let mut focus_words = focus_words;
+    focus_words.sort_unstable();
+    focus_words.dedup();
+    let finders: Vec<memchr::memmem::Finder<'_>> =
+        focus_words.iter().map(|w| memchr::memmem::Finder::new(w.as_bytes())).collect();
+    let mut lower = String::new();
+    let mut scored: Vec<(usize, &String)> = inputs
         .tracked
         .iter()
-        .filter(|p| matches!(rails.paths.classify(p), PathClass::Allowed(_)))
         .map(|p| {
-            let lower = p.to_lowercase();
-            (focus_words.iter().filter(|w| lower.contains(w.as_str())).count(), p)
+            if finders.is_empty() {
+                return (0, p);
+            }
+            lower.clear();
+            if p.is_ascii() {
+                lower.push_str(p);
+                lower.make_ascii_lowercase();
+            } else {
+                lower.extend(p.chars().flat_map(char::to_lowercase));
+            }
+            (finders.iter().filter(|f| f.find(lower.as_bytes()).is_some()).count(), p)
         })
         .collect();
-    ranked.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
-    ranked.truncate(limits.max_files as usize);
+    // Best score first, then path order (a stable sort keeps it within a score).
+    if !scored.is_sorted_by(|a, b| a.1 <= b.1) {
+        scored.sort_unstable_by(|a, b| a.1.cmp(b.1));
+    }
+    scored.sort_by_key(|s| std::cmp::Reverse(s.0));
+    // Classifying a path costs more than scoring it: stop at the first
+    // `max_files` that are allowed.
+    let ranked: Vec<(usize, &String)> = scored
+        .into_iter()
+        .filter(|(_, p)| matches!(rails.paths.classify(p), PathClass::Allowed(_)))
+        .take(limits.max_files as usize)
+        .collect();
 
     let mut files = Vec::with_capacity(ranked.len());
     let mut contents = Vec::new();
@@ -194,5 +218,56 @@ fn first_line(text: &str) -> &str {
     match line.char_indices().nth(120) {
         Some((i, _)) => &line[..i],
         None => line,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn build_for(focus: &str, tracked: &[&str], max_files: u32) -> Vec<String> {
+        let mut rails = crate::rails::parse(crate::init::RAILS_TEMPLATE, "").unwrap();
+        rails.context.max_files = max_files;
+        let intent = Intent { name: "i".into(), text: "t".into(), hash: "h".into() };
+        let history = History::default();
+        let tracked: Vec<String> = tracked.iter().map(|p| p.to_string()).collect();
+        let root = tempfile::tempdir().unwrap();
+        let ctx = build(Inputs {
+            rails: &rails,
+            intent: &intent,
+            history: &history,
+            focus: Focus { reference: "intent".into(), text: focus.into(), evidence: vec![] },
+            provider: "self",
+            tier: 0,
+            base: None,
+            tracked: &tracked,
+            root: root.path(),
+        });
+        ctx.files.into_iter().map(|f| f.path).collect()
+    }
+
+    #[test]
+    fn files_rank_by_distinct_focus_words_then_path_and_only_allowed_ones_count() {
+        let tracked = [
+            "config/rails.toml",
+            "docs/cache.md",
+            "docs/other.md",
+            "secrets.env",
+            "src/cache/eviction.rs",
+            "src/CACHE_eviction_cache.rs",
+            "src/main.rs",
+        ];
+        assert_eq!(
+            build_for("Cache eviction cache misses", &tracked, 10),
+            ["src/CACHE_eviction_cache.rs", "src/cache/eviction.rs", "docs/cache.md", "docs/other.md", "src/main.rs"],
+            "two distinct words before one (a repeated word counts once, in any case), then path order; \
+             protected and unallowed paths never"
+        );
+        assert_eq!(build_for("cache eviction", &tracked, 2), ["src/CACHE_eviction_cache.rs", "src/cache/eviction.rs"]);
+        assert_eq!(build_for("", &tracked, 3), ["docs/cache.md", "docs/other.md", "src/CACHE_eviction_cache.rs"]);
+        // Unsorted input ranks the same.
+        let mut shuffled = tracked;
+        shuffled.reverse();
+        assert_eq!(build_for("", &shuffled, 3), ["docs/cache.md", "docs/other.md", "src/CACHE_eviction_cache.rs"]);
     }
 }

@@ -50,6 +50,7 @@ pub mod score;
 pub mod serve;
 pub mod step;
 pub mod telemetry;
+pub mod timing;
 pub mod trust;
 pub mod watch;
 pub mod workspace;

@@ -131,6 +131,59 @@ fn take(sink: &Shared) -> Sink {
     std::mem::take(&mut *sink.lock().unwrap_or_else(|p| p.into_inner()))
 }
 
+/// The command line `line` as `sh -c` would run it, in `dir`.
+///
+/// A line of plain words (no quotes, variables, globs, redirections, pipes
+/// or any other shell syntax) whose first word names a program is run
+/// directly, as make does: the same program, the same arguments, the same
+/// `argv[0]`, without starting a shell first. Anything else goes to `sh -c`.
+pub fn shell(line: &str, dir: &std::path::Path) -> Command {
+    match direct(line, dir) {
+        Some((program, words)) => {
+            let mut cmd = Command::new(program);
+            cmd.arg0(words[0]).args(&words[1..]);
+            cmd
+        }
+        None => {
+            let mut cmd = Command::new("sh");
+            cmd.arg("-c").arg(line);
+            cmd
+        }
+    }
+}
+
+/// The program and words of a line `sh` would run as a plain command.
+fn direct<'l>(line: &'l str, dir: &std::path::Path) -> Option<(std::path::PathBuf, Vec<&'l str>)> {
+    // Words a shell passes through as they are.
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./:,+@%=".contains(c);
+    if !line.chars().all(|c| plain(c) || c == ' ' || c == '\t') {
+        return None;
+    }
+    let words: Vec<&str> = line.split([' ', '\t']).filter(|w| !w.is_empty()).collect();
+    let first = *words.first()?;
+    // `NAME=value cmd` sets a variable; builtins and keywords are the shell's own.
+    const SHELL_OWN: &[&str] = &[
+        ".", ":", "alias", "bg", "break", "case", "cd", "command", "continue", "do", "done", "elif", "else", "esac",
+        "eval", "exec", "exit", "export", "fc", "fg", "fi", "for", "getopts", "hash", "if", "jobs", "local", "read",
+        "readonly", "return", "set", "shift", "source", "then", "times", "trap", "type", "ulimit", "umask", "unalias",
+        "unset", "until", "wait", "while",
+    ];
+    if first.contains('=') || SHELL_OWN.contains(&first) {
+        return None;
+    }
+    let executable = |p: &std::path::Path| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    let program = if first.contains('/') {
+        Some(dir.join(first)).filter(|p| executable(p))
+    } else {
+        let path = std::env::var_os("PATH")?;
+        std::env::split_paths(&path).filter(|d| d.is_absolute()).map(|d| d.join(first)).find(|p| executable(p))
+    }?;
+    Some((program, words))
+}
+
 /// Runs `cmd` with `stdin` as its input, capturing at most `max_stdout`
 /// bytes of stdout and the last 64 KiB of stderr, killing it at `timeout`.
 pub fn run_captured(mut cmd: Command, stdin: &[u8], timeout: Duration, max_stdout: usize) -> std::io::Result<Captured> {
@@ -212,6 +265,44 @@ mod tests {
         let mut c = Command::new("sh");
         c.arg("-c").arg(script);
         c
+    }
+
+    #[test]
+    fn plain_command_lines_run_without_a_shell_and_the_rest_with_one() {
+        let dir = std::path::Path::new("/");
+        let program = |line: &str| shell(line, dir).get_program().to_string_lossy().into_owned();
+        let args =
+            |line: &str| shell(line, dir).get_args().map(|a| a.to_string_lossy().into_owned()).collect::<Vec<_>>();
+        assert!(program("true").ends_with("/true"), "{}", program("true"));
+        assert_eq!(args("  true  --a=b   c "), ["--a=b", "c"]);
+        for line in [
+            "true && false",
+            "echo $HOME",
+            "echo 'quoted'",
+            "ls *.rs",
+            "FOO=1 true",
+            "cd /tmp",
+            "exit 3",
+            "no-such-program-anywhere x",
+            "echo hi > out",
+            "~/bin/x",
+            "",
+        ] {
+            assert_eq!(program(line), "sh", "{line:?}");
+            assert_eq!(args(line), ["-c", line], "{line:?}");
+        }
+    }
+
+    #[test]
+    fn a_plain_command_ends_as_it_would_under_sh() {
+        let run = |line: &str| {
+            let log = tempfile::tempfile().unwrap();
+            run_logged(shell(line, std::path::Path::new("/")), &log, Duration::from_secs(5), &mut |_| {}).unwrap().0
+        };
+        assert_eq!(run("true"), Ended::Exited(0));
+        assert_eq!(run("false"), Ended::Exited(1));
+        assert_eq!(run("test -d /"), Ended::Exited(0));
+        assert_eq!(run("exit 3"), Ended::Exited(3));
     }
 
     #[test]

@@ -37,6 +37,7 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
     let tier = history.tiers(&rails.trust).get(&args.provider).map_or(0, |t| t.tier);
     let (focus, note) = step::focus_for(&history, &intent, crate::telemetry::top_pain(&rails, &ws));
     let repo = ws.repo()?;
+    let tracked = repo.tracked_paths()?;
     let ctx = context::build(Inputs {
         rails: &rails,
         intent: &intent,
@@ -45,7 +46,7 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
         provider: &args.provider,
         tier,
         base: repo.head_commit(),
-        tracked: repo.tracked_paths()?,
+        tracked: &tracked,
         root: ws.root(),
     });
     let value = serde_json::to_value(&ctx).map_err(|e| {

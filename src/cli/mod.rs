@@ -98,6 +98,7 @@ impl Env {
 
 /// Runs the command line and returns the process's exit code.
 pub fn main() -> ExitCode {
+    crate::timing::mark("main");
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -37,9 +37,11 @@ pub fn session(env: &Env, command: &str) -> Result<Session, crate::cli::CommandE
 
 pub fn run(env: &Env, args: Args) -> CommandResult {
     let mut s = session(env, "step")?;
+    crate::timing::mark("session");
     let mut gate = Terminal::open().map(|tty| TerminalGate { tty, ui: &env.ui });
     let interactive = gate.is_some();
     let telemetry = crate::telemetry::top_pain(&s.rails, &s.ws);
+    crate::timing::mark("terminal+telemetry");
     let opts = Options {
         forced: args.provider,
         allow_dirty: args.allow_dirty,
@@ -49,6 +51,7 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
         telemetry,
     };
     let report = step::run(&mut s, opts, &mut Narration::new(&env.ui))?;
+    crate::timing::mark("step::run");
     if env.ui.json() {
         env.ui.emit_json(&report_json(&report));
     } else {

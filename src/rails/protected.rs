@@ -55,7 +55,16 @@ impl PatternSet {
 
     /// The first pattern (in configuration order) matching `path`.
     pub fn matching(&self, path: &str) -> Option<&str> {
-        self.set.matches(path).into_iter().min().map(|i| self.patterns[i].as_str())
+        self.matching_candidate(&globset::Candidate::new(path))
+    }
+
+    /// [`PatternSet::matching`] for a path already prepared for matching.
+    fn matching_candidate(&self, path: &globset::Candidate<'_>) -> Option<&str> {
+        // Most paths match no pattern of a set: say so without collecting.
+        if !self.set.is_match_candidate(path) {
+            return None;
+        }
+        self.set.matches_candidate(path).into_iter().min().map(|i| self.patterns[i].as_str())
     }
 
     pub fn is_match(&self, path: &str) -> bool {
@@ -101,13 +110,14 @@ impl PathPolicy {
         if path.split('/').any(is_git_alias) {
             return PathClass::Protected(".git/**");
         }
-        if let Some(p) = self.protected.matching(path) {
+        let candidate = globset::Candidate::new(path);
+        if let Some(p) = self.protected.matching_candidate(&candidate) {
             return PathClass::Protected(p);
         }
-        if let Some(p) = self.deny.matching(path) {
+        if let Some(p) = self.deny.matching_candidate(&candidate) {
             return PathClass::Denied(p);
         }
-        match self.allow.matching(path) {
+        match self.allow.matching_candidate(&candidate) {
             Some(p) => PathClass::Allowed(p),
             None => PathClass::NotAllowed,
         }

@@ -229,8 +229,11 @@ impl Baseline {
     pub fn take(repo: &crate::git::Repo) -> Result<Baseline, StepError> {
         let root = repo.workdir().to_path_buf();
         let snap = repo.index_snapshot()?;
+        crate::timing::mark("index_snapshot");
         let mut watch = crate::watch::Watch::start(&root, snap.dirs.iter().cloned()).ok();
+        crate::timing::mark("watch start");
         let before = repo.status_from(&snap)?;
+        crate::timing::mark("status_from");
         // Directories that hold only untracked files are watched too.
         let dirty_dirs =
             before.keys().filter_map(|p| p.trim_end_matches('/').rsplit_once('/').map(|(d, _)| d.to_string()));
@@ -240,6 +243,7 @@ impl Baseline {
             }
         }
         let tracked = snap.paths().map(str::to_string).collect();
+        crate::timing::mark("baseline rest");
         Ok(Baseline { before, watch, tracked })
     }
 
@@ -291,6 +295,7 @@ pub fn run(s: &mut Session, opts: Options<'_>, progress: &mut dyn Progress) -> R
     }
     let history = s.history()?;
     let now = crate::clock::now();
+    crate::timing::mark("history");
     let id = s.next_id();
     let env = Surroundings {
         root: s.ws.root().to_path_buf(),
@@ -314,6 +319,7 @@ pub fn run(s: &mut Session, opts: Options<'_>, progress: &mut dyn Progress) -> R
     let head = s.journal.head().hash_hex();
     let pick = select::choose(&s.rails, &history, &standings, opts.forced.as_deref(), watchdog.alarm, &head);
     let (focus, note) = select::focus(&history, &s.intent, opts.telemetry);
+    crate::timing::mark("pick");
     let tier = standings.iter().find(|x| x.name == pick.provider).map_or(0, |x| x.tier_index);
     let reason =
         serde_json::to_value(pick.reason).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
@@ -340,17 +346,20 @@ pub fn run(s: &mut Session, opts: Options<'_>, progress: &mut dyn Progress) -> R
         provider: &pick.provider,
         tier,
         base: base.clone(),
-        tracked: baseline.tracked.clone(),
+        tracked: &baseline.tracked,
         root: s.ws.root(),
     });
+    crate::timing::mark("context");
 
     // Propose.
     Inflight { id: id.clone(), pid: std::process::id(), phase: Phase::Propose, body: body.clone(), undo: None }
         .save(&s.ws)
         .map_err(|e| crate::error::IoError::new("write", inflight::path(&s.ws), e))?;
     inflight::fault("propose");
+    crate::timing::mark("inflight save");
     let provider = select::provider(&s.rails, &pick.provider).expect("the pick is among the configured providers");
     progress.phase("propose", &format!("asking {}", pick.provider));
+    crate::timing::mark("provider");
     match provider.propose(&ctx, &env) {
         Err(failure) => {
             body.outcome = Outcome::Failed;
@@ -416,6 +425,7 @@ fn consider(
     let root = s.ws.root().to_path_buf();
     let gate1 = approve::evaluate_value(&root, &s.rails, tier, &value, body.base.as_deref(), &s.intent.hash);
     body.gate1 = verdict_records(&gate1);
+    crate::timing::mark("gate1");
     let proposal = Proposal::from_value(&value).ok();
     if let Some(p) = &proposal {
         body.proposal = Some(proposal_record(p, &gate1.packet, &gate1));
@@ -457,6 +467,7 @@ fn consider(
         && lines <= am.max_lines
         && tier >= am.min_tier
         && predicted >= am.min_predicted_utility;
+    crate::timing::mark("resolve");
     let (decision, by) = if auto {
         (Some(Decision::Approve { score: AUTO_SCORE }), "auto".to_string())
     } else if let Some(g) = gate2 {
@@ -579,6 +590,7 @@ fn apply_and_score(
             .map_err(|e| StepError::from(crate::error::IoError::new("write", inflight::path(&s.ws), e)))
     };
     save(s, &body, Phase::Apply)?;
+    crate::timing::mark("save apply");
     progress.phase("apply", &format!("{} {path}", patch.op().as_str()));
     let undo = match baseline.apply(s, patch) {
         Ok(undo) => undo,
@@ -592,6 +604,7 @@ fn apply_and_score(
         }
     };
     inflight::fault("apply");
+    crate::timing::mark("apply");
 
     // The checks, with their output kept.
     let runs = s.ws.runs_dir();
@@ -600,14 +613,15 @@ fn apply_and_score(
     std::fs::create_dir_all(&runs).map_err(|e| crate::error::IoError::new("create", &runs, e))?;
     let log = std::fs::File::create(&log_path).map_err(|e| crate::error::IoError::new("create", &log_path, e))?;
     let command = s.rails.checks.command.clone();
-    let mut cmd = std::process::Command::new("sh");
-    cmd.arg("-c").arg(&command).current_dir(&root).env("RATCHET_STEP_ID", id);
+    let mut cmd = crate::process::shell(&command, &root);
+    cmd.current_dir(&root).env("RATCHET_STEP_ID", id);
     progress.phase("checks", &command);
     let ran = crate::process::run_logged(cmd, &log, Duration::from_secs(s.rails.checks.timeout_s), &mut |elapsed| {
         inflight::fault("checks");
         progress.checks_running(elapsed);
     });
     progress.checks_done();
+    crate::timing::mark("checks");
     let (ended, elapsed) = match ran {
         Ok(r) => r,
         Err(e) => (crate::process::Ended::Signalled(0), {
@@ -657,6 +671,7 @@ fn apply_and_score(
         trailers.render().trim_end()
     );
     save(s, &body, Phase::Commit)?;
+    crate::timing::mark("save commit");
     let who = s.identity();
     let commit = match s.repo.commit_path(&path, &message, &who, crate::clock::now()) {
         Ok(c) => c,
@@ -671,6 +686,7 @@ fn apply_and_score(
     // No crash-journal write here: recovery finds the commit by its
     // Ratchet-Step trailer at HEAD.
     inflight::fault("commit");
+    crate::timing::mark("commit");
     if let Some(a) = &mut body.apply {
         a.commit = Some(commit.clone());
     }
@@ -690,7 +706,9 @@ fn describe(e: &crate::process::Ended) -> String {
 /// pending file the step settled.
 fn finish(s: &mut Session, id: &str, body: StepBody, commit: Option<String>) -> Result<Report, StepError> {
     let entry = s.append(Kind::Step, Some(id), &body)?;
+    crate::timing::mark("append");
     inflight::Inflight::clear(&s.ws).map_err(|e| crate::error::IoError::new("remove", inflight::path(&s.ws), e))?;
+    crate::timing::mark("clear");
     if body.outcome != Outcome::Pending {
         let _ = std::fs::remove_file(Pending::path(&s.ws, id));
     }
@@ -921,8 +939,8 @@ pub fn revert(s: &mut Session, id: &str, progress: &mut dyn Progress) -> Result<
     std::fs::create_dir_all(&runs).map_err(|e| crate::error::IoError::new("create", &runs, e))?;
     let log_path = runs.join(format!("{id}-revert.log"));
     let log = std::fs::File::create(&log_path).map_err(|e| crate::error::IoError::new("create", &log_path, e))?;
-    let mut cmd = std::process::Command::new("sh");
-    cmd.arg("-c").arg(&s.rails.checks.command).current_dir(&root);
+    let mut cmd = crate::process::shell(&s.rails.checks.command, &root);
+    cmd.current_dir(&root);
     progress.phase("checks", &s.rails.checks.command);
     let ran = crate::process::run_logged(cmd, &log, Duration::from_secs(s.rails.checks.timeout_s), &mut |e| {
         progress.checks_running(e)

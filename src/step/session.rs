@@ -34,16 +34,20 @@ impl Session {
     /// Locks and checks `ws` for `command`.
     pub fn begin(ws: &Workspace, command: &str) -> Result<Session, StepError> {
         let lock = WorkspaceLock::acquire(ws, command)?;
+        crate::timing::mark("lock");
         Session::with_lock(ws, lock)
     }
 
     /// Checks `ws` under a lock the caller already holds.
     pub fn with_lock(ws: &Workspace, lock: WorkspaceLock) -> Result<Session, StepError> {
         let locked = rails::check(ws)?;
+        crate::timing::mark("rails check");
         let journal = Journal::open(ws)?;
+        crate::timing::mark("journal open");
         let rails = Rails::load(ws)?;
         let intent = intent::current(ws)?;
         let repo = ws.repo()?;
+        crate::timing::mark("rails,intent,repo");
         let mut s = Session {
             ws: ws.clone(),
             repo,
@@ -61,7 +65,9 @@ impl Session {
             s.notes.push(w.clone());
         }
         s.recover_interrupted()?;
+        crate::timing::mark("recover");
         s.amend_outside_reverts()?;
+        crate::timing::mark("outside reverts");
         Ok(s)
     }
 
