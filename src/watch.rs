@@ -14,34 +14,57 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
+use std::sync::Mutex;
 
 /// Why the watch cannot answer; the caller scans the tree instead.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unavailable(pub String);
 
-/// A watch over a work tree.
+/// A watch over a work tree. Directories can be added from several
+/// threads at once.
 pub struct Watch {
+    /// `None` once handed off (see the `Drop` impl).
     #[cfg(target_os = "linux")]
-    fd: rustix::fd::OwnedFd,
+    fd: Option<rustix::fd::OwnedFd>,
     /// Watch descriptor → repository-relative directory (`""` for the root).
     #[cfg(target_os = "linux")]
-    dirs: HashMap<i32, String>,
+    dirs: Mutex<HashMap<i32, String>>,
 }
 
 #[cfg(target_os = "linux")]
 impl Watch {
-    /// Watches `root` and each of `dirs` (repository-relative).
-    pub fn start(root: &Path, dirs: impl IntoIterator<Item = String>) -> Result<Watch, Unavailable> {
+    /// A watch on nothing yet.
+    pub fn new() -> Result<Watch, Unavailable> {
         use rustix::fs::inotify::{self, CreateFlags};
         let fd = inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK)
             .map_err(|e| Unavailable(format!("inotify: {e}")))?;
-        let mut w = Watch { fd, dirs: HashMap::new() };
+        Ok(Watch { fd: Some(fd), dirs: Mutex::new(HashMap::new()) })
+    }
+
+    fn fd(&self) -> &rustix::fd::OwnedFd {
+        self.fd.as_ref().expect("the descriptor is only taken on drop")
+    }
+
+    /// Watches `root` and each of `dirs` (repository-relative).
+    pub fn start(root: &Path, dirs: impl IntoIterator<Item = String>) -> Result<Watch, Unavailable> {
+        let w = Watch::new()?;
         w.add(root, std::iter::once(String::new()).chain(dirs))?;
         Ok(w)
     }
 
     /// Watches more directories (repository-relative) of `root`.
-    pub fn add(&mut self, root: &Path, dirs: impl IntoIterator<Item = String>) -> Result<(), Unavailable> {
+    pub fn add(&self, root: &Path, dirs: impl IntoIterator<Item = String>) -> Result<(), Unavailable> {
+        for dir in dirs {
+            let abs = if dir.is_empty() { root.to_path_buf() } else { root.join(&dir) };
+            self.watch(&abs, &dir)?;
+        }
+        Ok(())
+    }
+
+    /// Watches the directory `abs`, known as `rel` in the repository. A
+    /// directory that is gone already is no error: the look that follows
+    /// finds it gone.
+    pub fn watch(&self, abs: &Path, rel: &str) -> Result<(), Unavailable> {
         use rustix::fs::inotify::{self, WatchFlags};
         let flags = WatchFlags::CREATE
             | WatchFlags::DELETE
@@ -53,20 +76,15 @@ impl Watch {
             | WatchFlags::MOVE_SELF
             | WatchFlags::DONT_FOLLOW
             | WatchFlags::ONLYDIR;
-        let known: BTreeSet<String> = self.dirs.values().cloned().collect();
-        let fresh: BTreeSet<String> = dirs.into_iter().filter(|d| !known.contains(d)).collect();
-        for dir in fresh {
-            let abs = if dir.is_empty() { root.to_path_buf() } else { root.join(&dir) };
-            match inotify::add_watch(&self.fd, &abs, flags) {
-                Ok(wd) => {
-                    self.dirs.insert(wd, dir);
-                }
-                // A directory that is gone already shows as a change in the scan.
-                Err(rustix::io::Errno::NOENT) | Err(rustix::io::Errno::NOTDIR) => {}
-                Err(e) => return Err(Unavailable(format!("inotify watch on {}: {e}", abs.display()))),
+        match inotify::add_watch(self.fd(), abs, flags) {
+            Ok(wd) => {
+                // Watching a directory twice gives the same descriptor.
+                self.dirs.lock().unwrap_or_else(|p| p.into_inner()).insert(wd, rel.to_string());
+                Ok(())
             }
+            Err(rustix::io::Errno::NOENT) | Err(rustix::io::Errno::NOTDIR) => Ok(()),
+            Err(e) => Err(Unavailable(format!("inotify watch on {}: {e}", abs.display()))),
         }
-        Ok(())
     }
 
     /// Every repository-relative path with an event since the start (a
@@ -74,8 +92,9 @@ impl Watch {
     pub fn changed(&self) -> Result<BTreeSet<String>, Unavailable> {
         use rustix::fs::inotify::{ReadFlags, Reader};
         let mut buf = vec![std::mem::MaybeUninit::<u8>::uninit(); 64 * 1024];
-        let mut reader = Reader::new(&self.fd, &mut buf);
+        let mut reader = Reader::new(self.fd(), &mut buf);
         let mut out = BTreeSet::new();
+        let dirs = self.dirs.lock().unwrap_or_else(|p| p.into_inner());
         loop {
             let event = match reader.next() {
                 Ok(e) => e,
@@ -86,7 +105,7 @@ impl Watch {
             if flags.contains(ReadFlags::QUEUE_OVERFLOW) {
                 return Err(Unavailable("the inotify queue overflowed".into()));
             }
-            let Some(dir) = self.dirs.get(&event.wd()) else { continue };
+            let Some(dir) = dirs.get(&event.wd()) else { continue };
             let join = |name: &str| if dir.is_empty() { name.to_string() } else { format!("{dir}/{name}") };
             match event.file_name().map(|n| n.to_string_lossy().into_owned()) {
                 Some(name) => {
@@ -103,13 +122,51 @@ impl Watch {
     }
 }
 
+/// Closing an inotify descriptor waits until the kernel has destroyed its
+/// marks, which waits for an SRCU grace period: 0.3 ms when the kernel is
+/// idle, 15–20 ms when another grace period is under way (often, right
+/// after the step's own writes in watched directories). A step must not
+/// wait for that, so, as systemd does with its `asynchronous_close`, the
+/// descriptor is handed to a short-lived process (`true`, with it as
+/// standard input) before this process closes its own copy, which is then
+/// not the last one: the kernel's clean-up runs when `true` exits, and
+/// nobody waits for it. Where no such program starts, it is closed here.
+#[cfg(target_os = "linux")]
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let Some(fd) = self.fd.take() else { return };
+        for program in ["/bin/true", "/usr/bin/true"] {
+            let Ok(copy) = fd.try_clone() else { break };
+            let spawned = std::process::Command::new(program)
+                .stdin(std::process::Stdio::from(copy))
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn();
+            // The child is not waited for: it exits at once, and is reaped
+            // by whoever inherits it when this process ends.
+            if spawned.is_ok() {
+                break;
+            }
+        }
+        drop(fd);
+    }
+}
+
 #[cfg(not(target_os = "linux"))]
 impl Watch {
     pub fn start(_root: &Path, _dirs: impl IntoIterator<Item = String>) -> Result<Watch, Unavailable> {
         Err(Unavailable("watching the tree needs Linux's inotify".into()))
     }
 
-    pub fn add(&mut self, _root: &Path, _dirs: impl IntoIterator<Item = String>) -> Result<(), Unavailable> {
+    pub fn new() -> Result<Watch, Unavailable> {
+        Err(Unavailable("watching the tree needs Linux's inotify".into()))
+    }
+
+    pub fn add(&self, _root: &Path, _dirs: impl IntoIterator<Item = String>) -> Result<(), Unavailable> {
+        Err(Unavailable("watching the tree needs Linux's inotify".into()))
+    }
+
+    pub fn watch(&self, _abs: &Path, _rel: &str) -> Result<(), Unavailable> {
         Err(Unavailable("watching the tree needs Linux's inotify".into()))
     }
 
@@ -136,6 +193,7 @@ mod tests {
 
     #[test]
     fn events_name_the_paths_that_changed() {
+        let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
         let t = tempfile::tempdir().unwrap();
         let root = t.path();
         std::fs::create_dir_all(root.join("a/b")).unwrap();
@@ -149,6 +207,25 @@ mod tests {
         let changed = w.changed().unwrap();
         assert_eq!(changed, ["a/b/x", "a/fresh", "new"].into_iter().map(String::from).collect());
         assert!(w.changed().unwrap().is_empty(), "events are drained");
+    }
+
+    /// The watch tests create inotify descriptors; this one looks at
+    /// descriptor numbers, so they take turns.
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    #[test]
+    fn a_dropped_watch_closes_its_descriptor_here() {
+        let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+        use std::os::fd::AsRawFd;
+        let t = tempfile::tempdir().unwrap();
+        let w = Watch::start(t.path(), []).unwrap();
+        std::fs::write(t.path().join("x"), "x").unwrap();
+        assert_eq!(w.changed().unwrap().len(), 1);
+        let link = format!("/proc/self/fd/{}", w.fd().as_raw_fd());
+        assert_eq!(std::fs::read_link(&link).unwrap().to_string_lossy(), "anon_inode:inotify");
+        drop(w);
+        let now = std::fs::read_link(&link).map(|l| l.to_string_lossy().into_owned());
+        assert!(now.as_deref().map_or(true, |l| l != "anon_inode:inotify"), "{now:?}");
     }
 
     #[test]

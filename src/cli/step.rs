@@ -37,11 +37,10 @@ pub fn session(env: &Env, command: &str) -> Result<Session, crate::cli::CommandE
 
 pub fn run(env: &Env, args: Args) -> CommandResult {
     let mut s = session(env, "step")?;
-    crate::timing::mark("session");
     let mut gate = Terminal::open().map(|tty| TerminalGate { tty, ui: &env.ui });
     let interactive = gate.is_some();
     let telemetry = crate::telemetry::top_pain(&s.rails, &s.ws);
-    crate::timing::mark("terminal+telemetry");
+    crate::timing::mark("telemetry");
     let opts = Options {
         forced: args.provider,
         allow_dirty: args.allow_dirty,
@@ -51,7 +50,7 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
         telemetry,
     };
     let report = step::run(&mut s, opts, &mut Narration::new(&env.ui))?;
-    crate::timing::mark("step::run");
+    crate::timing::mark("step");
     if env.ui.json() {
         env.ui.emit_json(&report_json(&report));
     } else {

@@ -220,31 +220,25 @@ fn hash_of(bytes: Option<&[u8]>) -> Option<String> {
 pub struct Baseline {
     pub before: crate::git::StatusMap,
     watch: Option<crate::watch::Watch>,
+    /// The index, being read for the apply and the commit.
+    preload: std::sync::Mutex<Option<crate::git::Preload>>,
     /// Every path in the index, from the same read.
     pub tracked: Vec<String>,
 }
 
 impl Baseline {
-    /// Starts watching the tree, then looks at it once.
+    /// Looks at the tree once, watching each directory from just before
+    /// it is looked at.
     pub fn take(repo: &crate::git::Repo) -> Result<Baseline, StepError> {
-        let root = repo.workdir().to_path_buf();
         let snap = repo.index_snapshot()?;
-        crate::timing::mark("index_snapshot");
-        let mut watch = crate::watch::Watch::start(&root, snap.dirs.iter().cloned()).ok();
-        crate::timing::mark("watch start");
-        let before = repo.status_from(&snap)?;
-        crate::timing::mark("status_from");
-        // Directories that hold only untracked files are watched too.
-        let dirty_dirs =
-            before.keys().filter_map(|p| p.trim_end_matches('/').rsplit_once('/').map(|(d, _)| d.to_string()));
-        if let Some(w) = &mut watch {
-            if w.add(&root, dirty_dirs).is_err() {
-                watch = None;
-            }
-        }
+        let watch = crate::watch::Watch::new().ok();
+        let (before, watch_failed) = repo.status_watched(&snap, watch.as_ref())?;
+        // A watch that missed a directory cannot vouch for the tree.
+        let watch = watch.filter(|_| watch_failed.is_none());
         let tracked = snap.paths().map(str::to_string).collect();
-        crate::timing::mark("baseline rest");
-        Ok(Baseline { before, watch, tracked })
+        let preload = std::sync::Mutex::new(Some(repo.preload_index()));
+        crate::timing::mark("baseline");
+        Ok(Baseline { before, watch, preload, tracked })
     }
 
     fn apply(&self, s: &Session, patch: &Patch) -> Result<Undo, crate::patch::PatchError> {
@@ -356,11 +350,11 @@ pub fn run(s: &mut Session, opts: Options<'_>, progress: &mut dyn Progress) -> R
         .save(&s.ws)
         .map_err(|e| crate::error::IoError::new("write", inflight::path(&s.ws), e))?;
     inflight::fault("propose");
-    crate::timing::mark("inflight save");
     let provider = select::provider(&s.rails, &pick.provider).expect("the pick is among the configured providers");
     progress.phase("propose", &format!("asking {}", pick.provider));
-    crate::timing::mark("provider");
-    match provider.propose(&ctx, &env) {
+    let answer = provider.propose(&ctx, &env);
+    crate::timing::mark("propose");
+    match answer {
         Err(failure) => {
             body.outcome = Outcome::Failed;
             body.reason = Some(failure.reason_code().into());
@@ -467,7 +461,6 @@ fn consider(
         && lines <= am.max_lines
         && tier >= am.min_tier
         && predicted >= am.min_predicted_utility;
-    crate::timing::mark("resolve");
     let (decision, by) = if auto {
         (Some(Decision::Approve { score: AUTO_SCORE }), "auto".to_string())
     } else if let Some(g) = gate2 {
@@ -589,8 +582,10 @@ fn apply_and_score(
             .save(&s.ws)
             .map_err(|e| StepError::from(crate::error::IoError::new("write", inflight::path(&s.ws), e)))
     };
+    if let Some(p) = baseline.preload.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        s.repo.adopt(p);
+    }
     save(s, &body, Phase::Apply)?;
-    crate::timing::mark("save apply");
     progress.phase("apply", &format!("{} {path}", patch.op().as_str()));
     let undo = match baseline.apply(s, patch) {
         Ok(undo) => undo,
@@ -671,7 +666,6 @@ fn apply_and_score(
         trailers.render().trim_end()
     );
     save(s, &body, Phase::Commit)?;
-    crate::timing::mark("save commit");
     let who = s.identity();
     let commit = match s.repo.commit_path(&path, &message, &who, crate::clock::now()) {
         Ok(c) => c,
@@ -706,9 +700,8 @@ fn describe(e: &crate::process::Ended) -> String {
 /// pending file the step settled.
 fn finish(s: &mut Session, id: &str, body: StepBody, commit: Option<String>) -> Result<Report, StepError> {
     let entry = s.append(Kind::Step, Some(id), &body)?;
-    crate::timing::mark("append");
+    crate::timing::mark("log");
     inflight::Inflight::clear(&s.ws).map_err(|e| crate::error::IoError::new("remove", inflight::path(&s.ws), e))?;
-    crate::timing::mark("clear");
     if body.outcome != Outcome::Pending {
         let _ = std::fs::remove_file(Pending::path(&s.ws, id));
     }

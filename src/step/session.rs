@@ -27,6 +27,8 @@ pub struct Session {
     pub journal: Journal,
     /// What start-up did that the user should hear about.
     pub notes: Vec<String>,
+    /// The history as of the log's head, read once (cleared on append).
+    history: std::cell::RefCell<Option<std::rc::Rc<History>>>,
     _lock: WorkspaceLock,
 }
 
@@ -43,11 +45,11 @@ impl Session {
         let locked = rails::check(ws)?;
         crate::timing::mark("rails check");
         let journal = Journal::open(ws)?;
-        crate::timing::mark("journal open");
+        crate::timing::mark("log open");
         let rails = Rails::load(ws)?;
         let intent = intent::current(ws)?;
         let repo = ws.repo()?;
-        crate::timing::mark("rails,intent,repo");
+        crate::timing::mark("rails and intent");
         let mut s = Session {
             ws: ws.clone(),
             repo,
@@ -56,6 +58,7 @@ impl Session {
             intent,
             journal,
             notes: Vec::new(),
+            history: Default::default(),
             _lock: lock,
         };
         if let Some(e) = s.journal.recovered() {
@@ -65,7 +68,7 @@ impl Session {
             s.notes.push(w.clone());
         }
         s.recover_interrupted()?;
-        crate::timing::mark("recover");
+        crate::timing::mark("recovery");
         s.amend_outside_reverts()?;
         crate::timing::mark("outside reverts");
         Ok(s)
@@ -78,6 +81,7 @@ impl Session {
 
     /// Appends one entry to the log.
     pub fn append(&mut self, kind: Kind, id: Option<&str>, body: impl serde::Serialize) -> Result<Entry, StepError> {
+        self.history.borrow_mut().take();
         let mut draft = Draft::new(kind, body)?;
         if let Some(id) = id {
             draft = draft.with_id(id);
@@ -86,8 +90,13 @@ impl Session {
     }
 
     /// The history in the log.
-    pub fn history(&self) -> Result<History, StepError> {
-        Ok(History::from_events(events(&self.journal)?))
+    pub fn history(&self) -> Result<std::rc::Rc<History>, StepError> {
+        if let Some(h) = &*self.history.borrow() {
+            return Ok(h.clone());
+        }
+        let h = std::rc::Rc::new(History::from_events(events(&self.journal)?));
+        *self.history.borrow_mut() = Some(h.clone());
+        Ok(h)
     }
 
     /// The id the next step gets: `s<seq>` of its first entry.

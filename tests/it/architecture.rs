@@ -55,7 +55,7 @@ fn http_lives_in_serve() {
 
 #[test]
 fn git2_lives_in_git() {
-    only_in("git2::", &["git.rs"]);
+    only_in("git2::", &["git/"]);
 }
 
 #[test]

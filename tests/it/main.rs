@@ -4,6 +4,7 @@
 mod architecture;
 mod common;
 mod demo;
+mod index;
 mod init;
 mod rails;
 mod recovery;

@@ -46,7 +46,7 @@ fn the_fast_status_equals_libgit2_status_under_random_changes() {
             for _ in 0..1 + g.below(5) {
                 let (d, f) = (g.below(6), g.below(8));
                 let file = root.join(format!("d{d}/f{f}.txt"));
-                match g.below(11) {
+                match g.below(16) {
                     0 => std::fs::write(&file, format!("changed {}\n", g.next())).unwrap_or(()),
                     // Same size, same second: only the content differs (racily clean).
                     1 => std::fs::write(&file, format!("FILE {d} {f}\n")).unwrap_or(()),
@@ -64,7 +64,44 @@ fn the_fast_status_equals_libgit2_status_under_random_changes() {
                     }
                     8 => {
                         if std::fs::write(&file, "staged\n").is_ok() {
-                            git(&root, &["add", &format!("d{d}/f{f}.txt")]);
+                            // (refused for a skip-worktree path, which is fine)
+                            let _ = std::process::Command::new("git")
+                                .args(["add", &format!("d{d}/f{f}.txt")])
+                                .current_dir(&root)
+                                .output();
+                        }
+                    }
+                    // The index in other shapes: a directory dropped from it,
+                    // an intent to add, a file git must not look at, version 4
+                    // with its compressed paths, and a step-style commit of one
+                    // path by libgit2 (which leaves the cache tree partly invalid).
+                    11 => {
+                        let _ = std::process::Command::new("git")
+                            .args(["rm", "-rq", "--cached", &format!("d{d}/sub")])
+                            .current_dir(&root)
+                            .output();
+                    }
+                    12 => {
+                        std::fs::write(root.join(format!("d{d}/intent{f}.txt")), "intent\n").unwrap();
+                        git(&root, &["add", "-N", &format!("d{d}/intent{f}.txt")]);
+                    }
+                    13 => {
+                        let _ = std::process::Command::new("git")
+                            .args(["update-index", "--skip-worktree", &format!("d{d}/f{f}.txt")])
+                            .current_dir(&root)
+                            .output();
+                    }
+                    14 => {
+                        git(&root, &["update-index", "--index-version", if g.below(2) == 0 { "4" } else { "2" }]);
+                    }
+                    15 => {
+                        let path = format!("d{d}/f{f}.txt");
+                        if std::fs::write(&file, format!("by a step {}\n", g.next())).is_ok() {
+                            let who = ratchet::git::Identity { name: "t".into(), email: "t@t".into() };
+                            Repo::discover(&root)
+                                .unwrap()
+                                .commit_path(&path, "step", &who, chrono::Utc::now())
+                                .unwrap();
                         }
                     }
                     9 => {
@@ -86,7 +123,14 @@ fn the_fast_status_equals_libgit2_status_under_random_changes() {
                 std::fs::write(root.join("nested/inside.txt"), "x\n").unwrap();
             }
             let repo = Repo::discover(&root).unwrap();
-            assert_eq!(repo.status_fast().unwrap(), repo.status_full().unwrap(), "seed {seed}, round {round}");
+            let full = repo.status_full().unwrap();
+            assert_eq!(repo.status_fast().unwrap(), full, "seed {seed}, round {round}");
+            let through_libgit2 = repo.index_snapshot_libgit2().unwrap();
+            assert_eq!(
+                repo.status_from(&through_libgit2).unwrap(),
+                full,
+                "seed {seed}, round {round}, libgit2's index"
+            );
         }
     }
 }

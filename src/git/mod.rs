@@ -6,6 +6,11 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod index;
+mod status;
+
+pub use status::IndexSnapshot;
+
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
     #[error("{path} is not inside a git repository")]
@@ -179,6 +184,8 @@ impl Repo {
         at: chrono::DateTime<chrono::Utc>,
     ) -> Result<String, GitError> {
         let mut index = self.inner.index()?;
+        // Whatever changed the index since it was loaded is kept.
+        index.read(false)?;
         let entry = if self.workdir.join(path).symlink_metadata().is_ok() {
             index.add_path(Path::new(path))?;
             index.get_path(Path::new(path), 0).map(|e| (e.id, e.mode as i32))
@@ -445,251 +452,31 @@ impl Repo {
     }
 }
 
-// ---------------------------------------------------------------------------
-// A fast `git status` for the step's two looks at the tree.
-// ---------------------------------------------------------------------------
-
-/// Entry flag: the path is not checked out (sparse checkout); git does not
-/// compare it with the work tree.
-const SKIP_WORKTREE: u16 = 1 << 14;
-const GITLINK: u32 = 0o160000;
-
-/// A tracked path with what the index remembers of its file.
-struct Tracked {
-    path: String,
-    mtime: (i32, u32),
-    ctime: (i32, u32),
-    size: u32,
-    ino: u32,
-    mode: u32,
-}
-
-impl Tracked {
-    /// Whether the file's stat might differ from what the index holds, so
-    /// that only libgit2 can tell (stat mismatch, or racily clean).
-    fn needs_a_look(&self, st: &rustix::fs::Stat, index_mtime: (i64, i64)) -> bool {
-        let kind = st.st_mode & 0o170000;
-        let mode = match kind {
-            0o120000 => 0o120000,
-            0o040000 => GITLINK,
-            _ if st.st_mode & 0o111 != 0 => 0o100755,
-            _ => 0o100644,
-        };
-        let racy = (self.mtime.0 as i64, self.mtime.1 as i64) >= index_mtime;
-        racy || mode != self.mode
-            || st.st_size as u32 != self.size
-            || st.st_ino as u32 != self.ino
-            || (st.st_mtime as i32, st.st_mtime_nsec as u32) != self.mtime
-            || (st.st_ctime as i32, st.st_ctime_nsec as u32) != self.ctime
-    }
-}
-
-/// What the index says, read once: the tracked files to compare with the
-/// tree, the paths only libgit2 can judge, and every directory holding a
-/// tracked file.
-pub struct IndexSnapshot {
-    tracked: Vec<Tracked>,
-    look: std::collections::BTreeSet<String>,
-    /// Every path in the index (tracked, conflicted, sparse), sorted.
-    known: Vec<Box<str>>,
-    pub dirs: std::collections::BTreeSet<String>,
-    index_mtime: (i64, i64),
-}
-
-impl IndexSnapshot {
-    /// Every path in the index, sorted.
-    pub fn paths(&self) -> impl Iterator<Item = &str> {
-        self.known.iter().map(|p| &**p)
-    }
-}
-
-/// The parent directory of a repository-relative path (`""` at the root).
-fn parent(path: &str) -> &str {
-    path.rsplit_once('/').map_or("", |(d, _)| d)
-}
+/// A second handle on the repository, with its index being read on
+/// another thread (see [`Repo::preload_index`]).
+pub struct Preload(std::thread::JoinHandle<Option<git2::Repository>>);
 
 impl Repo {
-    /// Reads the index once (see [`IndexSnapshot`]).
-    pub fn index_snapshot(&self) -> Result<IndexSnapshot, GitError> {
-        let index = self.inner.index()?;
-        let index_mtime = std::fs::metadata(self.inner.path().join("index"))
-            .map(|m| {
-                use std::os::unix::fs::MetadataExt;
-                (m.mtime(), m.mtime_nsec())
-            })
-            .unwrap_or((i64::MAX, 0));
-        let mut snap = IndexSnapshot {
-            tracked: Vec::with_capacity(index.len()),
-            look: Default::default(),
-            known: Vec::with_capacity(index.len()),
-            dirs: Default::default(),
-            index_mtime,
-        };
-        for e in index.iter() {
-            let path = String::from_utf8_lossy(&e.path).into_owned();
-            let mut dir = parent(&path);
-            while !dir.is_empty() && !snap.dirs.contains(dir) {
-                snap.dirs.insert(dir.to_string());
-                dir = parent(dir);
-            }
-            if snap.known.last().is_none_or(|last| **last != *path) {
-                snap.known.push(path.as_str().into());
-            }
-            let stage = (e.flags >> 12) & 0x3;
-            if std::str::from_utf8(&e.path).is_err()
-                || stage != 0
-                || e.mode == GITLINK
-                || e.flags_extended & !SKIP_WORKTREE != 0
-            {
-                snap.look.insert(path);
-            } else if e.flags_extended & SKIP_WORKTREE == 0 {
-                snap.tracked.push(Tracked {
-                    path,
-                    mtime: (e.mtime.seconds(), e.mtime.nanoseconds()),
-                    ctime: (e.ctime.seconds(), e.ctime.nanoseconds()),
-                    size: e.file_size,
-                    ino: e.ino,
-                    mode: e.mode,
-                });
-            }
-        }
-        // The index is sorted by path bytes; keep it so for the searches.
-        snap.known.sort_unstable();
-        Ok(snap)
+    /// Starts reading the index on another thread, through a second handle
+    /// on the repository: 5 ms on 10,000 files that a step can spend while
+    /// it builds the context and waits for its provider, instead of at the
+    /// apply. [`Repo::adopt`] switches to it.
+    pub fn preload_index(&self) -> Preload {
+        let path = self.inner.path().to_path_buf();
+        Preload(std::thread::spawn(move || {
+            let repo = git2::Repository::open(&path).ok()?;
+            repo.index().ok()?;
+            Some(repo)
+        }))
     }
 
-    /// The same map as [`Repo::status_full`], computed faster on large trees
-    /// (see [`Repo::status_from`]).
-    pub fn status_fast(&self) -> Result<StatusMap, GitError> {
-        let snap = self.index_snapshot()?;
-        self.status_from(&snap)
-    }
-
-    /// The status, from an index read with [`Repo::index_snapshot`]: every
-    /// tracked file is `stat`ed (on two threads, relative to its directory)
-    /// and compared with the stat data in the index, as git does; libgit2 is
-    /// asked about a path only when that comparison cannot clear it, when
-    /// the index differs from `HEAD` there, or when an untracked file turns
-    /// up.
-    pub fn status_from(&self, snap: &IndexSnapshot) -> Result<StatusMap, GitError> {
-        let mut look = snap.look.clone();
-        // Staged changes: the index's tree differs from HEAD's.
-        // (A diff of HEAD's tree against the index costs under a millisecond
-        // on 10,000 files; writing the index's tree first would cost five
-        // when the index holds no valid tree cache.)
-        let head_tree = self.inner.head().ok().and_then(|h| h.peel_to_tree().ok());
-        let index = self.inner.index()?;
-        let diff = self.inner.diff_tree_to_index(head_tree.as_ref(), Some(&index), None)?;
-        for d in diff.deltas() {
-            for f in [d.old_file().path(), d.new_file().path()].into_iter().flatten() {
-                look.insert(f.to_string_lossy().replace('\\', "/"));
-            }
+    /// Switches to the preloaded handle, when it opened. Its index is the
+    /// file as it was read; each use checks the file's stamp and reads it
+    /// again if it changed since.
+    pub fn adopt(&mut self, preload: Preload) {
+        if let Ok(Some(repo)) = preload.0.join() {
+            self.inner = repo;
         }
-        // Tracked files, on two threads; untracked ones, on this one.
-        let root = &self.workdir;
-        let (a, b) = snap.tracked.split_at(snap.tracked.len() / 2);
-        let index_mtime = snap.index_mtime;
-        let scan = |part: &[Tracked]| -> Vec<String> {
-            let mut out = Vec::new();
-            let mut open: Option<(String, Option<rustix::fd::OwnedFd>)> = None;
-            for t in part {
-                let (dir, name) = t.path.rsplit_once('/').unwrap_or(("", t.path.as_str()));
-                if open.as_ref().is_none_or(|(d, _)| d != dir) {
-                    let abs = if dir.is_empty() { root.clone() } else { root.join(dir) };
-                    let flags = rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC;
-                    open = Some((dir.to_string(), rustix::fs::open(&abs, flags, rustix::fs::Mode::empty()).ok()));
-                }
-                let st = match open.as_ref().and_then(|(_, fd)| fd.as_ref()) {
-                    Some(fd) => rustix::fs::statat(fd, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW),
-                    None => Err(rustix::io::Errno::NOENT),
-                };
-                if st.is_ok_and(|st| !t.needs_a_look(&st, index_mtime)) {
-                    continue;
-                }
-                out.push(t.path.clone());
-            }
-            out
-        };
-        let (from_a, from_b, untracked) = std::thread::scope(|s| {
-            let ha = s.spawn(|| scan(a));
-            let hb = s.spawn(|| scan(b));
-            let untracked = self.untracked(snap);
-            (ha.join(), hb.join(), untracked)
-        });
-        look.extend(from_a.map_err(|_| git2::Error::from_str("a status thread panicked"))?);
-        look.extend(from_b.map_err(|_| git2::Error::from_str("a status thread panicked"))?);
-        let mut out = StatusMap::new();
-        for path in untracked? {
-            out.insert(path, git2::Status::WT_NEW.bits());
-        }
-        for path in look {
-            let status = match self.inner.status_file(Path::new(&path)) {
-                Ok(s) => s,
-                Err(e) if e.code() == git2::ErrorCode::NotFound => continue,
-                // A path libgit2 will not judge alone (a directory): fall back.
-                Err(_) => return self.status_full(),
-            };
-            if !status.is_empty() && !status.contains(git2::Status::IGNORED) {
-                out.insert(path, status.bits());
-            }
-        }
-        Ok(out)
-    }
-
-    /// Untracked, unignored files (and nested repositories, as `dir/`).
-    fn untracked(&self, snap: &IndexSnapshot) -> Result<Vec<String>, GitError> {
-        use rustix::fs::FileType;
-        let mut out = Vec::new();
-        let mut stack = vec![String::new()];
-        let mut rel = String::new();
-        while let Some(dir) = stack.pop() {
-            let abs = if dir.is_empty() { self.workdir.clone() } else { self.workdir.join(&dir) };
-            let flags = rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC;
-            let Ok(fd) = rustix::fs::open(&abs, flags, rustix::fs::Mode::empty()) else { continue };
-            let Ok(mut entries) = rustix::fs::Dir::new(fd) else { continue };
-            while let Some(Ok(entry)) = entries.read() {
-                let Ok(name) = entry.file_name().to_str() else { continue };
-                if name == "." || name == ".." || (dir.is_empty() && name == ".git") {
-                    continue;
-                }
-                rel.clear();
-                if !dir.is_empty() {
-                    rel.push_str(&dir);
-                    rel.push('/');
-                }
-                rel.push_str(name);
-                let kind = match entry.file_type() {
-                    FileType::Unknown => {
-                        rustix::fs::statat(rustix::fs::CWD, abs.join(name), rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
-                            .map(|st| FileType::from_raw_mode(st.st_mode))
-                            .unwrap_or(FileType::Unknown)
-                    }
-                    k => k,
-                };
-                if kind == FileType::Directory {
-                    if snap.dirs.contains(rel.as_str()) {
-                        stack.push(rel.clone());
-                    } else if !self.inner.is_path_ignored(format!("{rel}/")).unwrap_or(false) {
-                        let inner = abs.join(name);
-                        if inner.join(".git").exists() {
-                            // A nested repository shows as one entry, once it holds anything.
-                            let holds = std::fs::read_dir(&inner)
-                                .map(|mut d| d.any(|e| e.is_ok_and(|e| e.file_name() != ".git")));
-                            if holds.unwrap_or(false) {
-                                out.push(format!("{rel}/"));
-                            }
-                        } else {
-                            stack.push(rel.clone());
-                        }
-                    }
-                } else if snap.known.binary_search_by(|k| (**k).cmp(rel.as_str())).is_err()
-                    && !self.inner.is_path_ignored(&rel).unwrap_or(false)
-                {
-                    out.push(rel.clone());
-                }
-            }
-        }
-        Ok(out)
     }
 }
 
