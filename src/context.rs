@@ -90,7 +90,7 @@ pub struct Inputs<'a> {
     pub tier: usize,
     pub base: Option<String>,
     /// Tracked paths of the work tree.
-    pub tracked: &'a [String],
+    pub tracked: &'a [&'a str],
     pub root: &'a std::path::Path,
 }
 
@@ -131,10 +131,10 @@ pub fn build(inputs: Inputs<'_>) -> Context {
     let finders: Vec<memchr::memmem::Finder<'_>> =
         focus_words.iter().map(|w| memchr::memmem::Finder::new(w.as_bytes())).collect();
     let mut lower = String::new();
-    let mut scored: Vec<(usize, &String)> = inputs
+    let mut scored: Vec<(usize, &str)> = inputs
         .tracked
         .iter()
-        .map(|p| {
+        .map(|&p| {
             if finders.is_empty() {
                 return (0, p);
             }
@@ -155,7 +155,7 @@ pub fn build(inputs: Inputs<'_>) -> Context {
     scored.sort_by_key(|s| std::cmp::Reverse(s.0));
     // Classifying a path costs more than scoring it: stop at the first
     // `max_files` that are allowed.
-    let ranked: Vec<(usize, &String)> = scored
+    let ranked: Vec<(usize, &str)> = scored
         .into_iter()
         .filter(|(_, p)| matches!(rails.paths.classify(p), PathClass::Allowed(_)))
         .take(limits.max_files as usize)
@@ -168,7 +168,7 @@ pub fn build(inputs: Inputs<'_>) -> Context {
         let bytes = std::fs::read(inputs.root.join(path)).unwrap_or_default();
         let lines = bytes.iter().filter(|&&b| b == b'\n').count() as u64;
         files.push(FileEntry {
-            path: (*path).clone(),
+            path: path.to_string(),
             lines,
             tier: rails.trust.tier_of(path).map(|i| rails.trust.tiers[i].name.clone()),
         });
@@ -180,7 +180,7 @@ pub fn build(inputs: Inputs<'_>) -> Context {
                 }
                 budget -= cut;
                 contents.push(FileContent {
-                    path: (*path).clone(),
+                    path: path.to_string(),
                     truncated: cut < text.len(),
                     text: text[..cut].to_string(),
                 });
@@ -230,7 +230,6 @@ mod tests {
         rails.context.max_files = max_files;
         let intent = Intent { name: "i".into(), text: "t".into(), hash: "h".into() };
         let history = History::default();
-        let tracked: Vec<String> = tracked.iter().map(|p| p.to_string()).collect();
         let root = tempfile::tempdir().unwrap();
         let ctx = build(Inputs {
             rails: &rails,
@@ -240,7 +239,7 @@ mod tests {
             provider: "self",
             tier: 0,
             base: None,
-            tracked: &tracked,
+            tracked,
             root: root.path(),
         });
         ctx.files.into_iter().map(|f| f.path).collect()

@@ -38,6 +38,7 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
     let (focus, note) = step::focus_for(&history, &intent, crate::telemetry::top_pain(&rails, &ws));
     let repo = ws.repo()?;
     let tracked = repo.tracked_paths()?;
+    let tracked: Vec<&str> = tracked.iter().map(String::as_str).collect();
     let ctx = context::build(Inputs {
         rails: &rails,
         intent: &intent,

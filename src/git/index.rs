@@ -19,12 +19,15 @@
 pub struct Unsupported(pub String);
 
 const HASH_LEN: usize = 20;
+/// The longest path read (Linux's `PATH_MAX` is 4096).
+const MAX_PATH: usize = 1 << 16;
 
 /// One index entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
-    /// The path's bytes, `/`-separated.
-    pub path: Vec<u8>,
+    /// Where the path's bytes (`/`-separated) are in [`Index::paths`].
+    pub path_at: u32,
+    pub path_len: u32,
     pub ctime: (u32, u32),
     pub mtime: (u32, u32),
     pub dev: u32,
@@ -74,6 +77,29 @@ pub struct Index {
     /// Sorted by path, then stage, as git writes them.
     pub entries: Vec<Entry>,
     pub tree: Option<CacheTree>,
+    /// Every entry's path, one after the other (one allocation, not one
+    /// per entry).
+    pub paths: Vec<u8>,
+}
+
+impl Index {
+    /// An index with no entries.
+    pub fn empty() -> Index {
+        Index { version: 2, entries: Vec::new(), tree: None, paths: Vec::new() }
+    }
+
+    /// The path of `entry`, an entry of this index.
+    pub fn path(&self, entry: &Entry) -> &[u8] {
+        &self.paths[entry.path_at as usize..(entry.path_at + entry.path_len) as usize]
+    }
+
+    /// Appends an entry whose path is `path`.
+    pub fn push(&mut self, mut entry: Entry, path: &[u8]) {
+        entry.path_at = self.paths.len() as u32;
+        entry.path_len = path.len() as u32;
+        self.paths.extend_from_slice(path);
+        self.entries.push(entry);
+    }
 }
 
 /// A cursor over the file's bytes; every read is bounds-checked.
@@ -150,7 +176,9 @@ pub fn parse(data: &[u8]) -> Result<Index, Unsupported> {
     let count = b.u32()? as usize;
     // Each entry takes at least 63 bytes: a corrupt count must not reserve gigabytes.
     let mut entries: Vec<Entry> = Vec::with_capacity(count.min(body.len() / 62));
-    let mut previous: Vec<u8> = Vec::new();
+    // Paths take what is left of the file once fixed-size fields are gone.
+    let mut paths: Vec<u8> = Vec::with_capacity(body.len().saturating_sub(count.min(body.len() / 62) * 62));
+    let mut previous: Option<(usize, usize)> = None;
     for _ in 0..count {
         let start = b.at;
         let mut word = [0u32; 10];
@@ -167,31 +195,37 @@ pub fn parse(data: &[u8]) -> Result<Index, Unsupported> {
         } else {
             0
         };
-        let path = if version == 4 {
+        let path_at = paths.len();
+        if version == 4 {
+            // The previous path, less `strip` bytes at its end, then a new suffix.
             let strip = b.varint()?;
-            let keep = previous.len().checked_sub(strip).ok_or_else(|| Unsupported("a bad path prefix".into()))?;
-            let mut path = previous[..keep].to_vec();
-            path.extend_from_slice(b.until_nul()?);
-            path
+            let (at, len) = previous.unwrap_or((0, 0));
+            let keep = len.checked_sub(strip).ok_or_else(|| Unsupported("a bad path prefix".into()))?;
+            paths.extend_from_within(at..at + keep);
+            paths.extend_from_slice(b.until_nul()?);
         } else {
             let before_path = b.at - start;
             let len = (flags & 0xfff) as usize;
             // A name of 0xfff bytes or more says so, and ends at its NUL.
-            let (path, nul_read) =
-                if len < 0xfff { (b.take(len)?.to_vec(), false) } else { (b.until_nul()?.to_vec(), true) };
+            let (path, nul_read) = if len < 0xfff { (b.take(len)?, false) } else { (b.until_nul()?, true) };
+            paths.extend_from_slice(path);
             // The entry is padded with 1 to 8 NULs to a multiple of 8 bytes.
             let total = (before_path + path.len() + 8) & !7;
             let pad = total - (before_path + path.len() + usize::from(nul_read));
             if b.take(pad)?.iter().any(|&x| x != 0) {
                 return Err(Unsupported("an entry's padding is not NUL".into()));
             }
-            path
-        };
-        if version == 4 {
-            previous.clone_from(&path);
         }
+        let path_len = paths.len() - path_at;
+        // Version 4 rebuilds each path from the one before: bound what a
+        // crafted file can make of that.
+        if path_len > MAX_PATH || paths.len() > 16 * data.len() + (1 << 20) {
+            return Err(Unsupported("index paths longer than any work tree holds".into()));
+        }
+        previous = Some((path_at, path_len));
         entries.push(Entry {
-            path,
+            path_at: path_at as u32,
+            path_len: path_len as u32,
             ctime: (word[0], word[1]),
             mtime: (word[2], word[3]),
             dev: word[4],
@@ -217,7 +251,7 @@ pub fn parse(data: &[u8]) -> Result<Index, Unsupported> {
             s => return Err(Unsupported(format!("the index extension {:?}", String::from_utf8_lossy(s)))),
         }
     }
-    Ok(Index { version, entries, tree })
+    Ok(Index { version, entries, tree, paths })
 }
 
 /// The `TREE` extension: nodes in pre-order, each `path NUL entries SP
@@ -293,7 +327,7 @@ mod tests {
         let exact = vec![b'b'; 0xfff];
         let data = file(2, &[entry(&long, None), entry(&exact, None), entry(b"c", None)], b"");
         let index = parse(&data).unwrap();
-        let paths: Vec<usize> = index.entries.iter().map(|e| e.path.len()).collect();
+        let paths: Vec<usize> = index.entries.iter().map(|e| index.path(e).len()).collect();
         assert_eq!(paths, [5000, 0xfff, 1]);
         assert_eq!(index.entries[2].mode, 0o100644);
         assert_eq!(index.entries[2].mtime, (3, 4));
@@ -336,7 +370,7 @@ mod tests {
             data.extend_from_slice(&tree);
             data.extend_from_slice(&[0; 20]);
             let clean = parse(&data).unwrap();
-            let paths: Vec<&[u8]> = clean.entries.iter().map(|e| e.path.as_slice()).collect();
+            let paths: Vec<&[u8]> = clean.entries.iter().map(|e| clean.path(e)).collect();
             proptest::prop_assert_eq!(paths, [b"dir/a".as_slice(), b"dir/b", b"other"]);
             proptest::prop_assert_eq!(clean.tree.unwrap().oid, Some([7u8; 20]));
             for (at, byte) in flips {

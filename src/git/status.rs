@@ -25,44 +25,32 @@ use crate::watch::{Unavailable, Watch};
 const SKIP_WORKTREE: u16 = 1 << 14;
 const GITLINK: u32 = 0o160000;
 
-/// A tracked file in its directory, with what the index remembers of it.
-struct Tracked {
-    name: Box<str>,
-    mtime: (u32, u32),
-    ctime: (u32, u32),
-    size: u32,
-    ino: u32,
-    mode: u32,
-}
-
-impl Tracked {
-    /// Whether the file's stat might differ from what the index holds, so
-    /// that only libgit2 can tell (stat mismatch, or racily clean).
-    fn needs_a_look(&self, st: &rustix::fs::Stat, index_mtime: (i64, i64)) -> bool {
-        let kind = st.st_mode & 0o170000;
-        let mode = match kind {
-            0o120000 => 0o120000,
-            0o040000 => GITLINK,
-            _ if st.st_mode & 0o111 != 0 => 0o100755,
-            _ => 0o100644,
-        };
-        let racy = (self.mtime.0 as i32 as i64, self.mtime.1 as i64) >= index_mtime;
-        racy || mode != self.mode
-            || st.st_size as u32 != self.size
-            || st.st_ino as u32 != self.ino
-            || (st.st_mtime as u32, st.st_mtime_nsec as u32) != self.mtime
-            || (st.st_ctime as u32, st.st_ctime_nsec as u32) != self.ctime
-    }
+/// Whether a file's stat might differ from what the index holds for it
+/// in `e`, so that only libgit2 can tell (stat mismatch, or racily clean).
+fn needs_a_look(e: &Entry, st: &rustix::fs::Stat, index_mtime: (i64, i64)) -> bool {
+    let kind = st.st_mode & 0o170000;
+    let mode = match kind {
+        0o120000 => 0o120000,
+        0o040000 => GITLINK,
+        _ if st.st_mode & 0o111 != 0 => 0o100755,
+        _ => 0o100644,
+    };
+    let racy = (e.mtime.0 as i32 as i64, e.mtime.1 as i64) >= index_mtime;
+    racy || mode != e.mode
+        || st.st_size as u32 != e.size
+        || st.st_ino as u32 != e.ino
+        || (st.st_mtime as u32, st.st_mtime_nsec as u32) != e.mtime
+        || (st.st_ctime as u32, st.st_ctime_nsec as u32) != e.ctime
 }
 
 /// A directory holding index paths (directly, or in a subdirectory).
 struct Dir {
     /// Repository-relative, `""` for the root.
     path: String,
-    /// The names of the index paths directly in it, sorted.
-    names: Vec<Box<str>>,
-    /// The files among them to compare with the work tree.
-    tracked: Vec<Tracked>,
+    /// The index entries directly in it (one per path), in name order.
+    names: Vec<u32>,
+    /// The entries among them to compare with the work tree.
+    tracked: Vec<u32>,
 }
 
 impl Dir {
@@ -77,17 +65,27 @@ pub struct IndexSnapshot {
     dirs: Vec<Dir>,
     /// Paths only libgit2 can judge.
     look: BTreeSet<String>,
-    /// Every path in the index (tracked, conflicted, sparse), sorted.
-    known: Vec<Box<str>>,
+    /// Every path in the index (tracked, conflicted, sparse) as an entry, sorted.
+    known: Vec<u32>,
     index_mtime: (i64, i64),
     /// The entries and cache tree, for the comparison with `HEAD`.
     index: index::Index,
 }
 
 impl IndexSnapshot {
-    /// Every path in the index, sorted.
+    /// Every path in the index that is UTF-8, sorted.
     pub fn paths(&self) -> impl Iterator<Item = &str> {
-        self.known.iter().map(|p| &**p)
+        self.known.iter().filter_map(|&i| std::str::from_utf8(self.path(i)).ok())
+    }
+
+    fn path(&self, entry: u32) -> &[u8] {
+        self.index.path(&self.index.entries[entry as usize])
+    }
+
+    /// The file name of `entry` (in its directory).
+    fn name(&self, entry: u32) -> &[u8] {
+        let path = self.path(entry);
+        memchr::memrchr(b'/', path).map_or(path, |slash| &path[slash + 1..])
     }
 
     fn is_dir(&self, path: &str) -> bool {
@@ -98,7 +96,7 @@ impl IndexSnapshot {
         let mut dirs: Vec<Dir> = Vec::new();
         let mut at: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
         let mut look = BTreeSet::new();
-        let mut known: Vec<Box<str>> = Vec::with_capacity(index.entries.len());
+        let mut known: Vec<u32> = Vec::with_capacity(index.entries.len());
         let mut unit = |dirs: &mut Vec<Dir>, path: &str| -> usize {
             if let Some(&i) = at.get(path) {
                 return i;
@@ -122,41 +120,35 @@ impl IndexSnapshot {
             dirs.len() - 1
         };
         unit(&mut dirs, "");
-        let mut last: Option<(String, usize)> = None;
-        for e in &index.entries {
-            let utf8 = std::str::from_utf8(&e.path).is_ok();
-            let path = String::from_utf8_lossy(&e.path);
-            if known.last().is_some_and(|k| **k == *path) {
+        let mut last: Option<(&[u8], usize)> = None;
+        let mut previous: Option<&[u8]> = None;
+        for (n, e) in index.entries.iter().enumerate() {
+            let n = n as u32;
+            let bytes = index.path(e);
+            if previous == Some(bytes) {
                 // Another stage of a conflicted path.
                 continue;
             }
-            known.push((*path).into());
-            let (dir, name) = path.rsplit_once('/').unwrap_or(("", &path));
-            let i = match &last {
-                Some((d, i)) if d == dir => *i,
+            previous = Some(bytes);
+            known.push(n);
+            let dir = memchr::memrchr(b'/', bytes).map_or(&bytes[..0], |slash| &bytes[..slash]);
+            let i = match last {
+                Some((d, i)) if d == dir => i,
                 _ => {
-                    let i = unit(&mut dirs, dir);
-                    last = Some((dir.to_string(), i));
+                    let i = unit(&mut dirs, &String::from_utf8_lossy(dir));
+                    last = Some((dir, i));
                     i
                 }
             };
-            dirs[i].names.push(name.into());
+            dirs[i].names.push(n);
+            let utf8 = std::str::from_utf8(bytes).is_ok();
             if !utf8 || e.stage() != 0 || e.mode == GITLINK || e.flags_extended & !SKIP_WORKTREE != 0 {
-                look.insert(path.into_owned());
+                look.insert(String::from_utf8_lossy(bytes).into_owned());
             } else if e.flags_extended & SKIP_WORKTREE == 0 {
-                dirs[i].tracked.push(Tracked {
-                    name: name.into(),
-                    mtime: e.mtime,
-                    ctime: e.ctime,
-                    size: e.size,
-                    ino: e.ino,
-                    mode: e.mode,
-                });
+                dirs[i].tracked.push(n);
             }
         }
         dirs.sort_unstable_by(|a, b| a.path.cmp(&b.path));
-        // The index is sorted by path bytes; keep it so for the searches.
-        known.sort_unstable();
         IndexSnapshot { dirs, look, known, index_mtime, index }
     }
 }
@@ -187,10 +179,11 @@ impl Repo {
     pub fn index_snapshot_libgit2(&self) -> Result<IndexSnapshot, GitError> {
         let git = self.inner.index()?;
         let mtime = std::fs::metadata(self.inner.path().join("index")).map(|m| mtime_of(&m)).unwrap_or((i64::MAX, 0));
-        let entries = git
-            .iter()
-            .map(|e| Entry {
-                path: e.path,
+        let mut index = index::Index::empty();
+        for e in git.iter() {
+            let entry = Entry {
+                path_at: 0,
+                path_len: 0,
                 ctime: (e.ctime.seconds() as u32, e.ctime.nanoseconds()),
                 mtime: (e.mtime.seconds() as u32, e.mtime.nanoseconds()),
                 dev: e.dev,
@@ -202,9 +195,10 @@ impl Repo {
                 oid: e.id.as_bytes().try_into().unwrap_or([0; 20]),
                 flags: e.flags,
                 flags_extended: e.flags_extended,
-            })
-            .collect();
-        Ok(IndexSnapshot::of(index::Index { version: 2, entries, tree: None }, mtime))
+            };
+            index.push(entry, &e.path);
+        }
+        Ok(IndexSnapshot::of(index, mtime))
     }
 
     /// Whether object ids are SHA-1 (the direct index reader's only kind).
@@ -333,7 +327,7 @@ impl Repo {
     fn staged(&self, index: &index::Index) -> Result<Vec<String>, GitError> {
         let head = self.inner.head().ok().and_then(|h| h.peel_to_tree().ok()).map(|t| t.id());
         let mut out = Vec::new();
-        self.compare(b"", head, index.tree.as_ref(), &index.entries, &mut out)?;
+        self.compare(index, b"", head, index.tree.as_ref(), &index.entries, &mut out)?;
         Ok(out)
     }
 
@@ -342,6 +336,7 @@ impl Repo {
     /// tree node for it.
     fn compare(
         &self,
+        index: &index::Index,
         prefix: &[u8],
         head: Option<git2::Oid>,
         cache: Option<&CacheTree>,
@@ -359,7 +354,7 @@ impl Repo {
         let mut seen: Vec<&[u8]> = Vec::new();
         let mut i = 0;
         while i < entries.len() {
-            let rest = &entries[i].path[prefix.len()..];
+            let rest = &index.path(&entries[i])[prefix.len()..];
             match memchr::memchr(b'/', rest) {
                 None => {
                     let e = &entries[i];
@@ -379,7 +374,7 @@ impl Repo {
                 Some(slash) => {
                     let name = &rest[..slash];
                     let sub: Vec<u8> = [prefix, name, b"/"].concat();
-                    let end = i + entries[i..].partition_point(|e| e.path.starts_with(&sub));
+                    let end = i + entries[i..].partition_point(|e| index.path(e).starts_with(&sub));
                     let theirs = tree.as_ref().and_then(|t| t.get_name_bytes(name));
                     let sub_head = match &theirs {
                         Some(t) if t.kind() == Some(git2::ObjectType::Tree) => Some(t.id()),
@@ -390,7 +385,7 @@ impl Repo {
                         }
                         None => None,
                     };
-                    self.compare(&sub, sub_head, cache.and_then(|c| c.child(name)), &entries[i..end], out)?;
+                    self.compare(index, &sub, sub_head, cache.and_then(|c| c.child(name)), &entries[i..end], out)?;
                     seen.push(name);
                     i = end;
                 }
@@ -438,7 +433,7 @@ fn read_index(path: &Path) -> Result<(index::Index, (i64, i64)), Unsupported> {
     let mut file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok((index::Index { version: 2, entries: Vec::new(), tree: None }, (i64::MAX, 0)));
+            return Ok((index::Index::empty(), (i64::MAX, 0)));
         }
         Err(e) => return Err(Unsupported(format!("cannot open {}: {e}", path.display()))),
     };
@@ -482,14 +477,15 @@ fn scan_dirs(root: &Path, snap: &IndexSnapshot, watch: Option<&Watch>, next: &At
             Ok(fd) => fd,
             Err(_) => {
                 // The directory is gone (or unreadable): each of its files is a change.
-                found.look.extend(dir.tracked.iter().map(|t| dir.join(&t.name)));
+                found.look.extend(dir.tracked.iter().map(|&t| String::from_utf8_lossy(snap.path(t)).into_owned()));
                 continue;
             }
         };
-        for t in &dir.tracked {
-            let st = rustix::fs::statat(&fd, &*t.name, AtFlags::SYMLINK_NOFOLLOW);
-            if !st.is_ok_and(|st| !t.needs_a_look(&st, snap.index_mtime)) {
-                found.look.push(dir.join(&t.name));
+        for &t in &dir.tracked {
+            let e = &snap.index.entries[t as usize];
+            let st = rustix::fs::statat(&fd, snap.name(t), AtFlags::SYMLINK_NOFOLLOW);
+            if !st.is_ok_and(|st| !needs_a_look(e, &st, snap.index_mtime)) {
+                found.look.push(String::from_utf8_lossy(snap.path(t)).into_owned());
             }
         }
         let Ok(mut entries) = rustix::fs::Dir::new(fd) else { continue };
@@ -503,7 +499,7 @@ fn scan_dirs(root: &Path, snap: &IndexSnapshot, watch: Option<&Watch>, next: &At
                 if !snap.is_dir(&rel) {
                     found.unknown.push((rel, true));
                 }
-            } else if dir.names.binary_search_by(|n| (**n).cmp(name)).is_err() {
+            } else if dir.names.binary_search_by(|&n| snap.name(n).cmp(name.as_bytes())).is_err() {
                 found.unknown.push((dir.join(name), false));
             }
         }

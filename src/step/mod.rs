@@ -222,8 +222,8 @@ pub struct Baseline {
     watch: Option<crate::watch::Watch>,
     /// The index, being read for the apply and the commit.
     preload: std::sync::Mutex<Option<crate::git::Preload>>,
-    /// Every path in the index, from the same read.
-    pub tracked: Vec<String>,
+    /// The index as read for the look.
+    pub snapshot: crate::git::IndexSnapshot,
 }
 
 impl Baseline {
@@ -235,10 +235,9 @@ impl Baseline {
         let (before, watch_failed) = repo.status_watched(&snap, watch.as_ref())?;
         // A watch that missed a directory cannot vouch for the tree.
         let watch = watch.filter(|_| watch_failed.is_none());
-        let tracked = snap.paths().map(str::to_string).collect();
         let preload = std::sync::Mutex::new(Some(repo.preload_index()));
         crate::timing::mark("baseline");
-        Ok(Baseline { before, watch, preload, tracked })
+        Ok(Baseline { before, watch, preload, snapshot: snap })
     }
 
     fn apply(&self, s: &Session, patch: &Patch) -> Result<Undo, crate::patch::PatchError> {
@@ -332,6 +331,7 @@ pub fn run(s: &mut Session, opts: Options<'_>, progress: &mut dyn Progress) -> R
         Outcome::Failed,
     );
 
+    let tracked: Vec<&str> = baseline.snapshot.paths().collect();
     let ctx = context::build(context::Inputs {
         rails: &s.rails,
         intent: &s.intent,
@@ -340,7 +340,7 @@ pub fn run(s: &mut Session, opts: Options<'_>, progress: &mut dyn Progress) -> R
         provider: &pick.provider,
         tier,
         base: base.clone(),
-        tracked: &baseline.tracked,
+        tracked: &tracked,
         root: s.ws.root(),
     });
     crate::timing::mark("context");
