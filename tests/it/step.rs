@@ -751,3 +751,25 @@ fn the_same_proposal_is_not_queued_twice() {
     let status = json(&ws.run(&["--json", "status"]));
     assert_eq!(status["pending"].as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn ratchet_timings_says_where_a_step_s_time_went_and_only_when_asked() {
+    let ws = Ws::looped(Setup { auto_merge: true, ..Setup::default() });
+    ws.answer(1, &append("docs/guide.md", "timed\n"));
+    let out = ws.run_env(&[("RATCHET_TIMINGS", "1")], &["--json", "step", "--provider", "self"]);
+    assert_eq!(json(&out)["outcome"], "merged");
+    let err = stderr(&out);
+    let phases: Vec<&str> = err
+        .lines()
+        .filter_map(|l| l.strip_prefix("ratchet timings:"))
+        .filter_map(|l| l.split(" ms  ").nth(1))
+        .collect();
+    for phase in ["lock", "rails check", "baseline", "context", "propose", "gate1", "apply", "checks", "commit", "log"]
+    {
+        assert!(phases.contains(&phase), "{phase} in {phases:?}");
+    }
+    ws.answer(2, &append("docs/guide.md", "untimed\n"));
+    let out = ws.run_env(&[("RATCHET_TIMINGS", "0")], &["--json", "step", "--provider", "self"]);
+    assert_eq!(json(&out)["outcome"], "merged");
+    assert!(!stderr(&out).contains("ratchet timings"), "{}", stderr(&out));
+}
