@@ -124,8 +124,7 @@ pub fn build(inputs: Inputs<'_>) -> Context {
         .collect();
 
     // Allowlisted, unprotected files, ranked by how many distinct focus words their path holds.
-    let focus_words = words(&format!("{} {}", inputs.focus.text, inputs.focus.reference));
-    let mut focus_words = focus_words;
+    let mut focus_words = words(&format!("{} {}", inputs.focus.text, inputs.focus.reference));
     focus_words.sort_unstable();
     focus_words.dedup();
     let finders: Vec<memchr::memmem::Finder<'_>> =

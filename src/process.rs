@@ -171,17 +171,22 @@ fn direct<'l>(line: &'l str, dir: &std::path::Path) -> Option<(std::path::PathBu
     if first.contains('=') || SHELL_OWN.contains(&first) {
         return None;
     }
-    let executable = |p: &std::path::Path| {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    };
-    let program = if first.contains('/') {
-        Some(dir.join(first)).filter(|p| executable(p))
-    } else {
-        let path = std::env::var_os("PATH")?;
-        std::env::split_paths(&path).filter(|d| d.is_absolute()).map(|d| d.join(first)).find(|p| executable(p))
-    }?;
-    Some((program, words))
+    Some((find_program(first, dir)?, words))
+}
+
+/// Where the program `word` is, as a shell running in `dir` would find it:
+/// a path with a `/` is taken relative to `dir`, a bare name is looked for
+/// on `PATH` (relative entries relative to `dir` too). `None` when there is
+/// no executable file there.
+pub fn find_program(word: &str, dir: &std::path::Path) -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable =
+        |p: &std::path::Path| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    if word.contains('/') {
+        return Some(dir.join(word)).filter(|p| executable(p));
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|d| dir.join(d).join(word)).find(|p| executable(p))
 }
 
 /// Runs `cmd` with `stdin` as its input, capturing at most `max_stdout`

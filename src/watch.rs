@@ -2,10 +2,10 @@
 //!
 //! "After applying, git status must show exactly the one path changed."
 //! Re-scanning every file to prove that costs a `stat` per tracked file;
-//! on large trees it doubled a step's time. Instead, before the step's
-//! first look at the tree, an inotify watch is put on the root, on every
-//! directory holding a tracked file, and on every directory holding a path
-//! already dirty. After the apply, the events say which paths changed since
+//! on large trees it doubled a step's time. Instead, during the step's
+//! look at the tree, each directory is watched with inotify just before it
+//! is looked at: the root, every directory holding an index path, and every
+//! untracked directory that is not ignored. After the apply, the events say which paths changed since
 //! the start, without reading the tree again: the patch's own path (and its
 //! temp file) is expected; anything else that git would show (anything but
 //! ignored, untracked files) is an unexpected change. That covers the patch
@@ -43,22 +43,6 @@ impl Watch {
 
     fn fd(&self) -> &rustix::fd::OwnedFd {
         self.fd.as_ref().expect("the descriptor is only taken on drop")
-    }
-
-    /// Watches `root` and each of `dirs` (repository-relative).
-    pub fn start(root: &Path, dirs: impl IntoIterator<Item = String>) -> Result<Watch, Unavailable> {
-        let w = Watch::new()?;
-        w.add(root, std::iter::once(String::new()).chain(dirs))?;
-        Ok(w)
-    }
-
-    /// Watches more directories (repository-relative) of `root`.
-    pub fn add(&self, root: &Path, dirs: impl IntoIterator<Item = String>) -> Result<(), Unavailable> {
-        for dir in dirs {
-            let abs = if dir.is_empty() { root.to_path_buf() } else { root.join(&dir) };
-            self.watch(&abs, &dir)?;
-        }
-        Ok(())
     }
 
     /// Watches the directory `abs`, known as `rel` in the repository. A
@@ -154,15 +138,7 @@ impl Drop for Watch {
 
 #[cfg(not(target_os = "linux"))]
 impl Watch {
-    pub fn start(_root: &Path, _dirs: impl IntoIterator<Item = String>) -> Result<Watch, Unavailable> {
-        Err(Unavailable("watching the tree needs Linux's inotify".into()))
-    }
-
     pub fn new() -> Result<Watch, Unavailable> {
-        Err(Unavailable("watching the tree needs Linux's inotify".into()))
-    }
-
-    pub fn add(&self, _root: &Path, _dirs: impl IntoIterator<Item = String>) -> Result<(), Unavailable> {
         Err(Unavailable("watching the tree needs Linux's inotify".into()))
     }
 
@@ -199,7 +175,10 @@ mod tests {
         std::fs::create_dir_all(root.join("a/b")).unwrap();
         std::fs::write(root.join("a/b/x"), "x").unwrap();
         std::fs::write(root.join("top"), "t").unwrap();
-        let w = Watch::start(root, ["a".to_string(), "a/b".to_string()]).unwrap();
+        let w = Watch::new().unwrap();
+        for rel in ["", "a", "a/b"] {
+            w.watch(&root.join(rel), rel).unwrap();
+        }
         assert!(w.changed().unwrap().is_empty());
         std::fs::write(root.join("a/b/x"), "changed").unwrap();
         std::fs::write(root.join("new"), "n").unwrap();
@@ -218,7 +197,8 @@ mod tests {
         let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
         use std::os::fd::AsRawFd;
         let t = tempfile::tempdir().unwrap();
-        let w = Watch::start(t.path(), []).unwrap();
+        let w = Watch::new().unwrap();
+        w.watch(t.path(), "").unwrap();
         std::fs::write(t.path().join("x"), "x").unwrap();
         assert_eq!(w.changed().unwrap().len(), 1);
         let link = format!("/proc/self/fd/{}", w.fd().as_raw_fd());

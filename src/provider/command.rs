@@ -28,25 +28,16 @@ impl Command {
     }
 }
 
-fn executable(path: &std::path::Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
 impl Provider for Command {
     fn name(&self) -> &str {
         &self.name
     }
 
     fn availability(&self, env: &Surroundings) -> Result<(), String> {
-        let program = self.program(env);
-        let found = if self.argv[0].contains('/') {
-            executable(&program)
-        } else {
-            std::env::var_os("PATH")
-                .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| executable(&dir.join(&self.argv[0]))))
-        };
-        if found { Ok(()) } else { Err(format!("{} is not an executable program", self.argv[0])) }
+        match crate::process::find_program(&self.argv[0], &env.root) {
+            Some(_) => Ok(()),
+            None => Err(format!("{} is not an executable program", self.argv[0])),
+        }
     }
 
     fn propose(&self, context: &Context, env: &Surroundings) -> Result<Answer, Failure> {
