@@ -94,7 +94,12 @@ impl Ws {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("ratchet runs");
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        // A command may refuse its arguments and exit before it reads stdin;
+        // the pipe then breaks, and the exit status is what the test asserts.
+        match child.stdin.take().unwrap().write_all(input.as_bytes()) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => panic!("stdin: {e}"),
+            _ => {}
+        }
         child.wait_with_output().unwrap()
     }
 
