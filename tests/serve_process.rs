@@ -121,13 +121,19 @@ fn sigterm_lets_an_in_flight_request_finish() {
     let spans: Vec<_> = (0..20_000).map(|i| with_error(span(i, "work", 5), "boom")).collect();
     let body = serde_json::to_vec(&request("svc", spans)).unwrap();
     let auth = format!("Bearer {producer}");
+    let (head_sent, sent) = std::sync::mpsc::channel();
     let sender = std::thread::spawn(move || {
         let mut c = Http::connect(addr).unwrap();
-        c.request("POST", "/v1/traces", &[("content-type", "application/json"), ("authorization", &auth)], &body)
-            .unwrap()
-            .0
+        let headers = [("content-type", "application/json"), ("authorization", auth.as_str())];
+        c.send_head("POST", "/v1/traces", &headers, body.len()).unwrap();
+        head_sent.send(()).unwrap();
+        c.send_body(&body).unwrap();
+        c.response().unwrap().0
     });
-    std::thread::sleep(std::time::Duration::from_millis(150));
+    // The request has begun (its head is on the wire, its body still coming)
+    // when the server is told to stop.
+    sent.recv().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(50));
     let status = server.terminate();
     assert_eq!(sender.join().unwrap(), 200, "the in-flight request was answered");
     assert!(status.success());

@@ -28,14 +28,33 @@ impl Http {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> std::io::Result<(u16, Vec<u8>)> {
-        let mut head = format!("{method} {path} HTTP/1.1\r\nhost: localhost\r\ncontent-length: {}\r\n", body.len());
+        self.send_head(method, path, headers, body.len())?;
+        self.send_body(body)?;
+        self.response()
+    }
+
+    /// Sends a request's head only, so a test can act between it and the body.
+    pub fn send_head(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        content_length: usize,
+    ) -> std::io::Result<()> {
+        let mut head = format!("{method} {path} HTTP/1.1\r\nhost: localhost\r\ncontent-length: {content_length}\r\n");
         for (k, v) in headers {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
         head.push_str("\r\n");
-        let w = self.stream.get_mut();
-        w.write_all(head.as_bytes())?;
-        w.write_all(body)?;
+        self.stream.get_mut().write_all(head.as_bytes())
+    }
+
+    pub fn send_body(&mut self, body: &[u8]) -> std::io::Result<()> {
+        self.stream.get_mut().write_all(body)
+    }
+
+    /// Reads one response: its status and its (de-chunked) body.
+    pub fn response(&mut self) -> std::io::Result<(u16, Vec<u8>)> {
         let mut line = String::new();
         self.stream.read_line(&mut line)?;
         let status: u16 =
