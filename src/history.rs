@@ -20,7 +20,9 @@ pub struct Event {
     pub id: String,
     pub ts: DateTime<Utc>,
     pub kind: String,
-    pub body: serde_json::Value,
+    /// The body as JSON text (`{"pick":…}`), deserialized here straight
+    /// into the types history keeps.
+    pub body: String,
 }
 
 /// A step from its first entry to its latest.
@@ -121,7 +123,7 @@ impl History {
             h.first_ts.get_or_insert(e.ts);
             match e.kind.as_str() {
                 "step" => {
-                    let Ok(body) = serde_json::from_value::<StepBody>(e.body) else { continue };
+                    let Ok(body) = serde_json::from_str::<StepBody>(&e.body) else { continue };
                     match h.index.get(&e.id) {
                         Some(&i) => {
                             let s = &mut h.steps[i];
@@ -145,7 +147,7 @@ impl History {
                     }
                 }
                 "amend" => {
-                    let Ok(a) = serde_json::from_value::<AmendBody>(e.body) else { continue };
+                    let Ok(a) = serde_json::from_str::<AmendBody>(&e.body) else { continue };
                     if a.reason != "revert" {
                         continue;
                     }
@@ -384,7 +386,7 @@ mod tests {
                 id: id.into(),
                 ts: t(hour),
                 kind: "step".into(),
-                body: serde_json::to_value(b).unwrap(),
+                body: serde_json::to_string(&b).unwrap(),
             });
             self
         }
@@ -405,7 +407,7 @@ mod tests {
                 id: format!("a{seq}"),
                 ts: t(hour),
                 kind: "amend".into(),
-                body: serde_json::to_value(a).unwrap(),
+                body: serde_json::to_string(&a).unwrap(),
             });
             self
         }

@@ -42,6 +42,14 @@ fn appends_chain_and_checkpoint() {
     assert_eq!(entries[2].prev, entries[1].hash);
     assert_eq!(entries[2].id, "s3");
     assert_eq!(entries[2].get_str("pick.provider"), Some("heartbeat"));
+    // The raw reading is the same log, with each body left as JSON text.
+    let raw: Vec<_> = j.raw_entries().unwrap().collect::<Result<_, _>>().unwrap();
+    assert_eq!(raw.len(), entries.len());
+    for (r, e) in raw.iter().zip(&entries) {
+        assert_eq!((r.seq, &r.id, &r.ts, r.kind), (e.seq, &e.id, &e.ts, e.kind));
+        let body: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(body, e.body);
+    }
     let head = j.head();
     assert_eq!((head.seq, head.hash, head.size), (3, entries[2].hash, log.len() as u64));
     let cps = checkpoints(&f);
@@ -161,6 +169,11 @@ fn a_changed_line_stops_reading_the_log_and_is_named() {
     // but reading the entries meets the bad line.
     let j = f.open();
     let err = j.entries().unwrap().find_map(Result::err).unwrap();
+    assert_eq!(err.code(), "LOG_TAMPERED");
+    assert!(err.to_string().contains("line 7"), "{err}");
+    let raw: Vec<_> = j.raw_entries().unwrap().collect();
+    assert_eq!(raw.len(), 7, "six good entries, then the error, then nothing");
+    let err = raw.last().unwrap().as_ref().unwrap_err();
     assert_eq!(err.code(), "LOG_TAMPERED");
     assert!(err.to_string().contains("line 7"), "{err}");
 }

@@ -113,13 +113,14 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
         }));
     } else {
         say(format!("\n{} ({})", ui.paint(Style::Bold, "the log"), ws.rel("logs/steps.jsonl")));
-        for e in step::events(&journal)? {
-            let b = &e.body;
+        for e in journal.entries()? {
+            let e = e?;
+            let b = serde_json::Value::Object(e.body);
             say(format!(
                 "  {:>3} {:<4} {:<6} {:<10} {:<9} {:<7} {}",
                 e.seq,
                 e.id,
-                e.kind,
+                e.kind.as_str(),
                 b["pick"]["provider"].as_str().unwrap_or(""),
                 b["outcome"].as_str().unwrap_or(b["reason"].as_str().unwrap_or("")),
                 b["utility"].as_f64().map(|u| format!("{u:.3}")).unwrap_or_default(),

@@ -795,7 +795,7 @@ mod tests {
                 let e = encode(&header(7), &body);
                 let text = &e.bytes[..e.bytes.len() - 1];
                 let c = check(text).map_err(|f| TestCaseError::fail(f.to_string()))?;
-                let back = crate::journal::Entry::from_checked(text, &c).map_err(TestCaseError::fail)?;
+                let back = <crate::journal::Entry as crate::journal::FromLine>::from_checked(text, &c).map_err(TestCaseError::fail)?;
                 prop_assert_eq!(back.body, body);
             }
 

@@ -51,7 +51,7 @@ use serde_json::{Map, Value};
 
 pub use checkpoint::{Checkpoint, Place};
 pub use line::{Kind, MAX_LINE, ZERO};
-pub use read::{Entries, Entry};
+pub use read::{Entries, Entry, FromLine, RawEntry};
 pub use verify::{BadLine, CheckpointStatus, VerifyOptions, VerifyReport, verify, verify_at, verify_bytes};
 
 use crate::error::{Coded, IoContext, IoError};
@@ -307,6 +307,16 @@ impl Journal {
     /// The entries up to the head, oldest first, as a stream; each line is
     /// checked again on the way.
     pub fn entries(&self) -> Result<Entries, JournalError> {
+        self.read()
+    }
+
+    /// The entries up to the head, as [`Self::entries`] reads them, with each
+    /// body left as JSON text for the caller to deserialize into its types.
+    pub fn raw_entries(&self) -> Result<Entries<RawEntry>, JournalError> {
+        self.read()
+    }
+
+    fn read<T: FromLine>(&self) -> Result<Entries<T>, JournalError> {
         let file = match File::open(&self.paths.log) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && self.head.size == 0 => {

@@ -232,14 +232,14 @@ impl Session {
 /// The log's entries as history events.
 pub fn events(journal: &Journal) -> Result<Vec<Event>, StepError> {
     let mut out = Vec::new();
-    for e in journal.entries()? {
+    for e in journal.raw_entries()? {
         let e = e?;
         out.push(Event {
             seq: e.seq,
             ts: crate::clock::parse(&e.ts).unwrap_or_default(),
             kind: e.kind.as_str().to_string(),
             id: e.id,
-            body: serde_json::Value::Object(e.body),
+            body: e.body,
         });
     }
     Ok(out)
