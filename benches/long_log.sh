@@ -12,26 +12,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ENTRIES=${ENTRIES:-2000}
 RUNS=${RUNS:-20}
-cargo build --release -q
-RATCHET=$PWD/target/release/ratchet
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-export XDG_STATE_HOME=$work/state HOME=$work/home
-mkdir -p "$HOME" "$work/ws/docs" "$work/ws/config"
+source benches/common.sh
+bench_init
+mkdir -p "$work/ws/docs" "$work/ws/config"
 cd "$work/ws"
 git init -q -b main && git config user.name bench && git config user.email bench@example.com
 echo "# Notes" > docs/notes.md
 git add -A && git commit -qm init
-cat > "$work/agent.sh" <<'SH'
-#!/bin/sh
-cat > /dev/null
-printf '%s' '{"rationale":"Add five lines of notes.","patch":{"op":"append","path":"docs/notes.md","content":"one\ntwo\nthree\nfour\nfive\n"},"next_steps":["more notes"]}'
-SH
-chmod +x "$work/agent.sh"
-sed -e 's|^command = "cargo test"|command = "true"|' \
-    -e "s|^command = \[\"./scripts/agent.sh\"\].*|command = [\"$work/agent.sh\"]|" \
-    -e '/^\[gate.auto_merge\]/,/^\[/ s/^enabled = false/enabled = true/' \
-    -e '/^\[loopkit\]/,$d' "$OLDPWD/config/rails.toml" > config/rails.toml
+write_agent "$work/agent.sh"
+write_rails "$work/agent.sh" config/rails.toml
 "$RATCHET" -q init > /dev/null && git add -A && git commit -qm "ratchet init"
 echo "writing $ENTRIES step entries..."
 for _ in $(seq 2 "$ENTRIES"); do "$RATCHET" -q step --provider self > /dev/null; done

@@ -13,12 +13,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-15}
-cargo build --release -q
-RATCHET=$PWD/target/release/ratchet
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-export XDG_STATE_HOME=$work/state HOME=$work/home
-mkdir -p "$HOME"
+source benches/common.sh
+bench_init
 
 make_repo() {
   local dir=$1
@@ -41,17 +37,9 @@ PY
 
 # The ratchet workspace.
 make_repo "$work/ratchet"
-cat > "$work/agent.sh" <<'SH'
-#!/bin/sh
-cat > /dev/null
-printf '%s' '{"rationale":"Add five lines of notes.","patch":{"op":"append","path":"docs/notes.md","content":"one\ntwo\nthree\nfour\nfive\n"},"next_steps":["more notes"]}'
-SH
-chmod +x "$work/agent.sh"
+write_agent "$work/agent.sh"
 mkdir -p "$work/ratchet/config"
-sed -e 's|^command = "cargo test"|command = "true"|' \
-    -e "s|^command = \[\"./scripts/agent.sh\"\].*|command = [\"$work/agent.sh\"]|" \
-    -e '/^\[gate.auto_merge\]/,/^\[/ s/^enabled = false/enabled = true/' \
-    -e '/^\[loopkit\]/,$d' config/rails.toml > "$work/ratchet/config/rails.toml"
+write_rails "$work/agent.sh" "$work/ratchet/config/rails.toml"
 (cd "$work/ratchet" && "$RATCHET" -q init > /dev/null && git add -A && git commit -qm "ratchet init")
 (cd "$work/ratchet" && "$RATCHET" --json step --provider self | grep -q '"outcome": "merged"') || {
   echo "the ratchet step did not merge" >&2; exit 1; }
