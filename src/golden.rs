@@ -103,7 +103,7 @@ impl Case {
                     std::fs::write(&abs, text).map_err(|e| e.to_string())?;
                 }
                 let top = rails.trust.tiers.len().saturating_sub(1);
-                let g = crate::approve::evaluate_value(dir.path(), rails, top, proposal, None, "golden");
+                let g = crate::gate::evaluate_value(dir.path(), rails, top, proposal, None, "golden");
                 let next = proposal["next_steps"]
                     .as_array()
                     .is_some_and(|a| a.iter().any(|n| n.as_str().is_some_and(|t| !t.trim().is_empty())));

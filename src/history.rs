@@ -10,7 +10,6 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::rails::{Trust, Watchdog};
 use crate::record::{AmendBody, Outcome, PickRecord, StepBody};
 
 /// One log entry, as history reads it.
@@ -65,7 +64,7 @@ impl Step {
         self.body.apply.as_ref().and_then(|a| a.commit.as_deref())
     }
 
-    fn ci_pass(&self) -> bool {
+    pub fn ci_pass(&self) -> bool {
         self.body.signals.as_ref().is_some_and(|s| s.ci_pass >= 1.0)
     }
 }
@@ -84,25 +83,6 @@ pub struct ProviderStats {
     /// Sum of the scored steps' utilities, amendments applied.
     pub utility_sum: f64,
     pub mean_utility: Option<f64>,
-}
-
-/// A provider's place on the trust ladder.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct TierState {
-    /// Index into `trust.tiers`.
-    pub tier: usize,
-    /// Consecutive safe successes in the current tier.
-    pub streak: u32,
-}
-
-/// The watchdog's reading.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct WatchdogState {
-    pub steps_since_merge: u32,
-    pub hours_since_merge: Option<f64>,
-    pub last_merge: Option<String>,
-    pub alarm: bool,
-    pub reason: Option<String>,
 }
 
 /// The log's history.
@@ -171,6 +151,32 @@ impl History {
         h
     }
 
+    /// The revert amendments, in log order: (the amendment's seq, the step).
+    pub fn reverts(&self) -> impl Iterator<Item = (u64, &Step)> {
+        self.reverts.iter().map(|&(seq, i)| (seq, &self.steps[i]))
+    }
+
+    /// When the log began.
+    pub fn first_ts(&self) -> Option<DateTime<Utc>> {
+        self.first_ts
+    }
+
+    /// The history in `journal`, read entry by entry.
+    pub fn read(journal: &crate::journal::Journal) -> Result<History, crate::journal::JournalError> {
+        let mut events = Vec::new();
+        for e in journal.raw_entries()? {
+            let e = e?;
+            events.push(Event {
+                seq: e.seq,
+                ts: crate::clock::parse(&e.ts).unwrap_or_default(),
+                kind: e.kind.as_str().to_string(),
+                id: e.id,
+                body: e.body,
+            });
+        }
+        Ok(History::from_events(events))
+    }
+
     pub fn steps(&self) -> &[Step] {
         &self.steps
     }
@@ -209,78 +215,6 @@ impl History {
             st.mean_utility = (st.scored > 0).then(|| crate::score::round(st.utility_sum / st.scored as f64));
         }
         out
-    }
-
-    /// Each provider's trust tier: everyone starts in the first tier;
-    /// `unlock_after` consecutive safe successes (merged, checks passed, not
-    /// reverted) open the next; a revert drops one tier.
-    pub fn tiers(&self, trust: &Trust) -> BTreeMap<String, TierState> {
-        // Settlements and reverts, in log order.
-        enum Ev {
-            Settled(usize),
-            Reverted(usize),
-        }
-        let mut events: Vec<(u64, Ev)> = self
-            .steps
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.outcome().is_scored())
-            .map(|(i, s)| (s.last_seq, Ev::Settled(i)))
-            .collect();
-        events.extend(self.reverts.iter().map(|&(seq, i)| (seq, Ev::Reverted(i))));
-        events.sort_by_key(|(seq, _)| *seq);
-        let top = trust.tiers.len().saturating_sub(1);
-        let mut out: BTreeMap<String, TierState> = BTreeMap::new();
-        for s in &self.steps {
-            out.entry(s.pick.provider.clone()).or_insert(TierState { tier: 0, streak: 0 });
-        }
-        for (_, ev) in events {
-            match ev {
-                Ev::Settled(i) => {
-                    let s = &self.steps[i];
-                    let st = out.get_mut(&s.pick.provider).expect("every provider has a state");
-                    let safe = s.outcome() == Outcome::Merged && s.ci_pass() && s.reverted.is_none();
-                    if safe {
-                        st.streak += 1;
-                        if st.tier < top && st.streak >= trust.tiers[st.tier + 1].unlock_after {
-                            st.tier += 1;
-                            st.streak = 0;
-                        }
-                    } else {
-                        st.streak = 0;
-                    }
-                }
-                Ev::Reverted(i) => {
-                    let st = out.get_mut(&self.steps[i].pick.provider).expect("every provider has a state");
-                    st.tier = st.tier.saturating_sub(1);
-                    st.streak = 0;
-                }
-            }
-        }
-        out
-    }
-
-    pub fn watchdog(&self, w: &Watchdog, now: DateTime<Utc>) -> WatchdogState {
-        let last_merge = self.steps.iter().filter(|s| s.outcome() == Outcome::Merged).max_by_key(|s| s.last_seq);
-        let since = match last_merge {
-            Some(m) => self.steps.iter().filter(|s| s.first_seq > m.last_seq).count(),
-            None => self.steps.len(),
-        } as u32;
-        let reference = last_merge.map(|m| m.finished).or(self.first_ts);
-        let hours = reference.map(|t| crate::score::round((now - t).num_seconds() as f64 / 3600.0));
-        let mut reason = None;
-        if since >= w.max_steps_without_merge {
-            reason = Some(format!("{since} steps without a merge (limit {})", w.max_steps_without_merge));
-        } else if let Some(h) = hours.filter(|h| *h >= w.max_hours_without_merge) {
-            reason = Some(format!("{h:.1} hours without a merge (limit {})", w.max_hours_without_merge));
-        }
-        WatchdogState {
-            steps_since_merge: since,
-            hours_since_merge: hours,
-            last_merge: last_merge.map(|m| m.id.clone()),
-            alarm: reason.is_some(),
-            reason,
-        }
     }
 
     /// Spend and calls of `provider` on the UTC day of `now`.
@@ -326,17 +260,17 @@ impl History {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::pick::Reason;
     use crate::record::*;
     use crate::score::Signals;
 
-    fn t(h: i64) -> DateTime<Utc> {
+    pub(crate) fn t(h: i64) -> DateTime<Utc> {
         crate::clock::parse("2026-11-01T00:00:00Z").unwrap() + chrono::Duration::hours(h)
     }
 
-    fn body(provider: &str, outcome: Outcome, utility: f64, commit: Option<&str>) -> StepBody {
+    pub(crate) fn body(provider: &str, outcome: Outcome, utility: f64, commit: Option<&str>) -> StepBody {
         StepBody {
             intent: "i".into(),
             rails: "r".into(),
@@ -377,9 +311,14 @@ mod tests {
         }
     }
 
-    struct Log(Vec<Event>);
+    /// A log built in memory, for tests of what history derives.
+    #[derive(Default)]
+    pub(crate) struct Log(Vec<Event>);
     impl Log {
-        fn step(&mut self, id: &str, b: StepBody, hour: i64) -> &mut Self {
+        pub(crate) fn body(provider: &str, outcome: Outcome, utility: f64, commit: Option<&str>) -> StepBody {
+            body(provider, outcome, utility, commit)
+        }
+        pub(crate) fn step(&mut self, id: &str, b: StepBody, hour: i64) -> &mut Self {
             let seq = self.0.len() as u64 + 1;
             self.0.push(Event {
                 seq,
@@ -390,7 +329,7 @@ mod tests {
             });
             self
         }
-        fn revert(&mut self, id: &str, hour: i64) -> &mut Self {
+        pub(crate) fn revert(&mut self, id: &str, hour: i64) -> &mut Self {
             let seq = self.0.len() as u64 + 1;
             let a = AmendBody {
                 step: id.into(),
@@ -411,13 +350,9 @@ mod tests {
             });
             self
         }
-        fn history(&self) -> History {
+        pub(crate) fn history(&self) -> History {
             History::from_events(self.0.clone())
         }
-    }
-
-    fn trust() -> Trust {
-        crate::rails::parse(include_str!("../config/rails.toml"), "").unwrap().trust
     }
 
     #[test]
@@ -437,42 +372,6 @@ mod tests {
         let stats = &h.provider_stats()["self"];
         assert_eq!((stats.picks, stats.merged, stats.reverted, stats.utility_sum), (1, 1, 1, 0.2));
         assert!(h.merged_commits().is_empty(), "a reverted commit is no longer merged");
-    }
-
-    #[test]
-    fn trust_promotes_after_consecutive_safe_successes_and_a_revert_demotes() {
-        let mut log = Log(vec![]);
-        for i in 0..4 {
-            log.step(&format!("s{i}"), body("ollama", Outcome::Merged, 0.9, Some("c")), i);
-        }
-        log.step("f", body("ollama", Outcome::Failed, 0.3, None), 5);
-        assert_eq!(
-            log.history().tiers(&trust())["ollama"],
-            TierState { tier: 0, streak: 0 },
-            "a failure breaks the streak"
-        );
-        for i in 10..15 {
-            log.step(&format!("s{i}"), body("ollama", Outcome::Merged, 0.9, Some("c")), i);
-        }
-        assert_eq!(log.history().tiers(&trust())["ollama"].tier, 1, "five safe successes open tests");
-        log.revert("s14", 20);
-        assert_eq!(log.history().tiers(&trust())["ollama"], TierState { tier: 0, streak: 0 });
-    }
-
-    #[test]
-    fn the_watchdog_counts_steps_and_hours_since_the_last_merge() {
-        let w = Watchdog { max_steps_without_merge: 3, max_hours_without_merge: 72.0 };
-        let mut log = Log(vec![]);
-        log.step("s1", body("self", Outcome::Merged, 0.9, Some("c")), 0);
-        log.step("s2", body("self", Outcome::Failed, 0.3, None), 1);
-        log.step("s3", body("self", Outcome::Rejected, 0.3, None), 2);
-        let h = log.history();
-        let ok = h.watchdog(&w, t(3));
-        assert_eq!((ok.steps_since_merge, ok.alarm), (2, false));
-        assert!(h.watchdog(&w, t(80)).alarm, "72 hours passed");
-        log.step("s4", body("self", Outcome::Noop, 0.0, None), 3);
-        let alarm = log.history().watchdog(&w, t(4));
-        assert_eq!(alarm.reason.as_deref(), Some("3 steps without a merge (limit 3)"));
     }
 
     #[test]

@@ -24,14 +24,13 @@
 
 #![recursion_limit = "512"]
 
-pub mod approve;
 pub mod canonical;
 pub mod cli;
 pub mod clock;
-pub mod context;
 pub mod demo;
 pub mod error;
 pub mod fsutil;
+pub mod gate;
 pub mod git;
 pub mod golden;
 pub mod history;
@@ -43,14 +42,13 @@ pub mod loopkit;
 pub mod patch;
 pub mod pick;
 pub mod process;
-pub mod provider;
+pub mod propose;
 pub mod rails;
 pub mod record;
 pub mod score;
 pub mod serve;
 pub mod step;
-pub mod telemetry;
 pub mod timing;
 pub mod trust;
-pub mod watch;
+pub mod watchdog;
 pub mod workspace;

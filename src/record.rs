@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::pick::Reason;
 use crate::score::Signals;
 
-use crate::approve::EVALUATORS_VERSION;
+use crate::gate::EVALUATORS_VERSION;
 
 /// How a step ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -1,14 +1,88 @@
 //! Progressive trust (DESIGN §8, seed 003 principle 15): which tier of
 //! `[[trust.tiers]]` a provider has reached.
 //!
-//! Invariant: every provider starts in the first tier (index 0), and a tier
-//! is only ever derived from the log ([`crate::history::History::tiers`]),
-//! never stored in a mutable file.
+//! Invariants: every provider starts in the first tier (index 0);
+//! `unlock_after` consecutive safe successes (merged, checks passed, not
+//! reverted) open the next tier; a revert drops one tier. A tier is only
+//! ever derived from the log's [`History`], never stored in a mutable file.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
 
 use crate::history::History;
 use crate::journal::Journal;
-use crate::rails::Rails;
+use crate::rails::{Rails, Trust};
+use crate::record::Outcome;
 use crate::workspace::Workspace;
+
+/// A provider's place on the trust ladder.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TierState {
+    /// Index into `trust.tiers`.
+    pub tier: usize,
+    /// Consecutive safe successes in the current tier.
+    pub streak: u32,
+}
+
+impl TierState {
+    /// Where every provider starts.
+    pub const FIRST: TierState = TierState { tier: 0, streak: 0 };
+}
+
+/// Each provider's tier, from the steps and reverts in `history`.
+pub fn tiers(history: &History, trust: &Trust) -> BTreeMap<String, TierState> {
+    // Settlements and reverts, in log order.
+    enum Ev {
+        Settled(usize),
+        Reverted(usize),
+    }
+    let steps = history.steps();
+    let index: std::collections::HashMap<&str, usize> =
+        steps.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
+    let mut events: Vec<(u64, Ev)> = steps
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.outcome().is_scored())
+        .map(|(i, s)| (s.last_seq, Ev::Settled(i)))
+        .collect();
+    events.extend(history.reverts().filter_map(|(seq, s)| index.get(s.id.as_str()).map(|&i| (seq, Ev::Reverted(i)))));
+    events.sort_by_key(|(seq, _)| *seq);
+    let top = trust.tiers.len().saturating_sub(1);
+    let mut out: BTreeMap<String, TierState> = BTreeMap::new();
+    for s in steps {
+        out.entry(s.pick.provider.clone()).or_insert(TierState::FIRST);
+    }
+    for (_, ev) in events {
+        match ev {
+            Ev::Settled(i) => {
+                let s = &steps[i];
+                let st = out.get_mut(&s.pick.provider).expect("every provider has a state");
+                let safe = s.outcome() == Outcome::Merged && s.ci_pass() && s.reverted.is_none();
+                if safe {
+                    st.streak += 1;
+                    if st.tier < top && st.streak >= trust.tiers[st.tier + 1].unlock_after {
+                        st.tier += 1;
+                        st.streak = 0;
+                    }
+                } else {
+                    st.streak = 0;
+                }
+            }
+            Ev::Reverted(i) => {
+                let st = out.get_mut(&steps[i].pick.provider).expect("every provider has a state");
+                st.tier = st.tier.saturating_sub(1);
+                st.streak = 0;
+            }
+        }
+    }
+    out
+}
+
+/// The tier of `provider` in `history` (the first when it never stepped).
+pub fn tier_of(history: &History, trust: &Trust, provider: &str) -> usize {
+    tiers(history, trust).get(provider).map_or(0, |t| t.tier)
+}
 
 /// The index into `rails.trust.tiers` of `provider`'s current tier, from
 /// the log; the first tier when there is no log or it cannot be read.
@@ -17,6 +91,32 @@ pub fn current_tier(ws: &Workspace, rails: &Rails, provider: &str) -> usize {
         return 0;
     }
     let Ok(journal) = Journal::open(ws) else { return 0 };
-    let Ok(events) = crate::step::events(&journal) else { return 0 };
-    History::from_events(events).tiers(&rails.trust).get(provider).map_or(0, |t| t.tier)
+    let Ok(history) = History::read(&journal) else { return 0 };
+    tier_of(&history, &rails.trust, provider)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::tests::Log;
+
+    fn trust() -> Trust {
+        crate::rails::parse(include_str!("../config/rails.toml"), "").unwrap().trust
+    }
+
+    #[test]
+    fn trust_promotes_after_consecutive_safe_successes_and_a_revert_demotes() {
+        let mut log = Log::default();
+        for i in 0..4 {
+            log.step(&format!("s{i}"), Log::body("ollama", Outcome::Merged, 0.9, Some("c")), i);
+        }
+        log.step("f", Log::body("ollama", Outcome::Failed, 0.3, None), 5);
+        assert_eq!(tiers(&log.history(), &trust())["ollama"], TierState::FIRST, "a failure breaks the streak");
+        for i in 10..15 {
+            log.step(&format!("s{i}"), Log::body("ollama", Outcome::Merged, 0.9, Some("c")), i);
+        }
+        assert_eq!(tiers(&log.history(), &trust())["ollama"].tier, 1, "five safe successes open tests");
+        log.revert("s14", 20);
+        assert_eq!(tiers(&log.history(), &trust())["ollama"], TierState::FIRST);
+    }
 }

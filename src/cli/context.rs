@@ -1,10 +1,10 @@
 //! `ratchet context`: exactly the minimal context a provider would get now.
 
 use crate::cli::{CommandError, CommandResult, Env};
-use crate::context::{self, Inputs};
 use crate::error::Exit;
 use crate::history::History;
 use crate::journal::Journal;
+use crate::propose::context::{self, Inputs};
 use crate::rails::Rails;
 use crate::step::{self, configured};
 
@@ -26,7 +26,7 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
     let rails = Rails::load(&ws)?;
     let intent = crate::intent::current(&ws)?;
     let journal = Journal::open(&ws)?;
-    let history = History::from_events(step::events(&journal)?);
+    let history = History::read(&journal)?;
     if args.provider != "self" && !configured(&rails).iter().any(|p| p.name == args.provider) {
         return Err(step::StepError::UnknownProvider {
             name: args.provider,
@@ -34,8 +34,8 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
         }
         .into());
     }
-    let tier = history.tiers(&rails.trust).get(&args.provider).map_or(0, |t| t.tier);
-    let (focus, note) = step::focus_for(&history, &intent, crate::telemetry::top_pain(&rails, &ws));
+    let tier = crate::trust::tier_of(&history, &rails.trust, &args.provider);
+    let (focus, note) = step::focus_for(&history, &intent, crate::loopkit::client::top_pain(&rails, &ws));
     let repo = ws.repo()?;
     let tracked = repo.tracked_paths()?;
     let tracked: Vec<&str> = tracked.iter().map(String::as_str).collect();

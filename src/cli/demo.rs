@@ -89,7 +89,7 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
     for (n, (provider, what)) in plan.iter().enumerate() {
         say(format!("\n{} {}: {what}", ui.paint(Style::Bold, &format!("step {}", n + 1)), provider));
         let mut s = Session::begin(&ws, "demo")?;
-        let telemetry = crate::telemetry::top_pain(&s.rails, &s.ws);
+        let telemetry = crate::loopkit::client::top_pain(&s.rails, &s.ws);
         let opts = Options {
             forced: Some(provider.to_string()),
             allow_dirty: false,

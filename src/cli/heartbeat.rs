@@ -42,7 +42,7 @@ pub fn run(env: &Env, _args: Args) -> CommandResult {
     for note in &s.notes {
         env.ui.warn(note);
     }
-    let telemetry = crate::telemetry::top_pain(&s.rails, &s.ws);
+    let telemetry = crate::loopkit::client::top_pain(&s.rails, &s.ws);
     let opts =
         Options { forced: None, allow_dirty: false, patch_file: None, gate2: None, interactive: false, telemetry };
     let report = match step::run(&mut s, opts, &mut Narration::new(&env.ui)) {
@@ -54,7 +54,7 @@ pub fn run(env: &Env, _args: Args) -> CommandResult {
         }
     };
     let history = s.history()?;
-    let watchdog = history.watchdog(&s.rails.watchdog, crate::clock::now());
+    let watchdog = crate::watchdog::reading(&history, &s.rails.watchdog, crate::clock::now());
     if env.ui.json() {
         let mut v = report_json(&report);
         v["watchdog"] = serde_json::to_value(&watchdog).expect("watchdog state serialises");

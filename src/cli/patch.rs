@@ -5,10 +5,11 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
-use crate::approve::{self, Gate1};
 use crate::cli::{CommandError, CommandResult, Env, Style};
 use crate::error::{Exit, IoContext, Report};
-use crate::patch::{self, MAX_PROPOSAL_BYTES, Proposal};
+use crate::gate::{self, Gate1};
+use crate::patch::{self, MAX_PROPOSAL_BYTES};
+use crate::propose::{self, Proposal};
 use crate::rails::Rails;
 use crate::{intent, trust};
 
@@ -63,10 +64,10 @@ fn check(env: &Env, args: CheckArgs) -> CommandResult {
     };
     let base = ws.repo()?.head_commit();
     let text = read_input(env, &args.file)?;
-    let value = patch::parse_json(&text)?;
+    let value = propose::parse_json(&text)?;
     let proposal = Proposal::from_value(&value).ok();
 
-    let gate = approve::evaluate_value(ws.root(), &rails, tier, &value, base.as_deref(), &intent);
+    let gate = gate::evaluate_value(ws.root(), &rails, tier, &value, base.as_deref(), &intent);
     let tier_name = rails.trust.tiers.get(tier).map(|t| t.name.clone());
 
     let what = match &proposal {

@@ -46,7 +46,7 @@ fn read(env: &Env, path: &PathBuf) -> Result<String, CommandError> {
 
 pub fn run(env: &Env, args: Args) -> CommandResult {
     let text = read(env, &args.patch)?;
-    let mut value = crate::patch::parse_json(&text)?;
+    let mut value = crate::propose::parse_json(&text)?;
     // A bare patch becomes the proposal's patch.
     if value.get("op").is_some() || value.is_array() {
         value = serde_json::json!({ "patch": value });

@@ -7,7 +7,7 @@ use crate::cli::{CommandResult, Env, Style};
 use crate::error::{Coded, Exit};
 use crate::history::History;
 use crate::journal::Journal;
-use crate::provider::Surroundings;
+use crate::propose::provider::Surroundings;
 use crate::rails::{self, Rails};
 use crate::step::{self, Pending};
 
@@ -30,7 +30,7 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
     let (log_health, history) = match Journal::open(&ws) {
         Ok(j) => {
             let head = j.head();
-            let history = History::from_events(step::events(&j)?);
+            let history = History::read(&j)?;
             (json!({"ok": true, "entries": head.seq, "head": head.hash_hex()}), history)
         }
         Err(e) => (json!({"ok": false, "code": e.code(), "message": e.to_string()}), History::default()),
@@ -43,7 +43,7 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
         step_id: String::new(),
     };
     let standings = step::standings(&rails_cfg, &history, &env_, now);
-    let watchdog = history.watchdog(&rails_cfg.watchdog, now);
+    let watchdog = crate::watchdog::reading(&history, &rails_cfg.watchdog, now);
     let pending: Vec<_> = Pending::all(&ws)
         .into_iter()
         .filter(|p| history.step(&p.id).is_some_and(|s| s.outcome() == crate::record::Outcome::Pending))

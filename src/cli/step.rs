@@ -39,7 +39,7 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
     let mut s = session(env, "step")?;
     let mut gate = Terminal::open().map(|tty| TerminalGate { tty, ui: &env.ui });
     let interactive = gate.is_some();
-    let telemetry = crate::telemetry::top_pain(&s.rails, &s.ws);
+    let telemetry = crate::loopkit::client::top_pain(&s.rails, &s.ws);
     crate::timing::mark("telemetry");
     let opts = Options {
         forced: args.provider,

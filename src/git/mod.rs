@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 pub mod index;
 mod status;
+pub mod watch;
 
 pub use status::IndexSnapshot;
 

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::index::{self, CacheTree, Entry};
 use super::{GitError, Repo, StatusMap};
-use crate::watch::{Unavailable, Watch};
+use crate::git::watch::{Unavailable, Watch};
 
 /// Entry flag: the path is not checked out (sparse checkout); git does not
 /// compare it with the work tree.

@@ -13,6 +13,7 @@
 //! | windows, change_percent, wins / regressions, regression_rate, value | [`window`] |
 //! | issue / improvement packet, eval candidate, patch plan | [`packet`] |
 
+pub mod client;
 pub mod fingerprint;
 pub mod keys;
 pub mod normalise;

@@ -100,7 +100,7 @@ pub fn apply_watched(
     policy: &PathPolicy,
     patch: &Patch,
     before: &StatusMap,
-    watch: &crate::watch::Watch,
+    watch: &crate::git::watch::Watch,
 ) -> Result<Undo, PatchError> {
     let root = repo.workdir();
     let undo = apply(root, policy, patch)?;
@@ -113,7 +113,7 @@ pub fn apply_watched(
             };
             let others: Vec<String> = changed
                 .into_iter()
-                .filter(|p| !crate::watch::expected(p, path, created) && repo.is_visible(p))
+                .filter(|p| !crate::git::watch::expected(p, path, created) && repo.is_visible(p))
                 .collect();
             if !others.is_empty() {
                 Err(PatchError::UnexpectedChanges { path: path.to_string(), others })

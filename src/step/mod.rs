@@ -24,19 +24,20 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::approve::{self, Gate1};
-use crate::context::{self, Focus};
+use crate::gate::{self, Gate1};
 use crate::journal::Kind;
-use crate::patch::{Patch, Previous, Proposal, Undo};
+use crate::patch::{Patch, Previous, Undo};
 use crate::pick::Reason;
-use crate::provider::{Answer, Surroundings};
+use crate::propose::Proposal;
+use crate::propose::context::{self, Focus};
+use crate::propose::provider::{Answer, Surroundings};
 use crate::record::*;
 use crate::score::{Signals, utility};
 
 pub use error::StepError;
 pub use inflight::{FAULT_ENV, Inflight, Phase};
 pub use select::{HEARTBEAT, Standing, configured, focus as focus_for, standings};
-pub use session::{Session, events};
+pub use session::Session;
 
 /// The human score an auto-merged patch gets: no human scored it.
 pub const AUTO_SCORE: f64 = 0.5;
@@ -219,7 +220,7 @@ fn hash_of(bytes: Option<&[u8]>) -> Option<String> {
 /// patch must be the only change against (path safety, step 4).
 pub struct Baseline {
     pub before: crate::git::StatusMap,
-    watch: Option<crate::watch::Watch>,
+    watch: Option<crate::git::watch::Watch>,
     /// The index, being read for the apply and the commit.
     preload: std::sync::Mutex<Option<crate::git::Preload>>,
     /// The index as read for the look.
@@ -231,7 +232,7 @@ impl Baseline {
     /// it is looked at.
     pub fn take(repo: &crate::git::Repo) -> Result<Baseline, StepError> {
         let snap = repo.index_snapshot()?;
-        let watch = crate::watch::Watch::new().ok();
+        let watch = crate::git::watch::Watch::new().ok();
         let (before, watch_failed) = repo.status_watched(&snap, watch.as_ref())?;
         // A watch that missed a directory cannot vouch for the tree.
         let watch = watch.filter(|_| watch_failed.is_none());
@@ -308,7 +309,7 @@ pub fn run(s: &mut Session, opts: Options<'_>, progress: &mut dyn Progress) -> R
 
     // Pick.
     let standings = standings(&s.rails, &history, &env, now);
-    let watchdog = history.watchdog(&s.rails.watchdog, now);
+    let watchdog = crate::watchdog::reading(&history, &s.rails.watchdog, now);
     let head = s.journal.head().hash_hex();
     let pick = select::choose(&s.rails, &history, &standings, opts.forced.as_deref(), watchdog.alarm, &head);
     let (focus, note) = select::focus(&history, &s.intent, opts.telemetry);
@@ -386,7 +387,7 @@ pub fn run(s: &mut Session, opts: Options<'_>, progress: &mut dyn Progress) -> R
 pub fn propose(s: &mut Session, provider: &str, value: serde_json::Value) -> Result<Report, StepError> {
     let history = s.history()?;
     let id = s.next_id();
-    let tier = history.tiers(&s.rails.trust).get(provider).map_or(0, |t| t.tier);
+    let tier = crate::trust::tier_of(&history, &s.rails.trust, provider);
     let focus = value.get("focus").and_then(|f| f.as_str()).unwrap_or("intent").to_string();
     let body = fresh_body(
         s,
@@ -417,7 +418,7 @@ fn consider(
     // Auto-merge applies to steps the loop ran itself, never to submissions.
     let auto_merge = baseline.is_some();
     let root = s.ws.root().to_path_buf();
-    let gate1 = approve::evaluate_value(&root, &s.rails, tier, &value, body.base.as_deref(), &s.intent.hash);
+    let gate1 = gate::evaluate_value(&root, &s.rails, tier, &value, body.base.as_deref(), &s.intent.hash);
     body.gate1 = verdict_records(&gate1);
     crate::timing::mark("gate1");
     let proposal = Proposal::from_value(&value).ok();
@@ -813,8 +814,8 @@ pub fn approve(s: &mut Session, id: &str, score: f64, progress: &mut dyn Progres
         if matches!(patch, Patch::Replace { old: None, .. }) && hash_of(target.current()) != pending.target {
             return Err(StepError::StaleProposal { id: id.into(), path: patch.path().into() });
         }
-        let tier = s.history()?.tiers(&s.rails.trust).get(&body.pick.provider).map_or(0, |t| t.tier);
-        let gate1 = approve::evaluate(&root, &s.rails, tier, &proposal, body.base.as_deref(), &body.intent);
+        let tier = crate::trust::tier_of(&*s.history()?, &s.rails.trust, &body.pick.provider);
+        let gate1 = gate::evaluate(&root, &s.rails, tier, &proposal, body.base.as_deref(), &body.intent);
         body.gate1 = verdict_records(&gate1);
         if let Some(p) = &mut body.proposal {
             let st = gate1.stats.unwrap_or_default();

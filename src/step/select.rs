@@ -3,11 +3,11 @@
 
 use serde::Serialize;
 
-use crate::context::Focus;
 use crate::history::{History, ProviderStats};
 use crate::intent::Intent;
 use crate::pick::{self, Candidate, Inputs, Pick};
-use crate::provider::{self, Provider, Surroundings};
+use crate::propose::context::Focus;
+use crate::propose::provider::{self, Provider, Surroundings};
 use crate::rails::{self, ProviderKind, Rails};
 
 /// The provider that is always eligible and the fallback when nothing else is.
@@ -54,11 +54,11 @@ pub fn standings(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Vec<Standing> {
     let stats = history.provider_stats();
-    let tiers = history.tiers(&rails.trust);
+    let tiers = crate::trust::tiers(history, &rails.trust);
     configured(rails)
         .into_iter()
         .map(|cfg| {
-            let t = tiers.get(&cfg.name).cloned().unwrap_or(crate::history::TierState { tier: 0, streak: 0 });
+            let t = tiers.get(&cfg.name).cloned().unwrap_or(crate::trust::TierState::FIRST);
             let reason = ineligibility(&cfg, history, env, now);
             Standing {
                 kind: cfg.kind.name().to_string(),

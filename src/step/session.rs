@@ -4,7 +4,7 @@
 //! amend steps whose commits were reverted outside ratchet.
 
 use crate::git::{Identity, Repo};
-use crate::history::{Event, History};
+use crate::history::History;
 use crate::intent::{self, Intent};
 use crate::journal::{Draft, Entry, Journal, Kind};
 use crate::lock::WorkspaceLock;
@@ -94,7 +94,7 @@ impl Session {
         if let Some(h) = &*self.history.borrow() {
             return Ok(h.clone());
         }
-        let h = std::rc::Rc::new(History::from_events(events(&self.journal)?));
+        let h = std::rc::Rc::new(History::read(&self.journal)?);
         *self.history.borrow_mut() = Some(h.clone());
         Ok(h)
     }
@@ -227,20 +227,4 @@ impl Session {
         }
         Ok(())
     }
-}
-
-/// The log's entries as history events.
-pub fn events(journal: &Journal) -> Result<Vec<Event>, StepError> {
-    let mut out = Vec::new();
-    for e in journal.raw_entries()? {
-        let e = e?;
-        out.push(Event {
-            seq: e.seq,
-            ts: crate::clock::parse(&e.ts).unwrap_or_default(),
-            kind: e.kind.as_str().to_string(),
-            id: e.id,
-            body: e.body,
-        });
-    }
-    Ok(out)
 }

@@ -3,9 +3,10 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use ratchet::approve;
 use ratchet::error::Coded;
-use ratchet::patch::{self, Patch, PatchError, Previous, Proposal};
+use ratchet::gate;
+use ratchet::patch::{self, Patch, PatchError, Previous};
+use ratchet::propose::Proposal;
 
 use crate::support::{RAILS, TestRepo};
 
@@ -70,7 +71,7 @@ fn budgets_at_exactly_the_limit_pass_and_one_over_fails() {
     repo.write("docs/list.md", "a\nb\nc\nd\n");
     let check = |json: &str| {
         let p = Proposal::parse(json).unwrap();
-        approve::evaluate(repo.root(), &rails, 0, &p, None, "intent")
+        gate::evaluate(repo.root(), &rails, 0, &p, None, "intent")
     };
     // Lines: two lines replaced are 2 removed + 2 added = 4 changed.
     let at = check(r#"{"op":"replace","path":"docs/list.md","old":"b\nc\n","new":"B\nC\n"}"#);
@@ -134,7 +135,7 @@ fn evaluating_never_writes() {
         r#"{"op":"replace","path":"src/lib.rs","old":"42","new":"43"}"#,
         r#"{"op":"replace","path":"docs/guide.md","new":"whole"}"#,
     ] {
-        let g = approve::evaluate(repo.root(), &rails, 2, &Proposal::parse(json).unwrap(), None, "i");
+        let g = gate::evaluate(repo.root(), &rails, 2, &Proposal::parse(json).unwrap(), None, "i");
         assert!(g.passed(), "{json}: {:#?}", g.verdicts);
     }
     assert!(repo.snapshot() == before);

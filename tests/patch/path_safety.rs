@@ -2,9 +2,10 @@
 //! of hostile paths, and a property test over random paths.
 
 use proptest::prelude::*;
-use ratchet::approve::{self, Gate1};
 use ratchet::error::Coded;
-use ratchet::patch::{self, Patch, Proposal};
+use ratchet::gate::{self, Gate1};
+use ratchet::patch::{self, Patch};
+use ratchet::propose::Proposal;
 use ratchet::rails::{self, Rails};
 
 use crate::support::{RAILS, TestRepo, allow_all};
@@ -37,7 +38,7 @@ fn proposal(patch: Patch) -> Proposal {
 
 /// Gate 1 for one patch, at the top tier (so tiers never interfere).
 fn gate(repo: &TestRepo, rails: &Rails, patch: &Patch) -> Gate1 {
-    approve::evaluate(repo.root(), rails, 2, &proposal(patch.clone()), None, "intent")
+    gate::evaluate(repo.root(), rails, 2, &proposal(patch.clone()), None, "intent")
 }
 
 /// The hostile tree: symlinks out of the repository and into the protected

@@ -23,7 +23,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::Coded;
-use crate::patch::{self, LineStats, Patch, PatchError, Proposal, Target, path};
+use crate::patch::{self, LineStats, Patch, PatchError, Target, path};
+use crate::propose::{self, Proposal};
 use crate::rails::Rails;
 
 /// The version of these evaluators, recorded in every step entry. Bump it
@@ -279,7 +280,7 @@ pub fn evaluate(
     let budget = rails.budget;
 
     // atomic_ok
-    let files = patch::paths(proposal).len();
+    let files = proposal.paths().len();
     let atomic_ok = if proposal.patches.len() > 1 || files as u64 > budget.max_files {
         Verdict::object(ATOMIC_OK, &RuleError::NotAtomic { patches: proposal.patches.len(), files }, &packet)
     } else if let Some(e) = path_refusal.or(schema_refusal) {
@@ -332,7 +333,7 @@ pub fn evaluate_value(
     match Proposal::from_value(value) {
         Ok(proposal) => evaluate(root, rails, provider_tier, &proposal, base, intent),
         Err(e) => {
-            let packet = patch::packet_hash(value, base, intent);
+            let packet = propose::packet_hash(value, base, intent);
             Gate1 {
                 verdicts: vec![
                     Verdict::not_checked(PATH_OK, &e, &packet),
@@ -440,7 +441,7 @@ mod tests {
     }
 
     fn run(t: &tempfile::TempDir, rails: &Rails, tier: usize, json: &str) -> Gate1 {
-        let value = patch::parse_json(json).unwrap();
+        let value = propose::parse_json(json).unwrap();
         evaluate_value(t.path(), rails, tier, &value, Some("base"), "intent")
     }
 
@@ -501,7 +502,7 @@ mod tests {
         assert_eq!((first.by, first.reason.as_str()), (SCHEMA, "content is missing"));
         assert_eq!(
             g.packet,
-            patch::packet_hash(&serde_json::json!({"op":"create","path":"docs/x.md"}), Some("base"), "intent")
+            propose::packet_hash(&serde_json::json!({"op":"create","path":"docs/x.md"}), Some("base"), "intent")
         );
     }
 

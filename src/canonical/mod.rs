@@ -3,6 +3,11 @@
 //! `serde_json::Value` keeps object keys in a `BTreeMap`, so serialising a
 //! value compactly is canonical for everything ratchet hashes: the same value
 //! always gives the same bytes. Floats print in their shortest round-trip form.
+//!
+//! [`strict`] is the other half: reading JSON so that a key given twice is
+//! an error, never "the last one wins".
+
+pub mod strict;
 
 use serde::Serialize;
 

@@ -2,7 +2,7 @@
 //! terminal, or in a file given with `--patch`.
 
 use super::{Answer, Failure, Provider, Surroundings, interpret};
-use crate::context::Context;
+use crate::propose::context::Context;
 
 pub struct Human {
     name: String,

@@ -8,7 +8,7 @@
 //! heartbeat never feeds itself.
 
 use super::{Answer, Failure, Provider, Surroundings};
-use crate::context::Context;
+use crate::propose::context::Context;
 
 pub struct Heartbeat {
     name: String,

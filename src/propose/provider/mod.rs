@@ -18,7 +18,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::context::Context;
+use crate::propose::context::Context;
 use crate::rails::{self, ProviderKind};
 use crate::record::Cost;
 

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use super::{Answer, Failure, Provider, Surroundings, interpret};
-use crate::context::Context;
 use crate::process::{Ended, run_captured};
+use crate::propose::context::Context;
 
 /// Answers larger than this are refused.
 pub const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;

@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use crate::context::Focus;
+use crate::propose::context::Focus;
 use crate::rails::Rails;
 use crate::workspace::Workspace;
 

@@ -8,6 +8,6 @@
 //! A proposal with any rule objection is rejected without reaching a human.
 //! (Critics, remote bots' attestations and Gate 2, the human, come later.)
 
-pub mod rules;
+pub mod one;
 
-pub use rules::{Decision, EVALUATORS_VERSION, Gate1, RuleError, Verdict, evaluate, evaluate_value};
+pub use one::{Decision, EVALUATORS_VERSION, Gate1, RuleError, Verdict, evaluate, evaluate_value};
