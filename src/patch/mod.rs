@@ -410,8 +410,6 @@ pub fn resolve(patch: &Patch, current: Option<&[u8]>) -> Result<String, PatchErr
     }
 }
 
-/// The distinct paths a proposal names, in order of first appearance.
-
 #[cfg(test)]
 mod tests {
     use super::*;
