@@ -5,11 +5,11 @@
 //! ```
 //!
 //! DIR must be a ratchet workspace (a git repository with
-//! `config/rails.toml`). The first three entries go through the real
-//! `Journal::append` (one write and one fsync each); the rest are encoded by
-//! the very same function `append` uses (`journal::line::encode`) and written
-//! in bulk without an fsync per entry, which is the only shortcut. The
-//! checkpoints are written at the end, as an append would. Entries look like
+//! `config/rails.toml`). Entries are encoded by the very same function
+//! `Journal::append` uses (`journal::line::encode`) and written in bulk
+//! without an fsync per entry, which is the only shortcut (step entries are
+//! the step's own: the library only appends them from a step). The
+//! checkpoints are written at the end, keyed as an append would. Entries look like
 //! DESIGN §9's step entry (600 to 900 bytes): a rationale sentence, the pick,
 //! the proposal summary, Gate 1 and Gate 2 verdicts, checks, signals, utility
 //! and cost, with every hash at full length (about 1.4 KB a line). With
@@ -21,7 +21,7 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
 use ratchet::journal::line::{self, Header};
-use ratchet::journal::{Checkpoint, Draft, Journal, JournalPaths, Kind};
+use ratchet::journal::{Checkpoint, Head, Journal, JournalPaths, Kind};
 use ratchet::workspace::Workspace;
 use serde_json::{Map, Value, json};
 
@@ -38,13 +38,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err(format!("{} exists already", paths.log.display()).into());
     }
     let mut rng = Rng(0x5eed_1234_abcd_ef01);
-    let mut journal = Journal::open_at(paths.clone())?;
-    for _ in 0..n.min(3) {
-        journal.append(Draft::new(Kind::Step, body(compact, &mut rng))?)?;
-    }
-    let mut head = journal.head();
+    let journal = Journal::open_at(paths.clone())?;
+    let mut head: Head = journal.head();
     drop(journal);
-    let file = std::fs::OpenOptions::new().append(true).open(&paths.log)?;
+    std::fs::create_dir_all(paths.log.parent().expect("the log has a folder"))?;
+    let file = std::fs::OpenOptions::new().append(true).create(true).open(&paths.log)?;
     let mut out = BufWriter::with_capacity(1 << 20, file);
     let base = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")?.with_timezone(&chrono::Utc);
     for seq in head.seq + 1..=n {
@@ -61,8 +59,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let file = out.into_inner().map_err(|e| e.into_error())?;
     file.sync_all()?;
     let cp = Checkpoint { seq: head.seq, size: head.size, head: head.hash };
+    let key = paths.private.as_ref().map(|p| p.key()).transpose()?;
     for place in &paths.checkpoints {
-        cp.write(&place.path)?;
+        cp.write(&place.path, key.as_ref())?;
     }
     eprintln!(
         "{}: {} entries, {} bytes ({} bytes a line on average), head {}",

@@ -14,12 +14,11 @@ use crate::git::{GitError, Identity, Repo};
 
 pub const AGENT: &str = r##"#!/bin/sh
 # The demo's scripted agent (the `self` provider): it reads the context JSON
-# on stdin and answers with the next proposal of a fixed script.
+# on stdin and answers with the proposal of a fixed script for this step.
+# It keeps no state of its own (an agent may not write outside its patch):
+# the step's id says which answer is due (s1 is `ratchet init`'s entry).
 cat > /dev/null
-state=.ratchet/demo-agent
-n=$(cat "$state" 2>/dev/null || echo 0)
-n=$((n + 1))
-echo "$n" > "$state"
+n=$(( ${RATCHET_STEP_ID#s} - 1 ))
 case "$n" in
 1) cat <<'JSON'
 {"rationale": "The guide never says how to start. Add a quick start, the first thing a new user looks for.",

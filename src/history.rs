@@ -93,6 +93,8 @@ pub struct History {
     first_ts: Option<DateTime<Utc>>,
     /// Revert amendments in log order: (seq, step index).
     reverts: Vec<(u64, usize)>,
+    /// The rails version of the last `rails` or `intent` entry.
+    last_rails: Option<String>,
 }
 
 impl History {
@@ -128,7 +130,7 @@ impl History {
                 }
                 "amend" => {
                     let Ok(a) = serde_json::from_str::<AmendBody>(&e.body) else { continue };
-                    if a.reason != "revert" {
+                    if a.reason != crate::record::AmendReason::Revert {
                         continue;
                     }
                     if let Some(&i) = h.index.get(&a.step) {
@@ -145,10 +147,24 @@ impl History {
                         }
                     }
                 }
+                "rails" | "intent" => {
+                    #[derive(serde::Deserialize)]
+                    struct Versioned {
+                        rails: Option<String>,
+                    }
+                    if let Ok(Versioned { rails: Some(v) }) = serde_json::from_str::<Versioned>(&e.body) {
+                        h.last_rails = Some(v);
+                    }
+                }
                 _ => {}
             }
         }
         h
+    }
+
+    /// The rails version the log last recorded (`rails` and `intent` entries).
+    pub fn last_rails(&self) -> Option<&str> {
+        self.last_rails.as_deref()
     }
 
     /// The revert amendments, in log order: (the amendment's seq, the step).
@@ -305,6 +321,7 @@ pub(crate) mod tests {
             }),
             utility: Some(utility),
             cost: Cost::default(),
+            sandbox: None,
             outcome,
             reason: None,
             detail: None,
@@ -333,9 +350,9 @@ pub(crate) mod tests {
             let seq = self.0.len() as u64 + 1;
             let a = AmendBody {
                 step: id.into(),
-                reason: "revert".into(),
+                reason: AmendReason::Revert,
                 commit: Some("r".into()),
-                detected_by: "ratchet revert".into(),
+                detected_by: Detector::RatchetRevert,
                 hours: 1.0,
                 previous_utility: 0.9,
                 utility: 0.2,

@@ -30,6 +30,8 @@ pub enum InitError {
     Lock(#[from] LockError),
     #[error("{path} exists but is not a directory")]
     NotADirectory { path: String },
+    #[error(transparent)]
+    Journal(#[from] crate::journal::JournalError),
 }
 
 impl Coded for InitError {
@@ -38,12 +40,14 @@ impl Coded for InitError {
             InitError::Io(e) => e.code(),
             InitError::Lock(e) => e.code(),
             InitError::NotADirectory { .. } => "INIT_CONFLICT",
+            InitError::Journal(e) => e.code(),
         }
     }
     fn hint(&self) -> Option<String> {
         match self {
             InitError::Io(e) => e.hint(),
             InitError::Lock(e) => e.hint(),
+            InitError::Journal(e) => e.hint(),
             InitError::NotADirectory { .. } => Some(
                 "move it aside, or put ratchet's files in a sub-folder with `ratchet init --home .ratchet-home`".into(),
             ),
@@ -68,6 +72,30 @@ impl Report {
     pub fn changed_nothing(&self) -> bool {
         self.created.is_empty() && self.ignored.is_empty()
     }
+}
+
+/// Logs a `rails` entry for what `init` did (the rails version every later
+/// step runs under), unless it changed nothing in a workspace that already
+/// has a log. Returns the entry's seq.
+pub fn record(ws: &Workspace, report: &Report) -> Result<Option<u64>, InitError> {
+    if report.changed_nothing() && crate::journal::exists(ws) {
+        return Ok(None);
+    }
+    let intent = crate::intent::current(ws).ok();
+    let body = crate::record::RailsBody {
+        reason: crate::record::RailsReason::Init,
+        rails: report.rails.clone(),
+        previous: None,
+        changes: Vec::new(),
+        by: None,
+        intent: intent.as_ref().map(|i| i.hash.clone()),
+        intent_name: intent.map(|i| i.name),
+        workspace: Some(ws.id()),
+        checks: report.checks.clone(),
+        golden: Vec::new(),
+    };
+    let mut journal = crate::journal::Journal::open(ws)?;
+    Ok(Some(journal.append(None, &body, ())?.seq))
 }
 
 /// The checks command for a repository: its test runner, or `true`.
@@ -160,7 +188,7 @@ fn write_new(path: &Path, text: &str) -> Result<(), IoError> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).io("create", parent)?;
     }
-    crate::fsutil::write_atomic(path, text.as_bytes()).io("write", path)
+    crate::fsutil::write_file(path, text.as_bytes(), crate::fsutil::Durability::Full).io("write", path)
 }
 
 /// Adds the local-state lines to the repository's `.gitignore`.
@@ -187,7 +215,7 @@ fn ignore_local_state(ws: &Workspace) -> Result<Vec<String>, IoError> {
         text.push_str(line);
         text.push('\n');
     }
-    crate::fsutil::write_atomic(&path, text.as_bytes()).io("write", &path)?;
+    crate::fsutil::write_file(&path, text.as_bytes(), crate::fsutil::Durability::Full).io("write", &path)?;
     Ok(missing)
 }
 

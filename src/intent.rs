@@ -19,6 +19,10 @@ pub enum IntentError {
     BadName { name: String },
     #[error("the intent text is empty")]
     Empty,
+    #[error(transparent)]
+    Lock(#[from] crate::rails::LockError),
+    #[error(transparent)]
+    Journal(#[from] crate::journal::JournalError),
 }
 
 impl Coded for IntentError {
@@ -27,16 +31,20 @@ impl Coded for IntentError {
             IntentError::Read { .. } => "INTENT_MISSING",
             IntentError::BadCurrent { .. } | IntentError::BadName { .. } => "INTENT_INVALID",
             IntentError::Empty => "INTENT_EMPTY",
+            IntentError::Lock(e) => e.code(),
+            IntentError::Journal(e) => e.code(),
         }
     }
     fn hint(&self) -> Option<String> {
-        Some(match self {
+        match self {
             IntentError::Read { .. } | IntentError::BadCurrent { .. } => {
-                "set one with `ratchet intent set NAME --file FILE` (or run `ratchet init`)".into()
+                Some("set one with `ratchet intent set NAME --file FILE` (or run `ratchet init`)".into())
             }
-            IntentError::BadName { .. } => "pick a short name such as `docs-first`".into(),
-            IntentError::Empty => "write what the loop is for, in a few sentences".into(),
-        })
+            IntentError::BadName { .. } => Some("pick a short name such as `docs-first`".into()),
+            IntentError::Empty => Some("write what the loop is for, in a few sentences".into()),
+            IntentError::Lock(e) => e.hint(),
+            IntentError::Journal(e) => e.hint(),
+        }
     }
 }
 
@@ -87,8 +95,40 @@ pub fn write(ws: &Workspace, name: &str, text: &str) -> Result<Intent, IntentErr
     let dir = ws.intents_dir();
     let io = |path: PathBuf| move |source| IntentError::Read { path, source };
     let file = dir.join(format!("{name}.md"));
-    crate::fsutil::write_atomic(&file, text.as_bytes()).map_err(io(file.clone()))?;
+    crate::fsutil::write_file(&file, text.as_bytes(), crate::fsutil::Durability::Full).map_err(io(file.clone()))?;
     let current = dir.join("CURRENT");
-    crate::fsutil::write_atomic(&current, format!("{name}\n").as_bytes()).map_err(io(current.clone()))?;
+    crate::fsutil::write_file(&current, format!("{name}\n").as_bytes(), crate::fsutil::Durability::Full)
+        .map_err(io(current.clone()))?;
     Ok(Intent { name: name.to_string(), text: text.to_string(), hash: hash_text(text) })
+}
+
+/// What setting an intent did.
+#[derive(Clone, Debug)]
+pub struct Set {
+    pub intent: Intent,
+    /// The rails version after the change (intents are protected files).
+    pub rails: String,
+    pub seq: u64,
+}
+
+/// Makes `text` the current intent `name` (an explicit human act: the
+/// caller has asked the human, `confirmed` says how), re-locks the rails
+/// over it, and logs an `intent` entry.
+pub fn set(ws: &Workspace, name: &str, text: &str, by: Option<String>, confirmed: &str) -> Result<Set, IntentError> {
+    let mut journal = crate::journal::Journal::open(ws)?;
+    let previous = current(ws).ok();
+    let new = write(ws, name, text)?;
+    let lock = crate::rails::compute(ws)?;
+    lock.store(ws)?;
+    crate::rails::store_accepted(ws)?;
+    let body = crate::record::IntentBody {
+        name: new.name.clone(),
+        intent: new.hash.clone(),
+        previous: previous.map(|p| p.hash),
+        rails: lock.version(),
+        by,
+        confirmed: confirmed.to_string(),
+    };
+    let seq = journal.append(None, &body, ())?.seq;
+    Ok(Set { intent: new, rails: lock.version(), seq })
 }

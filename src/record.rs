@@ -1,15 +1,40 @@
-//! The shapes of the step log's `step` and `amend` entries (DESIGN §9).
+//! The bodies of the step log's entries (DESIGN §9), one type per kind.
 //!
-//! `step::run` is the only writer of step entries; everything that reads
-//! the log's history (selection statistics, trust tiers, the watchdog,
-//! `ratchet status`) reads these types back.
+//! | kind | body | written by |
+//! |---|---|---|
+//! | `step` | [`StepBody`] | [`crate::step`] only (its [`crate::step::Seal`]) |
+//! | `amend` | [`AmendBody`] | [`crate::step`] only |
+//! | `heartbeat` | [`HeartbeatBody`] | [`crate::step`] only (`step::heartbeat`) |
+//! | `watchdog` | [`WatchdogBody`] | [`crate::step`] only (`step::heartbeat`) |
+//! | `rails` | [`RailsBody`] | [`crate::rails::accept`], [`crate::init`] |
+//! | `intent` | [`IntentBody`] | [`crate::intent::set`] |
+//! | `recovery` | [`RecoveryBody`] | [`crate::journal`] itself, when it quarantines a torn line |
+//!
+//! An entry's kind follows from its body's type ([`Body::KIND`]), and who may
+//! write it from the type too: [`crate::journal::Journal::append`] takes the
+//! body's [`Body::Permit`], and the step's kinds have a permit only the step
+//! can make. Readers deserialize these types ([`AnyBody::parse`]); nothing
+//! picks fields out of JSON by path.
+//!
+//! The closed sets of words (outcomes, verdicts, Gate 2 decisions, reasons)
+//! are enums. Each keeps a catch-all (`#[serde(other)]`) so that a log
+//! written by another version still reads.
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::pick::Reason;
+use crate::gate::EVALUATORS_VERSION;
+use crate::journal::Kind;
+use crate::pick::Reason as PickReason;
 use crate::score::Signals;
 
-use crate::gate::EVALUATORS_VERSION;
+/// A log entry's body: which kind it is, and what it takes to write one.
+pub trait Body: Serialize + DeserializeOwned {
+    const KIND: Kind;
+    /// What a writer must hand over: `()` for kinds any domain module may
+    /// write, [`crate::step::Seal`] for the step's own.
+    type Permit;
+}
 
 /// How a step ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -41,6 +66,132 @@ impl Outcome {
     }
 }
 
+/// Why a step ended as it did, in a word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// The provider could not be asked.
+    ProviderUnavailable,
+    ProviderTimeout,
+    /// Garbage, nothing, a crash.
+    ProviderInvalidOutput,
+    ProviderOverBudget,
+    /// The provider had nothing to propose.
+    Noop,
+    /// The same proposal already waits for a human.
+    AlreadyPending,
+    /// A Gate 1 rule objected.
+    Gate1,
+    /// Nobody was there to ask at Gate 2.
+    NoHuman,
+    /// The human left it pending.
+    Skipped,
+    /// The human rejected it.
+    Human,
+    /// The target had uncommitted changes the patch would have committed.
+    TargetDirty,
+    /// The provider or the checks changed something besides the patch.
+    UnexpectedChanges,
+    /// The patch engine refused or failed.
+    ApplyFailed,
+    ChecksFailed,
+    ChecksTimeout,
+    /// The checks could not be started (in their sandbox, say).
+    ChecksUnavailable,
+    /// HEAD moved away from the step's base while it ran.
+    HeadMoved,
+    CommitFailed,
+    /// The entry describing the step would not fit in the log.
+    EntryTooLarge,
+    /// The tree moved since the proposal and Gate 1 now objects.
+    Stale,
+    /// The pending file no longer hashes to the packet the log names.
+    PendingTampered,
+    /// The process stopped mid-step; recovery finished it.
+    Interrupted,
+    /// A reason this version does not know (a newer log).
+    #[serde(other)]
+    Other,
+}
+
+impl Reason {
+    pub fn word(self) -> &'static str {
+        match self {
+            Reason::ProviderUnavailable => "provider_unavailable",
+            Reason::ProviderTimeout => "provider_timeout",
+            Reason::ProviderInvalidOutput => "provider_invalid_output",
+            Reason::ProviderOverBudget => "provider_over_budget",
+            Reason::Noop => "noop",
+            Reason::AlreadyPending => "already_pending",
+            Reason::Gate1 => "gate1",
+            Reason::NoHuman => "no_human",
+            Reason::Skipped => "skipped",
+            Reason::Human => "human",
+            Reason::TargetDirty => "target_dirty",
+            Reason::UnexpectedChanges => "unexpected_changes",
+            Reason::ApplyFailed => "apply_failed",
+            Reason::ChecksFailed => "checks_failed",
+            Reason::ChecksTimeout => "checks_timeout",
+            Reason::ChecksUnavailable => "checks_unavailable",
+            Reason::HeadMoved => "head_moved",
+            Reason::CommitFailed => "commit_failed",
+            Reason::EntryTooLarge => "entry_too_large",
+            Reason::Stale => "stale",
+            Reason::PendingTampered => "pending_tampered",
+            Reason::Interrupted => "interrupted",
+            Reason::Other => "other",
+        }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.word())
+    }
+}
+
+/// Whether an evaluator vouches for a proposal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stance {
+    Attest,
+    Object,
+    #[serde(other)]
+    Other,
+}
+
+impl Stance {
+    pub fn word(self) -> &'static str {
+        match self {
+            Stance::Attest => "attest",
+            Stance::Object => "object",
+            Stance::Other => "other",
+        }
+    }
+}
+
+/// What the human (or the auto-merge rule) chose at Gate 2.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Choice {
+    Approve,
+    Reject,
+    Skip,
+    #[serde(other)]
+    Other,
+}
+
+impl Choice {
+    pub fn word(self) -> &'static str {
+        match self {
+            Choice::Approve => "approve",
+            Choice::Reject => "reject",
+            Choice::Skip => "skip",
+            Choice::Other => "other",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Versions {
     pub ratchet: String,
@@ -56,7 +207,7 @@ impl Versions {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PickRecord {
     pub provider: String,
-    pub reason: Reason,
+    pub reason: PickReason,
     pub seed: String,
     /// `pain:<id>`, `next:<step-id>#<n>` or `intent`.
     pub focus: String,
@@ -79,19 +230,24 @@ pub struct ProposalRecord {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct VerdictRecord {
     pub by: String,
-    pub verdict: String,
+    pub verdict: Stance,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 
+impl VerdictRecord {
+    pub fn attests(&self) -> bool {
+        self.verdict == Stance::Attest
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Gate2Record {
-    /// The approver's git identity, `auto`, or `none` when nobody was asked.
+    /// The approver's git identity, or `auto`.
     pub by: String,
-    /// `approve`, `reject` or `skip`.
-    pub decision: String,
+    pub decision: Choice,
     pub human_score: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -151,14 +307,44 @@ pub struct StepBody {
     pub utility: Option<f64>,
     #[serde(default)]
     pub cost: Cost,
-    pub outcome: Outcome,
-    /// Why the step ended as it did, in a word: `provider_timeout`,
-    /// `checks_failed`, `interrupted`, `stale`, ...
+    /// How children ran: `enforced` (and what was), or `off` when the rails
+    /// turned the sandbox off. Absent in entries older than the sandbox.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub sandbox: Option<String>,
+    pub outcome: Outcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
     /// A sentence for people.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+}
+
+impl Body for StepBody {
+    const KIND: Kind = Kind::Step;
+    type Permit = crate::step::Seal;
+}
+
+/// Why an amendment changes how a step counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AmendReason {
+    /// The step's commit was reverted.
+    Revert,
+    #[serde(other)]
+    Other,
+}
+
+/// Who found a revert.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Detector {
+    /// `ratchet revert`.
+    #[serde(rename = "ratchet revert")]
+    RatchetRevert,
+    /// A commit in git's history whose change inverts the step's.
+    #[serde(rename = "git history")]
+    GitHistory,
+    #[serde(other)]
+    Other,
 }
 
 /// The body of an `amend` entry: a later fact that changes how a step counts.
@@ -166,17 +352,205 @@ pub struct StepBody {
 pub struct AmendBody {
     /// The id of the amended step.
     pub step: String,
-    /// `revert`.
-    pub reason: String,
+    pub reason: AmendReason,
     /// The commit that reverted the step's commit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
-    /// `ratchet revert`, or `git history` for a revert found in git.
-    pub detected_by: String,
+    pub detected_by: Detector,
     /// Hours from the merge to the revert.
     pub hours: f64,
     pub previous_utility: f64,
     /// The utility after the amendment (capped when inside the window).
     pub utility: f64,
     pub capped: bool,
+}
+
+impl Body for AmendBody {
+    const KIND: Kind = Kind::Amend;
+    type Permit = crate::step::Seal;
+}
+
+/// Why the rails changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RailsReason {
+    /// `ratchet init` wrote them.
+    Init,
+    /// A human accepted them with `ratchet rails accept`.
+    Accept,
+    #[serde(other)]
+    Other,
+}
+
+/// One golden file's backtest, as a `rails` entry records it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GoldenRecord {
+    pub file: String,
+    pub tau: f64,
+    pub pairs: u64,
+}
+
+/// The body of a `rails` entry: the rails version every later step runs
+/// under (the lock's version must equal the last one of these).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RailsBody {
+    pub reason: RailsReason,
+    /// The rails version now in force.
+    pub rails: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<String>,
+    /// What changed, `[{kind, path}]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<serde_json::Value>,
+    /// The approver's git identity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intent_name: Option<String>,
+    /// The workspace's id (`init` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<String>,
+    /// The checks command (`init` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checks: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub golden: Vec<GoldenRecord>,
+}
+
+impl Body for RailsBody {
+    const KIND: Kind = Kind::Rails;
+    type Permit = ();
+}
+
+/// The body of an `intent` entry: a new current intent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IntentBody {
+    pub name: String,
+    /// blake3 of the intent's text.
+    pub intent: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<String>,
+    /// The rails version after the change (intents are protected files).
+    pub rails: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    /// `terminal` or `--yes`.
+    pub confirmed: String,
+}
+
+impl Body for IntentBody {
+    const KIND: Kind = Kind::Intent;
+    type Permit = ();
+}
+
+/// The body of a `heartbeat` entry: an unattended run that could not step.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HeartbeatBody {
+    /// The error's code.
+    pub error: String,
+    pub message: String,
+}
+
+impl Body for HeartbeatBody {
+    const KIND: Kind = Kind::Heartbeat;
+    type Permit = crate::step::Seal;
+}
+
+/// The body of a `watchdog` entry: the alarm an unattended run raised.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WatchdogBody {
+    /// The step that ran when the alarm was raised.
+    pub step: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub steps_since_merge: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hours_since_merge: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_merge: Option<String>,
+}
+
+impl Body for WatchdogBody {
+    const KIND: Kind = Kind::Watchdog;
+    type Permit = crate::step::Seal;
+}
+
+/// Where a torn line went.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Quarantined {
+    pub path: String,
+    pub bytes: u64,
+    pub hash: String,
+}
+
+/// Where the log was cut back to.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TruncatedTo {
+    pub seq: u64,
+    pub size: u64,
+}
+
+/// The body of a `recovery` entry: a torn last line was quarantined.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecoveryBody {
+    pub reason: String,
+    pub quarantine: Quarantined,
+    pub truncated_to: TruncatedTo,
+}
+
+impl Body for RecoveryBody {
+    const KIND: Kind = Kind::Recovery;
+    type Permit = crate::journal::Internal;
+}
+
+/// Any entry's body, typed by its kind.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AnyBody {
+    Step(Box<StepBody>),
+    Amend(AmendBody),
+    Rails(RailsBody),
+    Intent(IntentBody),
+    Heartbeat(HeartbeatBody),
+    Watchdog(WatchdogBody),
+    Recovery(RecoveryBody),
+}
+
+impl AnyBody {
+    /// Reads the body (its JSON text) of an entry of `kind`.
+    pub fn parse(kind: Kind, body: &str) -> Result<AnyBody, serde_json::Error> {
+        Ok(match kind {
+            Kind::Step => AnyBody::Step(Box::new(serde_json::from_str(body)?)),
+            Kind::Amend => AnyBody::Amend(serde_json::from_str(body)?),
+            Kind::Rails => AnyBody::Rails(serde_json::from_str(body)?),
+            Kind::Intent => AnyBody::Intent(serde_json::from_str(body)?),
+            Kind::Heartbeat => AnyBody::Heartbeat(serde_json::from_str(body)?),
+            Kind::Watchdog => AnyBody::Watchdog(serde_json::from_str(body)?),
+            Kind::Recovery => AnyBody::Recovery(serde_json::from_str(body)?),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_this_version_does_not_know_still_read() {
+        let r: Reason = serde_json::from_str("\"a_reason_from_the_future\"").unwrap();
+        assert_eq!(r, Reason::Other);
+        let v: VerdictRecord = serde_json::from_str(r#"{"by":"critic:x","verdict":"abstain"}"#).unwrap();
+        assert_eq!(v.verdict, Stance::Other);
+        let g: Gate2Record = serde_json::from_str(r#"{"by":"a","decision":"defer","human_score":0}"#).unwrap();
+        assert_eq!(g.decision, Choice::Other);
+    }
+
+    #[test]
+    fn reasons_serialise_as_their_words() {
+        for r in [Reason::ProviderTimeout, Reason::Gate1, Reason::PendingTampered, Reason::HeadMoved] {
+            assert_eq!(serde_json::to_value(r).unwrap(), r.word());
+        }
+        assert_eq!(serde_json::to_value(Detector::GitHistory).unwrap(), "git history");
+    }
 }

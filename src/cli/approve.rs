@@ -1,6 +1,6 @@
 //! `ratchet approve`: approve one pending proposal (an explicit human act).
 
-use crate::cli::gate::{Narration, describe, exit_for, report_json};
+use crate::cli::gate::{Narration, TerminalGate, describe, exit_for, report_json};
 use crate::cli::prompt::Terminal;
 use crate::cli::step::session;
 use crate::cli::{CommandResult, Env};
@@ -8,22 +8,26 @@ use crate::step;
 
 /// Approve a pending proposal and apply it: checks, commit, log.
 ///
-/// A human act: it needs a terminal. When the tree moved since the proposal
-/// was made, Gate 1 runs again against it, and a whole-file replace of a
-/// changed file is refused (STALE_PROPOSAL).
+/// A human act: it needs a terminal, and it shows what is being approved
+/// (the same review screen as `ratchet step`: rationale, Gate 1's verdicts
+/// run again against the current tree, the diff, the predicted utility)
+/// and asks. The proposal must still be exactly the one the log recorded
+/// (PENDING_TAMPERED otherwise); a whole-file replace of a file that
+/// changed since is refused (STALE_PROPOSAL).
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// The proposal's id, as `ratchet step`, `propose` or `status` print it.
     id: String,
-    /// Your score for the patch, in [0, 1].
+    /// The score offered as the default when you approve, in [0, 1].
     #[arg(long, default_value_t = 1.0, value_name = "X")]
     score: f64,
 }
 
 pub fn run(env: &Env, args: Args) -> CommandResult {
-    let _tty = Terminal::require("ratchet approve", None)?;
+    let tty = Terminal::require("ratchet approve", None)?;
     let mut s = session(env, "approve")?;
-    let report = step::approve(&mut s, &args.id, args.score, &mut Narration::new(&env.ui))?;
+    let mut gate = TerminalGate { tty, ui: &env.ui };
+    let report = step::decide(&mut s, &args.id, &mut gate, args.score, &mut Narration::new(&env.ui))?;
     if env.ui.json() {
         env.ui.emit_json(&report_json(&report));
     } else {

@@ -4,9 +4,9 @@ use std::io::BufRead;
 use std::path::PathBuf;
 
 use crate::cli::gate::{Narration, describe};
-use crate::cli::{CommandError, CommandResult, Env, Style, record};
+use crate::cli::{CommandError, CommandResult, Env, Style};
 use crate::error::Exit;
-use crate::journal::{Journal, Kind};
+use crate::journal::Journal;
 use crate::step::{self, Options, Session};
 use crate::workspace::Workspace;
 use crate::{demo, init, rails};
@@ -53,20 +53,16 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
     for place in crate::journal::JournalPaths::for_workspace(&ws).checkpoints {
         let _ = std::fs::remove_file(&place.path);
     }
-    init::init(&ws)?;
-    crate::fsutil::write_atomic(&ws.rails_toml(), demo::rails_text(init::RAILS_TEMPLATE, Some(&server.url)).as_bytes())
-        .map_err(|e| {
-            CommandError::new("IO_ERROR", format!("cannot write the demo's rails: {e}"), "check the directory")
-        })?;
-    let lock = rails::compute(&ws)?;
-    lock.store(&ws)?;
-    rails::store_accepted(&ws)?;
-    let intent = crate::intent::current(&ws)?;
-    record(
-        &ws,
-        Kind::Rails,
-        serde_json::json!({"reason": "init", "rails": lock.version(), "intent": intent.hash, "intent_name": intent.name}),
-    )?;
+    // The demo's own rails (auto-merge on for docs/**), which `init` keeps.
+    crate::fsutil::write_file(
+        &ws.rails_toml(),
+        demo::rails_text(init::RAILS_TEMPLATE, Some(&server.url)).as_bytes(),
+        crate::fsutil::Durability::Full,
+    )
+    .map_err(|e| CommandError::new("IO_ERROR", format!("cannot write the demo's rails: {e}"), "check the directory"))?;
+    let report = init::init(&ws)?;
+    init::record(&ws, &report)?;
+    let lock = rails::Lock::load(&ws)?;
     repo.commit_all("ratchet init (demo rails: auto-merge for docs/**)", &demo::identity(), crate::clock::now())?;
     let pain = server.feed(&ws)?;
     say(format!("{} 6 failing spans of GET /greet; the server's top pain: {pain}", ui.paint(Style::Bold, "telemetry")));
@@ -199,7 +195,8 @@ impl LocalServer {
         let text = format!(
             "# LoopKit keys of the demo project (shown once by the server)\nproducer_key = {producer:?}\nagent_key = {agent:?}\n"
         );
-        crate::fsutil::write_atomic(&keys, text.as_bytes()).map_err(|e| fail(e.to_string()))?;
+        crate::fsutil::write_private(&keys, text.as_bytes(), crate::fsutil::Durability::Full)
+            .map_err(|e| fail(e.to_string()))?;
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o600)).map_err(|e| fail(e.to_string()))?;
         // The server reads the same clock (RATCHET_NOW pins both).

@@ -4,8 +4,10 @@ use std::time::Duration;
 
 use crate::cli::prompt::Terminal;
 use crate::cli::{Style, Ui, diff};
-use crate::record::Outcome;
-use crate::step::{Decision, Gate2, Progress, Report, Review};
+use crate::gate::{Decision, Gate2, Review};
+use crate::record::{Outcome, VerdictRecord};
+use crate::step::{Progress, Report};
+use crate::text::{show, show_lines};
 
 /// Gate 2 as a prompt on the controlling terminal.
 pub struct TerminalGate<'a> {
@@ -15,31 +17,39 @@ pub struct TerminalGate<'a> {
 
 impl TerminalGate<'_> {
     /// Shows the proposal: provider, rationale, focus, Gate 1, a coloured
-    /// diff and the predicted utility.
+    /// diff and the predicted utility. Every string a provider supplied is
+    /// shown through [`crate::text`]: no byte of it reaches the terminal as
+    /// a control sequence.
     pub fn show(&mut self, r: &Review<'_>) {
         let ui = self.ui;
         let mut out = String::new();
         out.push_str(&format!(
             "\n{} {} · provider {} · focus {}\n",
             ui.paint(Style::Bold, "proposal"),
-            r.id,
-            ui.paint(Style::Bold, r.provider),
-            r.focus
+            show(r.id),
+            ui.paint(Style::Bold, &show(r.provider)),
+            show(r.focus)
         ));
-        out.push_str(&format!("rationale: {}\n", r.rationale.trim()));
-        let verdicts: Vec<String> = r
-            .verdicts
+        out.push_str(&format!("rationale: {}\n", show_lines(r.rationale.trim())));
+        // Objections first: they are what the human must weigh.
+        let mut verdicts: Vec<&VerdictRecord> = r.verdicts.iter().collect();
+        verdicts.sort_by_key(|v| v.attests());
+        let words: Vec<String> = verdicts
             .iter()
             .map(|v| {
-                let style = if v.verdict == "attest" { Style::Green } else { Style::Red };
-                format!("{} {}", v.by, ui.paint(style, &v.verdict))
+                let style = if v.attests() { Style::Green } else { Style::Red };
+                let mut w = format!("{} {}", show(&v.by), ui.paint(style, v.verdict.word()));
+                if let (false, Some(reason)) = (v.attests(), &v.reason) {
+                    w.push_str(&format!(" ({})", show(reason)));
+                }
+                w
             })
             .collect();
-        out.push_str(&format!("gate 1: {}\n", verdicts.join(" · ")));
+        out.push_str(&format!("gate 1: {}\n", words.join(" · ")));
         out.push_str(&format!(
             "{} {} (+{} -{}) · predicted utility {}\n",
             r.op,
-            ui.paint(Style::Bold, r.path),
+            ui.paint(Style::Bold, &show(r.path)),
             r.added,
             r.removed,
             ui.paint(Style::Bold, &format!("{:.3}", r.predicted))
@@ -49,19 +59,19 @@ impl TerminalGate<'_> {
         if !r.next_steps.is_empty() {
             out.push_str("next steps:\n");
             for n in r.next_steps {
-                out.push_str(&format!("  - {n}\n"));
+                out.push_str(&format!("  - {}\n", show(n)));
             }
         }
         self.tty.say(&out);
     }
 
-    fn ask_decision(&mut self) -> Decision {
+    fn ask_decision(&mut self, default_score: f64) -> Decision {
         loop {
             let Some(answer) = self.tty.ask("[a]pprove, [r]eject, [s]kip (leave pending), [q]uit? ") else {
                 return Decision::Quit;
             };
             match answer.trim().to_ascii_lowercase().as_str() {
-                "a" | "approve" => return Decision::Approve { score: self.ask_score(1.0) },
+                "a" | "approve" => return Decision::Approve { score: self.ask_score(default_score) },
                 "r" | "reject" => {
                     let reason =
                         self.tty.ask("reason (optional): ").map(|r| r.trim().to_string()).filter(|r| !r.is_empty());
@@ -92,7 +102,7 @@ impl TerminalGate<'_> {
 impl Gate2 for TerminalGate<'_> {
     fn decide(&mut self, review: &Review<'_>) -> Decision {
         self.show(review);
-        self.ask_decision()
+        self.ask_decision(review.default_score)
     }
 }
 
@@ -147,7 +157,7 @@ pub fn exit_for(report: &Report) -> crate::error::Exit {
 
 /// One line saying how a step ended, and what to do next.
 pub fn describe(ui: &Ui, r: &Report) -> String {
-    let what = r.path.as_deref().map(|p| format!(" {p}")).unwrap_or_default();
+    let what = r.path.as_deref().map(|p| format!(" {}", show(p))).unwrap_or_default();
     let u = r.utility.map(|u| format!(" · utility {u}")).unwrap_or_default();
     let style = match r.outcome {
         Outcome::Merged => Style::Green,
@@ -158,20 +168,20 @@ pub fn describe(ui: &Ui, r: &Report) -> String {
     match r.outcome {
         Outcome::Merged => format!(
             "{head}:{what} by {}{u} · commit {}",
-            r.provider,
+            show(&r.provider),
             r.commit.as_deref().map(|c| &c[..12.min(c.len())]).unwrap_or("?")
         ),
         Outcome::Pending => format!(
             "{head}:{what} from {} waits for a human in {} — approve with `ratchet approve {}` or walk them with `ratchet review`",
-            r.provider,
+            show(&r.provider),
             r.pending.as_deref().unwrap_or("logs/pending/"),
             r.id
         ),
         Outcome::Rejected | Outcome::Failed | Outcome::Noop | Outcome::Skipped => format!(
             "{head}:{what} from {} ({}){}{u}",
-            r.provider,
-            r.reason.as_deref().unwrap_or("-"),
-            r.detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default()
+            show(&r.provider),
+            r.reason.map(|x| x.word()).unwrap_or("-"),
+            r.detail.as_deref().map(|d| format!(": {}", show(d))).unwrap_or_default()
         ),
     }
 }

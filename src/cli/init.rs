@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::cli::{CommandResult, Env, Style, record};
+use crate::cli::{CommandResult, Env, Style};
 use crate::error::Exit;
 use crate::workspace::Workspace;
 use crate::{init, intent};
@@ -25,21 +25,7 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
     let ws = Workspace::planned(&env.cwd, args.home.as_deref())?;
     let report = init::init(&ws)?;
     let intent = intent::current(&ws)?;
-    let mut seq = None;
-    if !report.changed_nothing() || !crate::journal::exists(&ws) {
-        seq = Some(record(
-            &ws,
-            crate::journal::Kind::Rails,
-            serde_json::json!({
-                "reason": "init",
-                "workspace": ws.id(),
-                "rails": report.rails,
-                "intent": intent.hash,
-                "intent_name": intent.name,
-                "checks": report.checks,
-            }),
-        )?);
-    }
+    let seq = init::record(&ws, &report)?;
     if env.ui.json() {
         env.ui.emit_json(&serde_json::json!({
             "root": ws.root(),

@@ -4,7 +4,7 @@ use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 
 use crate::cli::prompt::Terminal;
-use crate::cli::{CommandError, CommandResult, Env, diff, record};
+use crate::cli::{CommandError, CommandResult, Env, diff};
 use crate::error::Exit;
 use crate::{intent, rails};
 
@@ -101,25 +101,12 @@ fn set(env: &Env, name: &str, file: Option<PathBuf>, yes: bool) -> CommandResult
             return Ok(Exit::Ok);
         }
     }
-    let new = intent::write(&ws, name, &text)?;
-    let lock = rails::compute(&ws)?;
-    lock.store(&ws)?;
-    rails::store_accepted(&ws)?;
     let by = ws.repo().ok().and_then(|r| r.identity()).map(|i| i.display().to_string());
-    let seq = record(
-        &ws,
-        crate::journal::Kind::Intent,
-        serde_json::json!({
-            "name": new.name,
-            "intent": new.hash,
-            "previous": previous.as_ref().map(|p| p.hash.clone()),
-            "rails": lock.version(),
-            "by": by,
-            "confirmed": if yes { "--yes" } else { "terminal" },
-        }),
-    )?;
+    let set = intent::set(&ws, name, &text, by, if yes { "--yes" } else { "terminal" })?;
+    let (new, seq) = (set.intent, set.seq);
+    let lock_version = set.rails;
     if env.ui.json() {
-        env.ui.emit_json(&serde_json::json!({"name": new.name, "hash": new.hash, "rails": lock.version(), "seq": seq}));
+        env.ui.emit_json(&serde_json::json!({"name": new.name, "hash": new.hash, "rails": lock_version, "seq": seq}));
     } else {
         env.ui.data(format!("intent {} is current ({})", new.name, new.hash));
     }

@@ -168,10 +168,3 @@ fn dispatch(env: &Env, command: Command) -> CommandResult {
         Command::Serve(args) => serve::run(env, args),
     }
 }
-
-/// Appends an entry to the step log and returns its sequence number.
-pub(crate) fn record(ws: &Workspace, kind: crate::journal::Kind, body: serde_json::Value) -> Result<u64, CommandError> {
-    let mut journal = crate::journal::Journal::open(ws)?;
-    let entry = journal.append(crate::journal::Draft::new(kind, body)?)?;
-    Ok(entry.seq)
-}

@@ -3,9 +3,17 @@
 //! A human act (accepting rails, setting an intent, approving a patch) needs
 //! a person at a terminal. ratchet asks through `/dev/tty`, as ssh, sudo and
 //! gpg do, so prompts work even when stdin or stdout are redirected, and a
-//! process without a controlling terminal (cron, CI, an agent's subprocess)
-//! is recognised as having no human. `RATCHET_NO_INPUT=1` makes ratchet
-//! behave as if there were no terminal, for scripts.
+//! process without a controlling terminal (cron, CI, an agent's subprocess,
+//! every child in ratchet's sandbox) is recognised as having no human.
+//! `RATCHET_NO_INPUT=1` makes ratchet behave as if there were no terminal.
+//!
+//! Before every question, input that arrived before the question was asked
+//! is discarded (`tcflush(TCIFLUSH)`: typed-ahead or injected keystrokes
+//! never answer a question they could not have seen), and ratchet checks it
+//! is the terminal's foreground process group (a background job gets no
+//! answers). What this does not stop: a process of the same user outside
+//! ratchet's sandbox can still write to the terminal like the user does;
+//! the README says so.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
@@ -47,8 +55,27 @@ impl Terminal {
         let _ = self.writer.flush();
     }
 
-    /// Asks a question and returns the answer without its line end; `None` at end of input.
+    /// Whether this process is the terminal's foreground process group.
+    fn in_foreground(&self) -> bool {
+        match rustix::termios::tcgetpgrp(self.reader.get_ref()) {
+            Ok(pgrp) => pgrp == rustix::process::getpgrp(),
+            // Not a terminal after all (a pty that closed): no human.
+            Err(_) => false,
+        }
+    }
+
+    /// Asks a question and returns the answer without its line end; `None`
+    /// at end of input, or when ratchet is not in the terminal's foreground.
+    /// Input typed before the question was shown is discarded first.
     pub fn ask(&mut self, question: &str) -> Option<String> {
+        if !self.in_foreground() {
+            self.say("\nratchet is not the terminal's foreground job; not asking\n");
+            return None;
+        }
+        // Whatever is buffered, ours or the kernel's, predates the question.
+        let _ = rustix::termios::tcflush(self.reader.get_ref(), rustix::termios::QueueSelector::IFlush);
+        let buffered = self.reader.buffer().len();
+        self.reader.consume(buffered);
         self.say(question);
         let mut line = String::new();
         match self.reader.read_line(&mut line) {

@@ -1,7 +1,7 @@
 //! `ratchet rails`: check, diff and accept the protected files.
 
 use crate::cli::prompt::Terminal;
-use crate::cli::{CommandError, CommandResult, Env, Style, diff, record};
+use crate::cli::{CommandError, CommandResult, Env, Style, diff};
 use crate::error::Exit;
 use crate::rails::{self, ChangeKind, LockError, accept};
 
@@ -144,21 +144,7 @@ fn accept_now(env: &Env) -> CommandResult {
         env.ui.note("not accepted; nothing changed");
         return Ok(Exit::Ok);
     }
-    accept::commit(&ws, &plan)?;
-    let intent = crate::intent::current(&ws).map(|i| i.hash).ok();
-    let seq = record(
-        &ws,
-        crate::journal::Kind::Rails,
-        serde_json::json!({
-            "reason": "accept",
-            "rails": plan.next.version(),
-            "previous": plan.previous.version(),
-            "changes": plan.changes,
-            "by": who.display(),
-            "intent": intent,
-            "golden": plan.golden.files.iter().map(|f| serde_json::json!({"file": f.file, "tau": f.tau, "pairs": f.pairs})).collect::<Vec<_>>(),
-        }),
-    )?;
+    let seq = accept::commit(&ws, &plan, who.display())?;
     if env.ui.json() {
         env.ui.emit_json(
             &serde_json::json!({"ok": true, "version": plan.next.version(), "changes": plan.changes, "seq": seq}),

@@ -5,41 +5,55 @@ use crate::cli::prompt::Terminal;
 use crate::cli::step::session;
 use crate::cli::{CommandResult, Env};
 use crate::error::Exit;
-use crate::step::{self, Decision};
+use crate::record::Outcome;
+use crate::step::{self, PendingState};
+use crate::text::show;
 
 /// Walk the pending proposals at a prompt, as `ratchet step` shows them.
 ///
 /// For each: approve (with a score), reject, skip (leave pending) or quit.
+/// Each is checked against the log and judged again against the current
+/// tree before it is shown; one whose base moved is marked stale.
 #[derive(clap::Args, Debug)]
 pub struct Args {}
 
 pub fn run(env: &Env, _args: Args) -> CommandResult {
     let tty = Terminal::require("ratchet review", None)?;
     let mut s = session(env, "review")?;
-    let views = step::pending_views(&s)?;
-    if views.is_empty() {
+    let waiting = step::waiting(&s)?;
+    if waiting.is_empty() {
         env.ui.note("no pending proposals");
         return Ok(Exit::Ok);
     }
     let mut gate = TerminalGate { tty, ui: &env.ui };
     let mut results = Vec::new();
-    for view in views {
-        let id = view.pending.id.clone();
-        if view.new.is_none() {
-            gate.tty.say(&format!(
-                "\n{id}: the patch no longer applies to the current tree; approving it re-runs Gate 1\n"
-            ));
+    for (id, state) in waiting {
+        match &state {
+            PendingState::Tampered { why } => {
+                gate.tty.say(&format!("\n{id}: {}; it will be logged as failed and quarantined\n", show(why)));
+            }
+            PendingState::Ready(v) if v.moved => {
+                gate.tty.say(&format!(
+                    "\n{id} is stale: HEAD moved since it was proposed; it is judged again against the current tree\n"
+                ));
+            }
+            PendingState::Ready(_) => {}
         }
-        let decision = step::Gate2::decide(&mut gate, &view.review());
-        let report = match decision {
-            Decision::Approve { score } => step::approve(&mut s, &id, score, &mut Narration::new(&env.ui))?,
-            Decision::Reject { reason } => step::reject(&mut s, &id, reason)?,
-            Decision::Skip => {
-                env.ui.note(format!("{id} stays pending"));
+        let report = match step::decide(&mut s, &id, &mut gate, 1.0, &mut Narration::new(&env.ui)) {
+            Ok(r) => r,
+            Err(e) if crate::error::Coded::code(&e) == "PENDING_TAMPERED" => {
+                env.ui.warn(format!("{id}: {}", show(&e.to_string())));
                 continue;
             }
-            Decision::Quit => break,
+            Err(e) => return Err(e.into()),
         };
+        if report.outcome == Outcome::Pending {
+            env.ui.note(format!("{id} stays pending"));
+            if report.quit {
+                break;
+            }
+            continue;
+        }
         env.ui.data(describe(&env.ui, &report));
         results.push(crate::cli::gate::report_json(&report));
     }

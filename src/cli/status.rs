@@ -9,7 +9,8 @@ use crate::history::History;
 use crate::journal::Journal;
 use crate::propose::provider::Surroundings;
 use crate::rails::{self, Rails};
-use crate::step::{self, Pending};
+use crate::step;
+use crate::text::show;
 
 /// Show pending proposals, the last steps, each provider's tier, statistics
 /// and eligibility, the watchdog, and the health of the rails and the log.
@@ -44,20 +45,48 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
     };
     let standings = step::standings(&rails_cfg, &history, &env_, now);
     let watchdog = crate::watchdog::reading(&history, &rails_cfg.watchdog, now);
-    let pending: Vec<_> = Pending::all(&ws)
+    // Pending proposals, as the log records them (their files are judged
+    // again, against the log, only when a human acts on them).
+    let pending: Vec<_> = history
+        .pending()
         .into_iter()
-        .filter(|p| history.step(&p.id).is_some_and(|s| s.outcome() == crate::record::Outcome::Pending))
         .map(|p| {
             json!({
                 "id": p.id,
-                "provider": p.body.pick.provider,
+                "provider": p.pick.provider,
                 "path": p.body.proposal.as_ref().map(|x| x.path.clone()),
                 "op": p.body.proposal.as_ref().map(|x| x.op.clone()),
-                "created": p.created,
-                "predicted_utility": crate::score::utility(&p.predicted, &rails_cfg.utility.weights),
+                "created": crate::clock::stamp(p.finished),
+                "packet": p.body.proposal.as_ref().map(|x| x.packet.clone()),
             })
         })
         .collect();
+    // A step in flight: running now (the lock is held), or interrupted and
+    // waiting for the next loop command to finish it.
+    let inflight = match step::Inflight::load(&ws) {
+        Ok(Some(i)) => {
+            let running = matches!(
+                crate::lock::WorkspaceLock::acquire(&ws, "status"),
+                Err(crate::lock::LockError::Locked { .. })
+            );
+            let phase = match i.phase {
+                step::Phase::Propose => "while asking its provider",
+                step::Phase::Apply => "during the apply or the checks",
+                step::Phase::Commit => "while committing",
+            };
+            Some(if running {
+                json!({"id": i.id, "state": "running", "phase": phase,
+                       "message": format!("{} is running ({phase})", i.id)})
+            } else {
+                json!({"id": i.id, "state": "interrupted", "phase": phase,
+                       "message": format!("{} was interrupted {phase}; the next loop command restores the tree and logs it", i.id)})
+            })
+        }
+        Ok(None) => None,
+        Err(why) => {
+            Some(json!({"state": "invalid", "message": format!("a crash journal ratchet will not obey: {why}")}))
+        }
+    };
     let recent: Vec<_> = history
         .steps()
         .iter()
@@ -82,6 +111,7 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
             "log": log_health,
             "watchdog": watchdog,
             "pending": pending,
+            "inflight": inflight,
             "recent": recent,
             "providers": standings,
         }));
@@ -119,15 +149,18 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
         ),
         None => format!("watchdog  ok · {} steps{since} since the last merge", watchdog.steps_since_merge),
     });
+    if let Some(i) = &inflight {
+        let style = if i["state"] == "running" { Style::Yellow } else { Style::Red };
+        ui.data(format!("in flight {}", ui.paint(style, i["message"].as_str().unwrap_or(""))));
+    }
     ui.data(format!("pending   {}", pending.len()));
     for p in &pending {
         ui.data(format!(
-            "  {}  {} {} {} (predicted {})",
+            "  {}  {} {} {}",
             p["id"].as_str().unwrap_or(""),
-            p["provider"].as_str().unwrap_or(""),
+            show(p["provider"].as_str().unwrap_or("")),
             p["op"].as_str().unwrap_or(""),
-            p["path"].as_str().unwrap_or(""),
-            p["predicted_utility"]
+            show(p["path"].as_str().unwrap_or("")),
         ));
     }
     ui.data("recent");
@@ -136,9 +169,9 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
             "  {:<6} {:<9} {:<10} {:<8} {}{}",
             r["id"].as_str().unwrap_or(""),
             r["outcome"].as_str().unwrap_or(""),
-            r["provider"].as_str().unwrap_or(""),
+            show(r["provider"].as_str().unwrap_or("")),
             r["utility"].as_f64().map(|u| format!("{u:.3}")).unwrap_or("-".into()),
-            r["path"].as_str().or(r["reason"].as_str()).unwrap_or(""),
+            show(r["path"].as_str().or(r["reason"].as_str()).unwrap_or("")),
             if r["reverted"] == true { " (reverted)" } else { "" }
         ));
     }

@@ -45,7 +45,7 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
         forced: args.provider,
         allow_dirty: args.allow_dirty,
         patch_file: args.patch.map(|p| env.cwd.join(p)),
-        gate2: gate.as_mut().map(|g| g as &mut dyn step::Gate2),
+        gate2: gate.as_mut().map(|g| g as &mut dyn crate::gate::Gate2),
         interactive,
         telemetry,
     };

@@ -1,13 +1,19 @@
-//! Approve (DESIGN §3): the gates a proposal passes before it is applied.
+//! Approve (DESIGN §3): the two gates a proposal passes before it is applied.
 //!
-//! Gate 1 is independent evaluation. Its canonical part is the rule-based
-//! evaluators of [`rules`] (`schema`, `path_ok`, `atomic_ok`, `tier`): pure
-//! functions of the proposal, the rails, the provider's tier and the
-//! current tree, which they only read. Each attests or objects, with a
-//! stable code and a human reason, bound to the proposal's packet hash.
-//! A proposal with any rule objection is rejected without reaching a human.
-//! (Critics, remote bots' attestations and Gate 2, the human, come later.)
+//! - [`one`], Gate 1, is independent evaluation. Its canonical part is the
+//!   rule-based evaluators (`schema`, `path_ok`, `atomic_ok`, `tier`): pure
+//!   functions of the proposal, the rails, the provider's tier and the
+//!   current tree, which they only read. Each attests or objects, with a
+//!   stable code and a human reason, bound to the proposal's packet hash. A
+//!   proposal with any rule objection is rejected without reaching a human.
+//! - [`two`], Gate 2, is the human: what they are shown, what they can
+//!   answer, and the one narrow exception, opt-in auto-merge.
+//!
+//! The step ([`crate::step`]) runs them; `ratchet approve` is a human act at
+//! Gate 2.
 
 pub mod one;
+pub mod two;
 
-pub use one::{Decision, EVALUATORS_VERSION, Gate1, RuleError, Verdict, evaluate, evaluate_value};
+pub use one::{EVALUATORS_VERSION, Gate1, RuleError, Verdict, evaluate, evaluate_value};
+pub use two::{AUTO_SCORE, Decision, Gate2, Review};

@@ -18,14 +18,15 @@
 
 use std::path::Path;
 
+use serde::Serialize;
 use serde::ser::SerializeMap;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::Coded;
 use crate::patch::{self, LineStats, Patch, PatchError, Target, path};
 use crate::propose::{self, Proposal};
 use crate::rails::Rails;
+use crate::record::Stance;
 
 /// The version of these evaluators, recorded in every step entry. Bump it
 /// whenever a rule changes what it accepts.
@@ -75,14 +76,6 @@ impl Coded for RuleError {
     }
 }
 
-/// Whether an evaluator vouches for the proposal.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Decision {
-    Attest,
-    Object,
-}
-
 /// One evaluator's verdict on one packet.
 ///
 /// In the log it is `{"by":"rule:path_ok","verdict":"attest"}`, plus
@@ -91,7 +84,7 @@ pub enum Decision {
 pub struct Verdict {
     /// `rule:<name>`.
     pub by: &'static str,
-    pub verdict: Decision,
+    pub verdict: Stance,
     /// The objection's stable code; `None` when attesting.
     pub code: Option<&'static str>,
     /// Why, in words, for attestations and objections alike.
@@ -109,7 +102,7 @@ impl Verdict {
     pub fn attest(by: &'static str, reason: impl Into<String>, packet: &str) -> Verdict {
         Verdict {
             by,
-            verdict: Decision::Attest,
+            verdict: Stance::Attest,
             code: None,
             reason: reason.into(),
             hint: None,
@@ -122,7 +115,7 @@ impl Verdict {
     pub fn object(by: &'static str, err: &dyn Coded, packet: &str) -> Verdict {
         Verdict {
             by,
-            verdict: Decision::Object,
+            verdict: Stance::Object,
             code: Some(err.code()),
             reason: err.to_string(),
             hint: err.hint(),
@@ -137,7 +130,7 @@ impl Verdict {
     }
 
     pub fn attests(&self) -> bool {
-        self.verdict == Decision::Attest
+        self.verdict == Stance::Attest
     }
 
     /// Whether this objection only repeats an earlier evaluator's refusal.
@@ -148,7 +141,7 @@ impl Verdict {
 
 impl Serialize for Verdict {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let objecting = self.verdict == Decision::Object;
+        let objecting = self.verdict == Stance::Object;
         let mut m = s.serialize_map(Some(if objecting { 4 } else { 2 }))?;
         m.serialize_entry("by", self.by)?;
         m.serialize_entry("verdict", &self.verdict)?;

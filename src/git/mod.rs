@@ -489,3 +489,236 @@ impl Repo {
         tracked || !self.inner.is_path_ignored(path).unwrap_or(false)
     }
 }
+
+// ---------------------------------------------------------------------------
+// Exact commits: the bytes ratchet wrote, on the base it recorded.
+// ---------------------------------------------------------------------------
+
+/// Why a step's commit was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    #[error("HEAD moved during the step: it is {now}, the step began at {base}")]
+    HeadMoved { base: String, now: String },
+    #[error(transparent)]
+    Git(#[from] GitError),
+}
+
+impl From<git2::Error> for CommitError {
+    fn from(e: git2::Error) -> Self {
+        CommitError::Git(GitError::Git(e))
+    }
+}
+
+impl crate::error::Coded for CommitError {
+    fn code(&self) -> &'static str {
+        match self {
+            CommitError::HeadMoved { .. } => "HEAD_MOVED",
+            CommitError::Git(e) => e.code(),
+        }
+    }
+    fn hint(&self) -> Option<String> {
+        match self {
+            CommitError::HeadMoved { .. } => {
+                Some("someone committed while the step ran; nothing was committed — run the step again".into())
+            }
+            CommitError::Git(e) => e.hint(),
+        }
+    }
+}
+
+/// A file in a commit: its bytes and git file mode (`0o100644`, `0o100755`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Blob {
+    pub bytes: Vec<u8>,
+    pub mode: u32,
+}
+
+impl Repo {
+    /// The git directory and the common directory (the same for a plain
+    /// repository; a linked worktree keeps its HEAD and index in the first,
+    /// config, hooks and refs in the second).
+    pub fn git_dirs(&self) -> (PathBuf, PathBuf) {
+        (self.inner.path().to_path_buf(), self.inner.commondir().to_path_buf())
+    }
+
+    /// `path` (repository-relative) in commit `commit`: `None` when absent
+    /// or not a regular file.
+    pub fn file_at(&self, commit: Option<&str>, path: &str) -> Result<Option<Blob>, GitError> {
+        let Some(commit) = commit else { return Ok(None) };
+        let tree = self.inner.find_commit(git2::Oid::from_str(commit)?)?.tree()?;
+        let entry = match tree.get_path(Path::new(path)) {
+            Ok(e) => e,
+            Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let mode = entry.filemode() as u32;
+        if entry.kind() != Some(git2::ObjectType::Blob) || mode & 0o170000 != 0o100000 {
+            return Ok(None);
+        }
+        Ok(Some(Blob { bytes: self.inner.find_blob(entry.id())?.content().to_vec(), mode }))
+    }
+
+    /// Whether `path` is in the index.
+    pub fn is_tracked(&self, path: &str) -> bool {
+        self.inner.index().ok().is_some_and(|i| i.get_path(Path::new(path), 0).is_some())
+    }
+
+    /// Whether git ignores `path`.
+    pub fn is_ignored(&self, path: &str) -> bool {
+        self.inner.is_path_ignored(path).unwrap_or(false)
+    }
+
+    /// Commits `bytes` (mode `mode`) at `path` — or the path's removal when
+    /// `bytes` is `None` — on `base`, and moves the branch HEAD points to
+    /// from `base` to the new commit, atomically: if HEAD is no longer
+    /// `base`, nothing is committed (`HEAD_MOVED`). The commit's tree is
+    /// `base`'s tree with that one path replaced; the blob is made from
+    /// `bytes`, never by reading the work tree. The index entry for `path`
+    /// is set to the same blob, so `git status` agrees.
+    #[allow(clippy::too_many_arguments)]
+    pub fn commit_exact(
+        &self,
+        base: Option<&str>,
+        path: &str,
+        bytes: Option<&[u8]>,
+        mode: u32,
+        message: &str,
+        who: &Identity,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<String, CommitError> {
+        let now = self.head_commit();
+        if now.as_deref() != base {
+            return Err(CommitError::HeadMoved {
+                base: base.unwrap_or("(no commit)").to_string(),
+                now: now.unwrap_or_else(|| "(no commit)".into()),
+            });
+        }
+        let parent = base.map(|b| git2::Oid::from_str(b).and_then(|o| self.inner.find_commit(o))).transpose()?;
+        let entry = match bytes {
+            Some(b) => Some((self.inner.blob(b)?, mode as i32)),
+            None => None,
+        };
+        let tree = parent.as_ref().map(|c| c.tree()).transpose()?;
+        let components: Vec<&str> = path.split('/').collect();
+        let tree_id = self.tree_with(tree.as_ref(), &components, entry)?;
+        let tree = self.inner.find_tree(tree_id)?;
+        let sig = Repo::signature(who, at)?;
+        let parents: Vec<&git2::Commit> = parent.iter().collect();
+        // The commit object first, then the reference moved only from `base`.
+        let id = self.inner.commit(None, &sig, &sig, message, &tree, &parents)?;
+        let head = self.inner.find_reference("HEAD")?;
+        let target = match head.symbolic_target().ok().flatten() {
+            Some(name) => name.to_string(),
+            None => "HEAD".to_string(),
+        };
+        let log = format!("ratchet: {}", message.lines().next().unwrap_or(""));
+        let moved = match parent.as_ref() {
+            Some(p) => self.inner.reference_matching(&target, id, true, p.id(), &log),
+            None => self.inner.reference(&target, id, false, &log),
+        };
+        if let Err(e) = moved {
+            return Err(match self.head_commit() {
+                Some(now) if Some(now.as_str()) != base => {
+                    CommitError::HeadMoved { base: base.unwrap_or("(no commit)").to_string(), now }
+                }
+                _ => e.into(),
+            });
+        }
+        // The index follows: the same blob at the path (or none).
+        let mut index = self.inner.index()?;
+        index.read(false)?;
+        match entry {
+            Some((oid, m)) => {
+                let e = git2::IndexEntry {
+                    ctime: git2::IndexTime::new(0, 0),
+                    mtime: git2::IndexTime::new(0, 0),
+                    dev: 0,
+                    ino: 0,
+                    mode: m as u32,
+                    uid: 0,
+                    gid: 0,
+                    file_size: bytes.map_or(0, |b| b.len() as u32),
+                    id: oid,
+                    flags: (path.len().min(0xfff)) as u16,
+                    flags_extended: 0,
+                    path: path.as_bytes().to_vec(),
+                };
+                index.add(&e)?;
+            }
+            None => {
+                let _ = index.remove_path(Path::new(path));
+            }
+        }
+        index.write()?;
+        Ok(id.to_string())
+    }
+
+    /// Moves HEAD's branch back from `from` to `to`, only if it is still
+    /// `from` (undoing a step commit whose entry could not be logged).
+    pub fn move_head_back(&self, from: &str, to: Option<&str>) -> Result<(), GitError> {
+        let Some(to) = to else { return Err(git2::Error::from_str("cannot undo the first commit").into()) };
+        let head = self.inner.find_reference("HEAD")?;
+        let target = head.symbolic_target().ok().flatten().map(str::to_string).unwrap_or_else(|| "HEAD".into());
+        self.inner.reference_matching(
+            &target,
+            git2::Oid::from_str(to)?,
+            true,
+            git2::Oid::from_str(from)?,
+            "ratchet: undo a step commit that could not be logged",
+        )?;
+        Ok(())
+    }
+
+    /// The paths in which commit `id` differs from its first parent (all
+    /// of them, for a root commit), and whether it has one parent.
+    pub fn changed_paths(&self, id: &str) -> Result<(Vec<String>, bool), GitError> {
+        let commit = self.inner.find_commit(git2::Oid::from_str(id)?)?;
+        let single = commit.parent_count() == 1;
+        let old = if commit.parent_count() > 0 { Some(commit.parent(0)?.tree()?) } else { None };
+        let diff = self.inner.diff_tree_to_tree(old.as_ref(), Some(&commit.tree()?), None)?;
+        let mut out = Vec::new();
+        for d in diff.deltas() {
+            for f in [d.old_file(), d.new_file()] {
+                if let Some(p) = f.path().and_then(|p| p.to_str()) {
+                    if !out.iter().any(|x: &String| x == p) {
+                        out.push(p.to_string());
+                    }
+                }
+            }
+        }
+        Ok((out, single))
+    }
+
+    /// Commits reachable from HEAD and newer than `stop` (oldest first),
+    /// with one parent each: the candidates for a revert.
+    pub fn commits_since(&self, stop: Option<&str>) -> Result<Vec<(String, chrono::DateTime<chrono::Utc>)>, GitError> {
+        let mut walk = self.inner.revwalk()?;
+        if walk.push_head().is_err() {
+            return Ok(Vec::new());
+        }
+        if let Some(stop) = stop.and_then(|s| git2::Oid::from_str(s).ok()) {
+            let _ = walk.hide(stop);
+        }
+        let mut out = Vec::new();
+        for oid in walk {
+            let commit = self.inner.find_commit(oid?)?;
+            if commit.parent_count() == 1 {
+                let time = chrono::DateTime::from_timestamp(commit.time().seconds(), 0).unwrap_or_default();
+                out.push((commit.id().to_string(), time));
+            }
+        }
+        out.reverse();
+        Ok(out)
+    }
+}
+
+impl Repo {
+    /// The value of trailer `key` in commit `id`'s final trailer block (as
+    /// git reads trailers: words elsewhere in the message do not count).
+    pub fn trailer_of(&self, id: &str, key: &str) -> Option<String> {
+        let commit = self.inner.find_commit(git2::Oid::from_str(id).ok()?).ok()?;
+        let message = commit.message_raw().ok()?;
+        let trailers = git2::message_trailers_strs(message).ok()?;
+        trailers.iter().filter(|(k, _)| *k == key).map(|(_, v)| v.trim().to_string()).next_back()
+    }
+}

@@ -10,7 +10,6 @@
 //! file in the same directory, fsync, rename, fsync of the directory.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -37,14 +36,26 @@ pub struct Place {
 #[serde(deny_unknown_fields)]
 struct Raw {
     head: String,
+    /// The keyed MAC of `{head, seq, size}` (see [`crate::private`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    mac: Option<String>,
     seq: u64,
     size: u64,
 }
+
+/// The purpose a checkpoint's MAC is bound to.
+const PURPOSE: &str = "ratchet checkpoint v1";
 
 impl Checkpoint {
     /// Reads the checkpoint at `path`: `Ok(None)` when there is none,
     /// `Err(reason)` when the file exists but is not a checkpoint.
     pub fn read(path: &Path) -> Result<Option<Checkpoint>, String> {
+        Checkpoint::read_keyed(path, None)
+    }
+
+    /// [`Checkpoint::read`], demanding a MAC that verifies under `key` when
+    /// one is given: a checkpoint ratchet did not write is invalid.
+    pub fn read_keyed(path: &Path, key: Option<&[u8; 32]>) -> Result<Option<Checkpoint>, String> {
         let bytes = match fs::read(path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -55,52 +66,44 @@ impl Checkpoint {
         if (raw.seq == 0) != (raw.size == 0) {
             return Err("not a checkpoint: seq and size disagree".into());
         }
-        Ok(Some(Checkpoint { seq: raw.seq, size: raw.size, head }))
+        let cp = Checkpoint { seq: raw.seq, size: raw.size, head };
+        if let Some(key) = key {
+            match &raw.mac {
+                None => return Err("it carries no MAC, so ratchet did not write it (or wrote it before keys)".into()),
+                Some(tag) if !crate::private::verify_mac(key, PURPOSE, &cp.message(), tag) => {
+                    return Err("its MAC does not verify: it was written by something other than ratchet".into());
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(Some(cp))
     }
 
-    /// The checkpoint's bytes, as written.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut b = crate::canonical::to_vec(&Raw { head: hex(&self.head), seq: self.seq, size: self.size });
+    /// What the MAC covers.
+    fn message(&self) -> Vec<u8> {
+        crate::canonical::to_vec(&Raw { head: hex(&self.head), mac: None, seq: self.seq, size: self.size })
+    }
+
+    /// The checkpoint's bytes, as written, with its MAC under `key`.
+    pub fn to_bytes(&self, key: Option<&[u8; 32]>) -> Vec<u8> {
+        let mac = key.map(|k| crate::private::mac(k, PURPOSE, &self.message()));
+        let mut b = crate::canonical::to_vec(&Raw { head: hex(&self.head), mac, seq: self.seq, size: self.size });
         b.push(b'\n');
         b
     }
 
     /// Writes the checkpoint to `path` atomically, creating its directory
-    /// (mode 0700) when missing.
-    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+    /// (mode 0700) when missing. The new file's bytes are forced to disk
+    /// before the rename, so a checkpoint is never found empty or torn. The
+    /// rename itself is not: if a power cut loses it, the older checkpoint
+    /// stays, and an older checkpoint is always consistent with a longer log
+    /// (the log is fsynced before its checkpoint is written), so it never
+    /// raises a false alarm. That saves a directory fsync on every append.
+    pub fn write(&self, path: &Path, key: Option<&[u8; 32]>) -> std::io::Result<()> {
         let dir = path.parent().ok_or_else(|| std::io::Error::other("a checkpoint path has a parent"))?;
-        create_private_dir(dir)?;
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-        // The new file's bytes are forced to disk before the rename, so a
-        // checkpoint is never found empty or torn. The rename itself is not:
-        // if a power cut loses it, the older checkpoint stays, and an older
-        // checkpoint is always consistent with a longer log (the log is
-        // fsynced before its checkpoint is written), so it never raises a
-        // false alarm. That saves a directory fsync on every append.
-        let result = (|| {
-            let mut f = fs::File::create(&tmp)?;
-            f.write_all(&self.to_bytes())?;
-            f.sync_all()?;
-            fs::rename(&tmp, path)
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        result
+        crate::fsutil::create_private_dir(dir)?;
+        crate::fsutil::write_private(path, &self.to_bytes(key), crate::fsutil::Durability::File)
     }
-}
-
-/// Creates `dir` and its parents; new directories get mode 0700.
-pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder.create(dir)
 }
 
 /// fsyncs a directory, so that a rename or a new file in it is durable.
@@ -118,7 +121,7 @@ mod tests {
         let path = dir.path().join("a/b/checkpoint");
         assert_eq!(Checkpoint::read(&path), Ok(None));
         let cp = Checkpoint { seq: 7, size: 4242, head: [7; 32] };
-        cp.write(&path).unwrap();
+        cp.write(&path, None).unwrap();
         assert_eq!(Checkpoint::read(&path), Ok(Some(cp)));
         let text = fs::read_to_string(&path).unwrap();
         assert_eq!(text, format!("{{\"head\":\"{}\",\"seq\":7,\"size\":4242}}\n", "07".repeat(32)));
@@ -129,5 +132,23 @@ mod tests {
             fs::write(&path, bad).unwrap();
             assert!(Checkpoint::read(&path).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_keyed_checkpoint_verifies_only_under_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("checkpoint");
+        let cp = Checkpoint { seq: 3, size: 99, head: [3; 32] };
+        let key = [9u8; 32];
+        cp.write(&path, Some(&key)).unwrap();
+        assert_eq!(Checkpoint::read_keyed(&path, Some(&key)), Ok(Some(cp)));
+        assert!(Checkpoint::read_keyed(&path, Some(&[8; 32])).unwrap_err().contains("MAC does not verify"));
+        // A forger who rewrites the numbers keeps the old MAC, which no longer fits.
+        let forged = fs::read_to_string(&path).unwrap().replace("\"seq\":3", "\"seq\":2");
+        fs::write(&path, forged).unwrap();
+        assert!(Checkpoint::read_keyed(&path, Some(&key)).is_err());
+        // One without a MAC is refused once a key exists.
+        Checkpoint { seq: 3, size: 99, head: [3; 32] }.write(&path, None).unwrap();
+        assert!(Checkpoint::read_keyed(&path, Some(&key)).unwrap_err().contains("no MAC"));
     }
 }

@@ -55,6 +55,7 @@ pub use read::{Entries, Entry, FromLine, RawEntry};
 pub use verify::{BadLine, CheckpointStatus, VerifyOptions, VerifyReport, verify, verify_at, verify_bytes};
 
 use crate::error::{Coded, IoContext, IoError};
+use crate::record::{Body, Quarantined, RecoveryBody, TruncatedTo};
 use crate::workspace::Workspace;
 use read::LineReader;
 
@@ -131,6 +132,8 @@ pub struct JournalPaths {
     /// `.ratchet/checkpoint` first, then the state copy (when a state
     /// directory can be found).
     pub checkpoints: Vec<Place>,
+    /// ratchet's private directory, whose key MACs the checkpoints.
+    pub private: Option<crate::private::Private>,
 }
 
 impl JournalPaths {
@@ -138,19 +141,16 @@ impl JournalPaths {
     /// `$XDG_STATE_HOME/ratchet/<ws.id()>/` (an absolute `XDG_STATE_HOME`;
     /// else `~/.local/state`; none when neither can be found).
     pub fn for_workspace(ws: &Workspace) -> JournalPaths {
-        let state_home = std::env::var_os("XDG_STATE_HOME")
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute())
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")));
-        JournalPaths::with_state_home(ws, state_home.as_deref())
+        JournalPaths::with_state_home(ws, crate::private::state_home().as_deref())
     }
 
     /// The journal's files in `ws`, with the state copy under `state_home`.
     pub fn with_state_home(ws: &Workspace, state_home: Option<&Path>) -> JournalPaths {
         let mut checkpoints =
             vec![Place { path: ws.state_dir().join("checkpoint"), label: ws.rel(".ratchet/checkpoint") }];
-        if let Some(home) = state_home {
-            let path = home.join("ratchet").join(ws.id()).join("checkpoint");
+        let private = crate::private::Private::under(state_home, ws);
+        if let Some(p) = &private {
+            let path = p.path("checkpoint");
             checkpoints.push(Place { label: path.display().to_string(), path });
         }
         JournalPaths {
@@ -160,6 +160,18 @@ impl JournalPaths {
             quarantine: ws.quarantine_dir(),
             quarantine_label: "logs/quarantine".into(),
             checkpoints,
+            private,
+        }
+    }
+
+    /// The checkpoints' MAC key, once there is one.
+    pub(crate) fn key(&self) -> Result<Option<[u8; 32]>, JournalError> {
+        match &self.private {
+            Some(p) if p.has_key() => p.key().map(Some).map_err(|e| JournalError::CheckpointInvalid {
+                path: p.path("key").display().to_string(),
+                reason: format!("the key cannot be read: {e}"),
+            }),
+            _ => Ok(None),
         }
     }
 }
@@ -212,9 +224,15 @@ impl Link {
     }
 }
 
+/// The permit for entries only the journal itself writes (`recovery`).
+pub struct Internal(());
+
 /// An entry to append: its kind, an optional explicit id, and its body.
+/// Outside the journal, entries are appended as typed bodies
+/// ([`Journal::append`]); drafts are how the journal (and its tests) write
+/// any JSON object.
 #[derive(Clone, Debug)]
-pub struct Draft {
+pub(crate) struct Draft {
     pub kind: Kind,
     /// `None` gives `s<seq>`. A later entry that continues an earlier step
     /// (a pending proposal approved later) passes the original step's id.
@@ -225,7 +243,7 @@ pub struct Draft {
 impl Draft {
     /// A draft whose body is `body` serialised; it must be a JSON object
     /// without the header keys (`v`, `seq`, `id`, `ts`, `kind`, `prev`) or `hash`.
-    pub fn new(kind: Kind, body: impl Serialize) -> Result<Draft, JournalError> {
+    pub(crate) fn new(kind: Kind, body: impl Serialize) -> Result<Draft, JournalError> {
         let invalid = |reason: String| JournalError::InvalidEntry { file: "logs/steps.jsonl".into(), reason };
         match serde_json::to_value(body) {
             Ok(Value::Object(body)) => Ok(Draft { kind, id: None, body }),
@@ -237,7 +255,7 @@ impl Draft {
     }
 
     /// The same draft with an explicit id.
-    pub fn with_id(mut self, id: impl Into<String>) -> Draft {
+    pub(crate) fn with_id(mut self, id: impl Into<String>) -> Draft {
         self.id = Some(id.into());
         self
     }
@@ -361,7 +379,41 @@ impl Journal {
     /// Appends one entry: takes the lock, links it to the current head (also
     /// when another process appended since this journal was opened), writes
     /// it in one `write`, fsyncs it, and writes the checkpoints.
-    pub fn append(&mut self, draft: Draft) -> Result<Entry, JournalError> {
+    /// Appends `body` as an entry of its kind, under `id` (`s<seq>` when
+    /// `None`; a later entry of an earlier step passes that step's id).
+    /// The permit is the body's: anyone may write `rails` or `intent`
+    /// entries, only the step may write its own kinds.
+    pub fn append<B: Body>(&mut self, id: Option<&str>, body: &B, _permit: B::Permit) -> Result<Entry, JournalError> {
+        let mut draft = Draft::new(B::KIND, body)?;
+        if let Some(id) = id {
+            draft = draft.with_id(id);
+        }
+        self.append_draft(draft)
+    }
+
+    /// Whether `body` would fit in one entry of the log (its line under
+    /// [`MAX_LINE`]), without writing anything: a step checks this before
+    /// it commits, so that the entry describing a commit is known to fit.
+    pub fn fits<B: Body>(&self, id: Option<&str>, body: &B) -> Result<(), JournalError> {
+        let mut draft = Draft::new(B::KIND, body)?;
+        if let Some(id) = id {
+            draft = draft.with_id(id);
+        }
+        draft.check().map_err(|reason| self.invalid(reason))?;
+        let id = draft.id.clone().unwrap_or_else(|| format!("s{}", self.head.seq + 1));
+        let ts = crate::clock::stamp(crate::clock::now());
+        let header = line::Header { seq: self.head.seq + 1, id: &id, ts: &ts, kind: draft.kind, prev: self.head.hash };
+        let encoded = line::encode(&header, &draft.body);
+        if encoded.bytes.len() > MAX_LINE {
+            return Err(self.invalid(format!(
+                "the entry would be {} bytes, over the {MAX_LINE}-byte limit",
+                encoded.bytes.len() - 1
+            )));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn append_draft(&mut self, draft: Draft) -> Result<Entry, JournalError> {
         draft.check().map_err(|reason| self.invalid(reason))?;
         let _lock = Lock::take(&self.paths.lock)?;
         self.catch_up()?;
@@ -418,8 +470,18 @@ impl Journal {
 
     fn write_checkpoints(&mut self) {
         let cp = Checkpoint { seq: self.head.seq, size: self.head.size, head: self.head.hash };
+        let key = match &self.paths.private {
+            Some(p) => match p.key() {
+                Ok(k) => Some(k),
+                Err(e) => {
+                    self.warnings.push(format!("could not make the checkpoints' key in {}: {e}", p.dir().display()));
+                    None
+                }
+            },
+            None => None,
+        };
         for place in &self.paths.checkpoints {
-            if let Err(e) = cp.write(&place.path) {
+            if let Err(e) = cp.write(&place.path, key.as_ref()) {
                 self.warnings.push(format!("could not write the checkpoint {}: {e}", place.label));
             }
         }
@@ -427,8 +489,9 @@ impl Journal {
 
     fn read_checkpoints(&self) -> Result<Vec<(Place, Checkpoint)>, JournalError> {
         let mut out = Vec::new();
+        let key = self.paths.key()?;
         for place in &self.paths.checkpoints {
-            match Checkpoint::read(&place.path) {
+            match Checkpoint::read_keyed(&place.path, key.as_ref()) {
                 Ok(Some(cp)) => out.push((place.clone(), cp)),
                 Ok(None) => {}
                 Err(reason) => return Err(JournalError::CheckpointInvalid { path: place.label.clone(), reason }),
@@ -583,16 +646,16 @@ impl Journal {
         file.set_len(from).io("truncate", &log)?;
         sync_or_abort(&file, &log);
         drop(file);
-        let body = serde_json::json!({
-            "reason": format!("torn last line {line_no}: {reason}"),
-            "quarantine": {
-                "path": format!("{}/{name}", self.paths.quarantine_label),
-                "bytes": torn.len(),
-                "hash": blake3::hash(&torn).to_hex().as_str(),
+        let body = RecoveryBody {
+            reason: format!("torn last line {line_no}: {reason}"),
+            quarantine: Quarantined {
+                path: format!("{}/{name}", self.paths.quarantine_label),
+                bytes: torn.len() as u64,
+                hash: blake3::hash(&torn).to_hex().to_string(),
             },
-            "truncated_to": { "seq": self.head.seq, "size": from },
-        });
-        let draft = Draft::new(Kind::Recovery, body)?;
+            truncated_to: TruncatedTo { seq: self.head.seq, size: from },
+        };
+        let draft = Draft::new(Kind::Recovery, &body)?;
         let entry = self.append_locked(draft)?;
         self.recovered = Some(entry);
         Ok(())
@@ -682,3 +745,6 @@ impl Lock {
         Ok(Lock(file))
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -132,8 +132,9 @@ pub fn verify_at(
     let mut checkpoints = Vec::new();
     let mut statuses = Vec::new();
     let mut bad_checkpoint = None;
+    let key = paths.key()?;
     for place in &paths.checkpoints {
-        match Checkpoint::read(&place.path) {
+        match Checkpoint::read_keyed(&place.path, key.as_ref()) {
             Ok(Some(cp)) => {
                 statuses.push(CheckpointStatus { label: place.label.clone(), seq: Some(cp.seq), status: "unchecked" });
                 checkpoints.push((statuses.len() - 1, cp));
@@ -193,6 +194,7 @@ pub fn verify_bytes(
         quarantine: "quarantine".into(),
         quarantine_label: "logs/quarantine".into(),
         checkpoints: Vec::new(),
+        private: None,
     };
     finish(&paths, log.len() as u64, &ctx, scan, statuses, None, trailers)
 }

@@ -245,6 +245,154 @@ pub(crate) fn apply_with(
     }
 }
 
+/// What the target must hold before a patch is written: the bytes Gate 1
+/// judged and the human saw (the base commit's), or nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Before<'a> {
+    Absent,
+    Bytes(&'a [u8]),
+}
+
+/// A patch written to the tree, with the directory it went into held open:
+/// the bytes ratchet wrote are known, and [`Written::verify`] proves the
+/// file still holds exactly them, without resolving the path by name again.
+#[derive(Debug)]
+pub struct Written {
+    pub undo: Undo,
+    /// The bytes written, which the step commits (never a re-read of the path).
+    pub bytes: Vec<u8>,
+    /// The file's permission bits.
+    pub mode: u32,
+    dir: OwnedFd,
+    name: String,
+}
+
+impl Written {
+    /// Reads the file again through the held directory (no symlink
+    /// followed) and checks it is a regular file holding exactly the bytes
+    /// written; `UNEXPECTED_CHANGES` otherwise.
+    pub fn verify(&self) -> Result<(), PatchError> {
+        let changed = |why: &str| PatchError::TargetChanged { path: self.undo.path.clone(), why: why.to_string() };
+        match path::read_at(&self.dir, &self.name, &self.undo.path) {
+            Ok(Some(current)) if current.bytes == self.bytes => Ok(()),
+            Ok(Some(_)) => Err(changed("its bytes are not the ones ratchet wrote")),
+            Ok(None) => Err(changed("it is gone")),
+            Err(PatchError::SymlinkInPath { .. }) => Err(changed("it was replaced by a symbolic link")),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Writes `patch` under `root` after checking its path (lexical, policy,
+/// on disk) and that the target holds exactly `before`; the new bytes are
+/// the patch resolved against `before`. Returns what was written, with the
+/// directory held, and how to undo it.
+pub fn write(root: &Path, policy: &PathPolicy, patch: &Patch, before: Before<'_>) -> Result<Written, PatchError> {
+    let rel = patch.path();
+    path::check(rel, policy)?;
+    let mut target = Target::open(root, rel)?;
+    let changed = |why: &str| PatchError::TargetChanged { path: rel.to_string(), why: why.to_string() };
+    match (before, target.current()) {
+        (Before::Absent, None) => {}
+        (Before::Bytes(b), Some(current)) if b == current => {}
+        (Before::Absent, Some(_)) => return Err(changed("it exists, and was absent when the patch was judged")),
+        (Before::Bytes(_), None) => return Err(changed("it is gone since the patch was judged")),
+        (Before::Bytes(_), Some(_)) => return Err(changed("its bytes differ from the ones the patch was judged on")),
+    }
+    let new = super::resolve(patch, target.current())?.into_bytes();
+    match target.take_current() {
+        Some(current) => {
+            let content =
+                String::from_utf8(current.bytes).map_err(|_| PatchError::NotUtf8 { path: rel.to_string() })?;
+            let name = target.name.clone();
+            if let Err(e) = replace(target.dir(), &name, &new, current.mode, rel, None) {
+                if matches!(e, PatchError::Io { action: SYNC_DIR, .. }) {
+                    replace(target.dir(), &name, content.as_bytes(), current.mode, rel, None)?;
+                }
+                return Err(e);
+            }
+            let undo = Undo { path: rel.to_string(), previous: Previous::File { content, mode: current.mode } };
+            Ok(Written { undo, bytes: new, mode: current.mode, dir: target.dir, name })
+        }
+        None => {
+            let (created_dirs, held) = create_held(&target, &new, rel, None)?;
+            let undo = Undo { path: rel.to_string(), previous: Previous::Absent { created_dirs } };
+            let name = target.name.clone();
+            let dir = match held {
+                Some(fd) => fd,
+                None => target.dir,
+            };
+            Ok(Written { undo, bytes: new, mode: NEW_FILE_MODE, dir, name })
+        }
+    }
+}
+
+/// Puts `bytes` (permission bits `mode`) back at `rel` under `root`,
+/// making missing directories, through the same no-symlink walk as a patch.
+/// For the fence, which restores a tracked file a child changed.
+pub fn put_back(root: &Path, rel: &str, bytes: &[u8], mode: u32) -> Result<(), PatchError> {
+    let (dir, missing, name) = path::walk(root, rel)?;
+    let mut fds: Vec<OwnedFd> = Vec::new();
+    for component in &missing {
+        let parent = fds.last().map(|f| f.as_fd()).unwrap_or(dir.as_fd());
+        match rustix::fs::mkdirat(parent, component.as_str(), raw_mode(NEW_DIR_MODE)) {
+            Ok(()) | Err(Errno::EXIST) => {}
+            Err(e) => return Err(PatchError::io("create the directory", rel, e)),
+        }
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = rustix::fs::openat(parent, component.as_str(), flags, Mode::empty())
+            .map_err(|e| PatchError::io("open the directory", rel, e))?;
+        fds.push(fd);
+    }
+    let dir = fds.last().map(|f| f.as_fd()).unwrap_or(dir.as_fd());
+    if let Ok(st) = rustix::fs::statat(dir, name.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
+        if rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Directory {
+            return Err(PatchError::PathInvalid { path: rel.into(), reason: "a directory stands there now".into() });
+        }
+    }
+    replace(dir, &name, bytes, mode, rel, None)
+}
+
+/// Removes `rel` under `root` (a file, a symlink as itself, or a directory
+/// with everything in it), reaching it without following any symlink. For
+/// the fence, which removes what a child created.
+pub fn remove_new(root: &Path, rel: &str) -> Result<(), PatchError> {
+    let (dir, missing, name) = path::walk(root, rel)?;
+    if !missing.is_empty() {
+        return Ok(());
+    }
+    remove_at(dir.as_fd(), &name, rel, 0)
+}
+
+fn remove_at(dir: BorrowedFd<'_>, name: &str, rel: &str, depth: usize) -> Result<(), PatchError> {
+    let st = match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => st,
+        Err(Errno::NOENT) => return Ok(()),
+        Err(e) => return Err(PatchError::io("stat", rel, e)),
+    };
+    if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::Directory {
+        return rustix::fs::unlinkat(dir, name, AtFlags::empty()).map_err(|e| PatchError::io("remove", rel, e));
+    }
+    if depth > 64 {
+        return Err(PatchError::PathInvalid { path: rel.into(), reason: "it is nested too deep to remove".into() });
+    }
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let sub = rustix::fs::openat(dir, name, flags, Mode::empty()).map_err(|e| PatchError::io("open", rel, e))?;
+    let mut names = Vec::new();
+    let entries = rustix::fs::Dir::read_from(&sub).map_err(|e| PatchError::io("list", rel, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| PatchError::io("list", rel, e))?;
+        let n = entry.file_name().to_string_lossy().into_owned();
+        if n != "." && n != ".." {
+            names.push(n);
+        }
+    }
+    for n in names {
+        remove_at(sub.as_fd(), &n, &format!("{rel}/{n}"), depth + 1)?;
+    }
+    rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR).map_err(|e| PatchError::io("remove the directory", rel, e))
+}
+
 const SYNC_DIR: &str = "sync the directory of";
 
 /// Replaces (or creates) `name` in `dir` with `bytes` and `mode`, atomically.
@@ -270,6 +418,17 @@ fn replace(
 /// Creates the file of `target` (absent) with `bytes`, making its missing
 /// directories first. Returns the directories made.
 fn create(target: &Target, bytes: &[u8], rel: &str, fault: Option<Fault>) -> Result<Vec<String>, PatchError> {
+    create_held(target, bytes, rel, fault).map(|(dirs, _)| dirs)
+}
+
+/// [`create`], also returning the descriptor of the directory the file
+/// went into when `create` made it (`None`: the target's own directory).
+fn create_held(
+    target: &Target,
+    bytes: &[u8],
+    rel: &str,
+    fault: Option<Fault>,
+) -> Result<(Vec<String>, Option<OwnedFd>), PatchError> {
     let rel_dirs = target.missing_dirs();
     let mut fds: Vec<OwnedFd> = Vec::new();
     let mut made = 0;
@@ -312,7 +471,7 @@ fn create(target: &Target, bytes: &[u8], rel: &str, fault: Option<Fault>) -> Res
         }
         return Err(e);
     }
-    Ok(rel_dirs)
+    Ok((rel_dirs, fds.pop()))
 }
 
 /// Renames `tmp` to `name` in `dir`, failing with `EEXIST` rather than

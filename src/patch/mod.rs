@@ -33,7 +33,10 @@ use serde_json::{Map, Value};
 
 use crate::error::Coded;
 
-pub use apply::{Previous, Undo, apply, apply_since, apply_verified, apply_watched, verify_single_change};
+pub use apply::{
+    Before, Previous, Undo, Written, apply, apply_since, apply_verified, apply_watched, put_back, remove_new,
+    verify_single_change, write,
+};
 pub use path::{MAX_PATH_BYTES, Target};
 
 /// A proposal file larger than this is refused before it is parsed.
@@ -74,6 +77,8 @@ pub enum PatchError {
     UnexpectedChanges { path: String, others: Vec<String> },
     #[error("after applying {path}, git status does not show it changed")]
     ChangeInvisible { path: String },
+    #[error("{path} changed under ratchet: {why}")]
+    TargetChanged { path: String, why: String },
     #[error("could not undo the patch to {path} after: {cause}")]
     RestoreFailed {
         path: String,
@@ -116,7 +121,9 @@ impl Coded for PatchError {
             PatchError::OldTextAmbiguous { .. } => "OLD_TEXT_AMBIGUOUS",
             PatchError::NotUtf8 { .. } => "NOT_UTF8",
             PatchError::TargetTooLarge { .. } => "TARGET_TOO_LARGE",
-            PatchError::UnexpectedChanges { .. } | PatchError::ChangeInvisible { .. } => "UNEXPECTED_CHANGES",
+            PatchError::UnexpectedChanges { .. }
+            | PatchError::ChangeInvisible { .. }
+            | PatchError::TargetChanged { .. } => "UNEXPECTED_CHANGES",
             PatchError::RestoreFailed { .. } => "RESTORE_FAILED",
             PatchError::Git(e) => e.code(),
             PatchError::Io { .. } => "IO_ERROR",
@@ -152,6 +159,9 @@ impl Coded for PatchError {
             PatchError::TargetTooLarge { .. } => "patch a smaller file".into(),
             PatchError::UnexpectedChanges { .. } | PatchError::ChangeInvisible { .. } => {
                 "a patch must change exactly its one path: check `git status` and .gitignore".into()
+            }
+            PatchError::TargetChanged { .. } => {
+                "something besides ratchet wrote to the file during the step (a provider or the checks): nothing was committed; look at `git diff`".into()
             }
             PatchError::RestoreFailed { path, .. } => {
                 format!("the tree may still hold the patch: restore {path} by hand (`git diff`, `git checkout -- {path}`)")

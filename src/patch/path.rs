@@ -252,6 +252,12 @@ fn refused(dir: &OwnedFd, component: &str, prefix: &str, path: &str, err: Errno)
     }
 }
 
+/// Reads the regular file `name` in the held directory `dir` (`path` names
+/// it in messages), or `None` when absent; never follows a symlink.
+pub(super) fn read_at(dir: &OwnedFd, name: &str, path: &str) -> Result<Option<Current>, PatchError> {
+    read_current(dir, name, path)
+}
+
 /// Reads the regular file `name` in `dir`, or `None` when absent.
 fn read_current(dir: &OwnedFd, name: &str, path: &str) -> Result<Option<Current>, PatchError> {
     let st = match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {

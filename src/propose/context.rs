@@ -115,7 +115,7 @@ pub fn build(inputs: Inputs<'_>) -> Context {
             utility: s.utility(),
             summary: match &s.body.proposal {
                 Some(p) => format!("{} {}: {}", p.op, p.path, first_line(&p.rationale)),
-                None => s.body.detail.clone().or(s.body.reason.clone()).unwrap_or_default(),
+                None => s.body.detail.clone().or(s.body.reason.map(|r| r.word().to_string())).unwrap_or_default(),
             },
         })
         .collect::<Vec<_>>()

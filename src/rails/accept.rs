@@ -28,6 +28,8 @@ pub enum AcceptError {
     NoIdentity,
     #[error("the golden backtest no longer keeps its order: {}", describe_flips(flips))]
     GoldenFailed { flips: Vec<(String, golden::Flip)> },
+    #[error(transparent)]
+    Journal(#[from] crate::journal::JournalError),
 }
 
 fn describe_owners(paths: &[(String, Vec<String>)]) -> String {
@@ -54,6 +56,7 @@ impl Coded for AcceptError {
             AcceptError::NotACodeowner { .. } => "NOT_A_CODEOWNER",
             AcceptError::NoIdentity => "IDENTITY_MISSING",
             AcceptError::GoldenFailed { .. } => "GOLDEN_FAILED",
+            AcceptError::Journal(e) => e.code(),
         }
     }
     fn hint(&self) -> Option<String> {
@@ -69,11 +72,13 @@ impl Coded for AcceptError {
                 "inspect with `ratchet golden check`; change the weights or evaluators back, or, if the new order is right, update the golden file in the same change"
                     .into(),
             ),
+            AcceptError::Journal(e) => e.hint(),
         }
     }
     fn exit(&self) -> crate::error::Exit {
         match self {
             AcceptError::Lock(e) => e.exit(),
+            AcceptError::Journal(e) => e.exit(),
             _ => crate::error::Exit::Error,
         }
     }
@@ -116,7 +121,7 @@ pub fn plan(ws: &Workspace) -> Result<Plan, AcceptError> {
 /// CODEOWNERS GitHub would read, so a change cannot appoint its own owner;
 /// the current file when none was accepted.
 pub fn codeowners(ws: &Workspace, previous: &Lock) -> CodeOwners {
-    let order = [CODEOWNERS_FILES[1], CODEOWNERS_FILES[0], CODEOWNERS_FILES[2]];
+    let order = [CODEOWNERS_FILES[1], CODEOWNERS_FILES[0], CODEOWNERS_FILES[2], CODEOWNERS_FILES[3]];
     let repo = ws.repo().ok();
     for name in order {
         if let Some(hash) = previous.files.get(name) {
@@ -149,8 +154,30 @@ pub fn check_owners(ws: &Workspace, plan: &Plan, who: &Identity, handle: Option<
 }
 
 /// Writes the lock and the accepted copies.
-pub fn commit(ws: &Workspace, plan: &Plan) -> Result<(), AcceptError> {
+/// Makes `plan` the rails: writes `config/rails.lock` and the accepted
+/// copies, and logs a `rails` entry naming the new version, the changes, the
+/// approver `by` and the golden backtest. Returns the entry's seq.
+pub fn commit(ws: &Workspace, plan: &Plan, by: &str) -> Result<u64, AcceptError> {
+    let mut journal = crate::journal::Journal::open(ws)?;
     plan.next.store(ws)?;
     lock::store_accepted(ws)?;
-    Ok(())
+    let intent = crate::intent::current(ws).ok();
+    let body = crate::record::RailsBody {
+        reason: crate::record::RailsReason::Accept,
+        rails: plan.next.version(),
+        previous: Some(plan.previous.version()),
+        changes: plan.changes.iter().filter_map(|c| serde_json::to_value(c).ok()).collect(),
+        by: Some(by.to_string()),
+        intent: intent.as_ref().map(|i| i.hash.clone()),
+        intent_name: intent.map(|i| i.name),
+        workspace: None,
+        checks: None,
+        golden: plan
+            .golden
+            .files
+            .iter()
+            .map(|f| crate::record::GoldenRecord { file: f.file.clone(), tau: f.tau, pairs: f.pairs as u64 })
+            .collect(),
+    };
+    Ok(journal.append(None, &body, ())?.seq)
 }

@@ -16,8 +16,8 @@ use crate::workspace::Workspace;
 
 /// Home-relative folders whose every file is locked.
 pub const LOCKED_DIRS: [&str; 3] = ["config", "intents", "golden"];
-/// Repository-relative CODEOWNERS locations (GitHub's three).
-pub const CODEOWNERS_FILES: [&str; 3] = ["CODEOWNERS", ".github/CODEOWNERS", "docs/CODEOWNERS"];
+/// Repository-relative CODEOWNERS locations (GitHub's three, and GitLab's `.gitlab/`).
+pub const CODEOWNERS_FILES: [&str; 4] = ["CODEOWNERS", ".github/CODEOWNERS", "docs/CODEOWNERS", ".gitlab/CODEOWNERS"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
@@ -158,11 +158,8 @@ impl Lock {
     /// Writes the lock atomically.
     pub fn store(&self, ws: &Workspace) -> Result<(), LockError> {
         let path = ws.rails_lock();
-        crate::fsutil::write_atomic(&path, self.render().as_bytes()).map_err(|source| LockError::Io {
-            action: "write",
-            path,
-            source,
-        })
+        crate::fsutil::write_file(&path, self.render().as_bytes(), crate::fsutil::Durability::Full)
+            .map_err(|source| LockError::Io { action: "write", path, source })
     }
 
     /// What differs between this lock and `current`.

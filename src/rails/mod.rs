@@ -109,6 +109,127 @@ pub struct Selection {
 pub struct Trust {
     /// In order of increasing risk; every provider starts in the first.
     pub tiers: Vec<Tier>,
+    /// Files that tools execute on use (test files that runners collect,
+    /// build scripts, CI workflows, editor and env configs, the checks'
+    /// own scripts): they count as code — the top tier — wherever they
+    /// sit, and never auto-merge. `[trust] runs_on_use`, else [`RUNS_ON_USE`].
+    pub runs_on_use: PatternSet,
+}
+
+/// The files tools execute on use, by default. Matched case-insensitively
+/// at any depth (`**/` is implied for patterns without a `/`).
+pub const RUNS_ON_USE: &[&str] = &[
+    // Test files that runners collect and import.
+    "**/test_*.py",
+    "**/*_test.py",
+    "**/conftest.py",
+    "**/__init__.py",
+    "**/*_test.go",
+    "**/*.test.[jt]s",
+    "**/*.test.[cm][jt]s",
+    "**/*.test.[jt]sx",
+    "**/*.spec.[jt]s",
+    "**/*.spec.[jt]sx",
+    "**/*_spec.rb",
+    "**/*_test.rb",
+    // Build scripts and manifests whose scripts or hooks run.
+    "**/build.rs",
+    "**/Cargo.toml",
+    "**/.cargo/config",
+    "**/.cargo/config.toml",
+    "**/Makefile",
+    "**/GNUmakefile",
+    "**/*.mk",
+    "**/CMakeLists.txt",
+    "**/Justfile",
+    "**/Rakefile",
+    "**/Gemfile",
+    "**/*.gemspec",
+    "**/setup.py",
+    "**/setup.cfg",
+    "**/pyproject.toml",
+    "**/tox.ini",
+    "**/pytest.ini",
+    "**/noxfile.py",
+    "**/conf.py",
+    "**/package.json",
+    "**/.npmrc",
+    "**/.yarnrc",
+    "**/.yarnrc.yml",
+    "**/*.config.[cm]js",
+    "**/*.config.[jt]s",
+    "**/build.gradle",
+    "**/build.gradle.kts",
+    "**/settings.gradle",
+    "**/settings.gradle.kts",
+    "**/pom.xml",
+    "**/BUILD",
+    "**/BUILD.bazel",
+    "**/WORKSPACE",
+    "**/.bazelrc",
+    "**/Dockerfile",
+    "**/docker-compose.yml",
+    "**/docker-compose.yaml",
+    // CI, hooks, environment and editor configurations.
+    ".github/workflows/**",
+    ".github/actions/**",
+    ".gitlab-ci.yml",
+    ".circleci/**",
+    ".travis.yml",
+    "**/.envrc",
+    "**/.env",
+    "**/.pre-commit-config.yaml",
+    "**/.husky/**",
+    "**/.githooks/**",
+    "**/.gitattributes",
+    "**/.gitmodules",
+    "**/.vscode/**",
+    "**/.idea/**",
+    "**/.devcontainer/**",
+];
+
+/// The scripts a command line runs from the tree, as literal patterns:
+/// the program of each simple command when it is a path (`./check.sh`,
+/// `scripts/test`), and the script an interpreter is given (`sh
+/// scripts/check.sh`, `python3 tools/run.py`). The checks' own scripts run
+/// every step, so they count as code. Files the command merely reads
+/// (`grep -q X docs/a.md`) are not named.
+pub fn named_files(command: &str) -> Vec<String> {
+    const INTERPRETERS: &[&str] = &[
+        "sh", "bash", "dash", "zsh", "ksh", "python", "python3", "node", "deno", "bun", "ruby", "perl", "php", "lua",
+        "Rscript", "pwsh", "tclsh",
+    ];
+    let mut out = Vec::new();
+    for simple in command.split(|c: char| ";&|()\n".contains(c)) {
+        let mut words = simple
+            .split_whitespace()
+            .map(|w| w.trim_matches(|c| c == '\'' || c == '"'))
+            .skip_while(|w| w.contains('=') && !w.starts_with('-'));
+        let Some(first) = words.next() else { continue };
+        let first = if matches!(first, "exec" | "env" | "time" | "nice" | "timeout") {
+            match words.find(|w| !w.starts_with('-') && !w.chars().all(|c| c.is_ascii_digit())) {
+                Some(w) => w,
+                None => continue,
+            }
+        } else {
+            first
+        };
+        let name = first.rsplit('/').next().unwrap_or(first);
+        let script = if INTERPRETERS.contains(&name) {
+            words.find(|w| !w.starts_with('-'))
+        } else if first.contains('/') {
+            Some(first)
+        } else {
+            None
+        };
+        if let Some(w) = script.map(|w| w.trim_start_matches("./")) {
+            let plain = !w.is_empty() && !w.starts_with('/') && !w.contains('$') && !w.contains("..");
+            if plain && !w.contains(['*', '?', '[', '{']) {
+                out.push(w.to_string());
+            }
+        }
+    }
+    out
 }
 
 #[derive(Clone, Debug)]
@@ -126,9 +247,19 @@ impl Trust {
         self.tiers.iter().position(|t| t.paths.is_match(path))
     }
 
-    /// The tier a path needs: its own tier, else the top tier.
+    /// The tier a path needs: the top tier for a file tools execute on
+    /// use, else its own tier, else the top tier.
     pub fn required_tier(&self, path: &str) -> usize {
-        self.tier_of(path).unwrap_or(self.tiers.len().saturating_sub(1))
+        let top = self.tiers.len().saturating_sub(1);
+        if self.runs_on_use(path) {
+            return top;
+        }
+        self.tier_of(path).unwrap_or(top)
+    }
+
+    /// Whether tools execute `path` on use (it counts as code).
+    pub fn runs_on_use(&self, path: &str) -> bool {
+        self.runs_on_use.is_match(path)
     }
 
     pub fn index(&self, name: &str) -> Option<usize> {
@@ -328,6 +459,21 @@ mod tests {
     #[test]
     fn human_gate_cannot_be_switched_off() {
         assert!(err("[paths]\nallow = [\"src/**\"]\n[gate]\nhuman = false\n").to_string().contains("without a human"));
+    }
+
+    #[test]
+    fn the_checks_own_scripts_count_as_code_but_files_they_read_do_not() {
+        assert_eq!(named_files("sh scripts/check.sh"), ["scripts/check.sh"]);
+        assert_eq!(named_files("./ci/test --fast && make"), ["ci/test"]);
+        assert_eq!(named_files("FOO=1 python3 -u tools/run.py arg"), ["tools/run.py"]);
+        assert_eq!(named_files("timeout 60 bash x.sh; true"), ["x.sh"]);
+        assert!(named_files("grep -q BROKEN docs/guide.md && exit 1; exit 0").is_empty());
+        assert!(named_files("cargo test").is_empty());
+        let rails = parse("[paths]\nallow = [\"**\"]\n[checks]\ncommand = \"sh scripts/check.sh\"\n", "").unwrap();
+        assert!(rails.trust.runs_on_use("scripts/check.sh"));
+        assert!(rails.trust.runs_on_use("tests/test_api.py") && rails.trust.runs_on_use("docs/conftest.py"));
+        assert!(rails.trust.runs_on_use(".github/workflows/ci.yml") && rails.trust.runs_on_use("src/build.rs"));
+        assert!(!rails.trust.runs_on_use("docs/guide.md"));
     }
 
     #[test]

@@ -168,6 +168,7 @@ struct TomlSelection {
 struct TomlTrust {
     #[serde(default)]
     tiers: Vec<Spanned<TomlTier>>,
+    runs_on_use: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -470,7 +471,7 @@ impl Validator<'_> {
         }
 
         // [[trust.tiers]]
-        let raw_tiers = raw.trust.map(|t| t.tiers).unwrap_or_default();
+        let (raw_tiers, raw_runs) = raw.trust.map(|t| (t.tiers, t.runs_on_use)).unwrap_or_default();
         let mut tiers = Vec::new();
         for t in &raw_tiers {
             let tier = t.get_ref();
@@ -485,7 +486,20 @@ impl Validator<'_> {
             let paths = self.patterns(&tier.paths, false, "trust tier")?;
             tiers.push(Tier { name: tier.name.clone(), paths, unlock_after: tier.unlock_after.unwrap_or(0) });
         }
-        let trust = Trust { tiers };
+        // Files tools execute on use: the defaults, or the rails' own list;
+        // and whatever the checks command names in the tree (it runs every step).
+        let mut runs: Vec<String> = match &raw_runs {
+            Some(list) => {
+                self.patterns(list, true, "[trust] runs_on_use")?;
+                list.iter().map(|p| p.get_ref().clone()).collect()
+            }
+            None => super::RUNS_ON_USE.iter().map(|p| p.to_string()).collect(),
+        };
+        runs.extend(super::named_files(&checks.command));
+        let runs_on_use = PatternSet::new(&runs, true).map_err(|(p, e)| {
+            self.invalid(0..0, format!("[trust] runs_on_use pattern {p:?} is not a valid glob: {e}"), "fix the glob")
+        })?;
+        let trust = Trust { tiers, runs_on_use };
 
         // [gate]
         let mut gate = Gate {

@@ -14,8 +14,8 @@ use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 pub const HOME_PROTECTED_DIRS: [&str; 5] = ["config", "intents", "golden", "logs", ".ratchet"];
 
 /// Files protected wherever the repository is (relative to its root).
-pub const ROOT_PROTECTED: [&str; 6] =
-    [".git", ".git/**", "CODEOWNERS", ".github/CODEOWNERS", "docs/CODEOWNERS", ".gitmodules"];
+pub const ROOT_PROTECTED: [&str; 7] =
+    [".git", ".git/**", "CODEOWNERS", ".github/CODEOWNERS", "docs/CODEOWNERS", ".gitlab/CODEOWNERS", ".gitmodules"];
 
 /// The built-in protected patterns for a workspace whose home is `home_rel`
 /// (`""` at the repository root), relative to the repository root.

@@ -44,6 +44,18 @@ pub enum StepError {
     Recovery { file: String, reason: String },
     #[error("{what} must lie within [0, 1], got {value}")]
     BadScore { what: &'static str, value: f64 },
+    #[error(
+        "config/rails.lock names rails version {}, but the log's last rails entry names {}: the lock was rewritten outside `ratchet rails accept`",
+        &lock[..12.min(lock.len())],
+        &logged[..12.min(logged.len())]
+    )]
+    RailsUnlogged { lock: String, logged: String },
+    #[error("the pending proposal {id} was tampered with: {why}; nothing was applied")]
+    PendingTampered { id: String, why: String },
+    #[error("{what}")]
+    UnexpectedChanges { what: String },
+    #[error(transparent)]
+    Commit(#[from] crate::git::CommitError),
 }
 
 impl Coded for StepError {
@@ -68,6 +80,10 @@ impl Coded for StepError {
             StepError::RevertChecksFailed { .. } => "REVERT_CHECKS_FAILED",
             StepError::Recovery { .. } => "RECOVERY_FAILED",
             StepError::BadScore { .. } => "BAD_SCORE",
+            StepError::RailsUnlogged { .. } => "RAILS_TAMPERED",
+            StepError::PendingTampered { .. } => "PENDING_TAMPERED",
+            StepError::UnexpectedChanges { .. } => "UNEXPECTED_CHANGES",
+            StepError::Commit(e) => e.code(),
         }
     }
 
@@ -109,6 +125,18 @@ impl Coded for StepError {
                 Some(format!("inspect {file} and the work tree; remove the file once the tree is as you want it"))
             }
             StepError::BadScore { .. } => Some("give a score between 0 and 1, such as --score 0.8".into()),
+            StepError::RailsUnlogged { .. } => Some(
+                "restore config/ from git (`git checkout -- config/`) and review it with `ratchet rails diff`; rails change only through `ratchet rails accept`"
+                    .into(),
+            ),
+            StepError::PendingTampered { .. } => Some(
+                "the file was moved to logs/quarantine/ and the step logged as failed; ask for a fresh proposal with `ratchet step`"
+                    .into(),
+            ),
+            StepError::UnexpectedChanges { .. } => {
+                Some("nothing was committed; look at `git status` and the checks' log in logs/runs/".into())
+            }
+            StepError::Commit(e) => e.hint(),
         }
     }
 
@@ -117,6 +145,7 @@ impl Coded for StepError {
             StepError::Lock(e) => e.exit(),
             StepError::RailsLock(e) => e.exit(),
             StepError::Journal(e) => e.exit(),
+            StepError::RailsUnlogged { .. } => Exit::RailsTampered,
             _ => Exit::Error,
         }
     }

@@ -1,20 +1,22 @@
 //! What every loop command does before anything else (DESIGN §3): take the
-//! workspace lock, check the rails against their lock, open the log (which
-//! checks its tail against the checkpoints), finish an interrupted step, and
-//! amend steps whose commits were reverted outside ratchet.
+//! workspace lock, check the rails against their lock and the lock against
+//! the log, open the log (which checks its tail against the keyed
+//! checkpoints), finish an interrupted step, and amend steps whose commits
+//! were reverted outside ratchet.
 
 use crate::git::{Identity, Repo};
 use crate::history::History;
 use crate::intent::{self, Intent};
-use crate::journal::{Draft, Entry, Journal, Kind};
+use crate::journal::{Entry, Journal};
 use crate::lock::WorkspaceLock;
-use crate::patch::{Previous, Undo};
+use crate::patch::Undo;
 use crate::rails::{self, Rails};
-use crate::record::{AmendBody, ApplyRecord, Outcome};
+use crate::record::{AmendBody, ApplyRecord, Outcome, Reason, StepBody};
 use crate::workspace::Workspace;
 
 use super::StepError;
 use super::inflight::{Inflight, Phase};
+use super::seal;
 
 /// A locked, checked workspace, ready for one loop command.
 pub struct Session {
@@ -67,9 +69,18 @@ impl Session {
         for w in s.journal.warnings() {
             s.notes.push(w.clone());
         }
+        // The lock must name the rails the log last recorded: a lock
+        // rewritten to match rewritten rails, outside `rails accept`, is not.
+        if let Some(logged) = s.history()?.last_rails() {
+            if logged != s.rails_version {
+                return Err(StepError::RailsUnlogged { lock: s.rails_version.clone(), logged: logged.to_string() });
+            }
+        }
         s.recover_interrupted()?;
         crate::timing::mark("recovery");
-        s.amend_outside_reverts()?;
+        let history = s.history()?;
+        let notes = super::revert::amend_outside_reverts(&mut s, &history)?;
+        s.notes.extend(notes);
         crate::timing::mark("outside reverts");
         Ok(s)
     }
@@ -79,14 +90,21 @@ impl Session {
         self.repo.identity().unwrap_or(Identity { name: "ratchet".into(), email: String::new() })
     }
 
-    /// Appends one entry to the log.
-    pub fn append(&mut self, kind: Kind, id: Option<&str>, body: impl serde::Serialize) -> Result<Entry, StepError> {
+    /// Appends a step entry for step `id`.
+    pub(super) fn append_step(&mut self, id: &str, body: &StepBody) -> Result<Entry, StepError> {
+        self.forget_history();
+        Ok(self.journal.append(Some(id), body, seal())?)
+    }
+
+    /// Appends an amendment.
+    pub(super) fn append_amend(&mut self, body: &AmendBody) -> Result<Entry, StepError> {
+        self.forget_history();
+        Ok(self.journal.append(None, body, seal())?)
+    }
+
+    /// Drops the cached history after an append.
+    pub(super) fn forget_history(&self) {
         self.history.borrow_mut().take();
-        let mut draft = Draft::new(kind, body)?;
-        if let Some(id) = id {
-            draft = draft.with_id(id);
-        }
-        Ok(self.journal.append(draft)?)
     }
 
     /// The history in the log.
@@ -112,15 +130,11 @@ impl Session {
             Err(reason) => return Err(StepError::Recovery { file, reason }),
         };
         let already_logged = self.history()?.step(&inflight.id).is_some_and(|s| s.outcome() != Outcome::Pending);
-        let head_has_step = || {
-            self.repo.head_commit().filter(|h| {
-                self.repo
-                    .commit_message(h)
-                    .is_some_and(|m| crate::git::trailer(&m, "Ratchet-Step") == Some(inflight.id.as_str()))
-            })
-        };
         let committed = match inflight.phase {
-            Phase::Commit => head_has_step(),
+            Phase::Commit => self
+                .repo
+                .head_commit()
+                .filter(|h| self.repo.trailer_of(h, "Ratchet-Step").as_deref() == Some(inflight.id.as_str())),
             _ => None,
         };
         if already_logged {
@@ -129,26 +143,53 @@ impl Session {
             let mut body = inflight.body.clone();
             let apply = body.apply.get_or_insert(ApplyRecord { commit: None, checks: None });
             apply.commit = Some(commit.clone());
+            body.outcome = Outcome::Merged;
             body.detail = Some(format!("recovered after an interruption between commit {} and the log", &commit[..12]));
-            self.append(Kind::Step, Some(&inflight.id), &body)?;
-            self.notes.push(format!(
-                "recovered step {}: its commit {} was kept and logged",
-                inflight.id,
-                &commit[..12]
-            ));
+            match self.append_step(&inflight.id, &body) {
+                Ok(_) => self.notes.push(format!(
+                    "recovered step {}: its commit {} was kept and logged",
+                    inflight.id,
+                    &commit[..12]
+                )),
+                // The entry will never fit: undo the commit rather than be wedged.
+                Err(StepError::Journal(crate::journal::JournalError::InvalidEntry { reason, .. })) => {
+                    self.repo.move_head_back(&commit, inflight.body.base.as_deref())?;
+                    if let Some(undo) = &inflight.undo {
+                        self.restore_checked(undo)
+                            .map_err(|reason| StepError::Recovery { file: file.clone(), reason })?;
+                    }
+                    let mut failed = inflight.body.clone();
+                    failed.outcome = Outcome::Failed;
+                    failed.reason = Some(Reason::EntryTooLarge);
+                    failed.detail =
+                        Some(format!("its entry could not be logged ({reason}); commit {} was undone", &commit[..12]));
+                    if let Some(a) = &mut failed.apply {
+                        a.commit = None;
+                    }
+                    super::settle::bound_body(&mut failed);
+                    self.append_step(&inflight.id, &failed)?;
+                    self.notes.push(format!(
+                        "recovered step {}: its entry could not be logged, so its commit was undone",
+                        inflight.id
+                    ));
+                }
+                Err(e) => return Err(e),
+            }
         } else {
             if let Some(undo) = &inflight.undo {
-                self.restore(undo).map_err(|reason| StepError::Recovery { file: file.clone(), reason })?;
+                self.restore_checked(undo).map_err(|reason| StepError::Recovery { file: file.clone(), reason })?;
             }
             let mut body = inflight.body.clone();
             body.outcome = Outcome::Failed;
-            body.reason = Some("interrupted".into());
-            body.detail =
-                Some(format!("the process stopped during {:?}; the tree was restored", inflight.phase).to_lowercase());
+            body.reason = Some(Reason::Interrupted);
+            body.detail = Some(format!(
+                "the process stopped during {}; the tree was restored",
+                format!("{:?}", inflight.phase).to_lowercase()
+            ));
             if let Some(apply) = &mut body.apply {
                 apply.commit = None;
             }
-            self.append(Kind::Step, Some(&inflight.id), &body)?;
+            self.append_step(&inflight.id, &body)?;
             self.notes.push(format!(
                 "recovered step {}: interrupted, the tree was restored and the step logged as failed",
                 inflight.id
@@ -156,6 +197,14 @@ impl Session {
         }
         Inflight::clear(&self.ws).map_err(|e| StepError::Recovery { file, reason: e.to_string() })?;
         Ok(())
+    }
+
+    /// [`Session::restore`], for an undo read back from the crash journal:
+    /// its path must still be one a patch may touch.
+    fn restore_checked(&self, undo: &Undo) -> Result<(), String> {
+        crate::patch::path::check(&undo.path, &self.rails.paths)
+            .map_err(|e| format!("the crash journal names a path no patch may touch: {e}"))?;
+        self.restore(undo)
     }
 
     /// Puts a file back as it was before a patch, and its index entry with it.
@@ -172,59 +221,9 @@ impl Session {
             }
         }
         let exists = root.join(&undo.path).symlink_metadata().is_ok();
-        if exists || matches!(undo.previous, Previous::File { .. }) {
+        if exists || matches!(undo.previous, crate::patch::Previous::File { .. }) {
             undo.restore(root).map_err(|e| e.to_string())?;
         }
         self.repo.reset_index_path(&undo.path).map_err(|e| e.to_string())
-    }
-
-    /// Finds reverts of step commits made outside ratchet (a plain `git
-    /// revert`) and amends the reverted steps.
-    fn amend_outside_reverts(&mut self) -> Result<(), StepError> {
-        let history = self.history()?;
-        let merged = history.merged_commits();
-        if merged.is_empty() {
-            return Ok(());
-        }
-        // Every session scans down to where the previous step began, so
-        // only the commits since the last step's base are new (reverts come
-        // after the commits they revert; the oldest step commit bounds a
-        // history whose last base is no longer an ancestor of HEAD).
-        let last_base = history.steps().iter().rev().find_map(|st| st.body.base.clone());
-        let stop = match last_base.filter(|b| self.repo.is_ancestor_of_head(b)) {
-            Some(base) => Some(base),
-            None => {
-                let oldest = merged.values().min_by_key(|s| s.last_seq).and_then(|s| s.commit()).map(str::to_string);
-                oldest.as_deref().and_then(|c| self.repo.parent_of(c))
-            }
-        };
-        let found = self.repo.reverts_since(stop.as_deref())?;
-        let mut amends = Vec::new();
-        for r in found {
-            if let Some(step) = merged.get(r.reverted.as_str()) {
-                let u = &self.rails.utility;
-                let hours = crate::score::round((r.time - step.finished).num_seconds().max(0) as f64 / 3600.0);
-                let previous = step.utility().unwrap_or(0.0);
-                let utility = crate::score::revert_capped(previous, hours, u.revert_window_hours, u.revert_cap);
-                amends.push((
-                    step.id.clone(),
-                    AmendBody {
-                        step: step.id.clone(),
-                        reason: "revert".into(),
-                        commit: Some(r.commit.clone()),
-                        detected_by: "git history".into(),
-                        hours,
-                        previous_utility: previous,
-                        utility,
-                        capped: utility < previous,
-                    },
-                ));
-            }
-        }
-        for (id, body) in amends {
-            self.append(Kind::Amend, None, &body)?;
-            self.notes.push(format!("found a revert of step {id} in git history and amended it"));
-        }
-        Ok(())
     }
 }

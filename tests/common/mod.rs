@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use ratchet::journal::line::{self, Header};
-use ratchet::journal::{Checkpoint, Draft, Journal, JournalPaths, Kind};
+use ratchet::journal::{Checkpoint, Journal, JournalPaths, Kind};
 use ratchet::workspace::Workspace;
 use serde_json::{Map, Value, json};
 
@@ -50,16 +50,6 @@ impl Fixture {
         std::fs::read(self.log()).unwrap()
     }
 
-    /// Appends `n` step entries through `Journal::append`.
-    pub fn append_steps(&self, n: u64) -> Journal {
-        let mut j = self.open();
-        for _ in 0..n {
-            let seq = j.head().seq + 1;
-            j.append(Draft::new(Kind::Step, step_body(seq)).unwrap()).unwrap();
-        }
-        j
-    }
-
     /// Writes an `n`-entry log with fixed times (so hashes are stable across
     /// runs) through the same encoder as `append`, and its checkpoints.
     pub fn write_fixed_log(&self, n: u64) {
@@ -80,7 +70,7 @@ impl Fixture {
         std::fs::write(&paths.log, &bytes).unwrap();
         let cp = Checkpoint { seq: n, size: bytes.len() as u64, head: prev };
         for place in &paths.checkpoints {
-            cp.write(&place.path).unwrap();
+            cp.write(&place.path, None).unwrap();
         }
     }
 

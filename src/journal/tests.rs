@@ -1,21 +1,175 @@
-//! The step log through its library API: real files in temporary
+//! The step log through its library API (unit tests: drafts of any JSON
+//! body are the journal's own business): real files in temporary
 //! directories, real git repositories where git matters.
 
-mod common;
+#[allow(dead_code)]
+mod support {
+    //! Fixtures shared by the integration tests: a real git repository in a
+    //! temporary directory with a minimal `config/rails.toml`, its own state
+    //! directory (never the real home), and a pinned clock for the CLI.
+
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+
+    use crate::journal::line::{self, Header};
+    use crate::journal::{Checkpoint, Draft, Journal, JournalPaths, Kind};
+    use crate::workspace::Workspace;
+    use serde_json::{Map, Value, json};
+
+    pub const NOW: &str = "2026-11-21T19:00:00Z";
+
+    pub struct Fixture {
+        pub dir: tempfile::TempDir,
+        pub root: PathBuf,
+        pub xdg: PathBuf,
+        pub ws: Workspace,
+    }
+
+    /// A git repository with `config/rails.toml` and a private state directory.
+    pub fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let root = dir.path().join("repo");
+        std::fs::create_dir_all(root.join("config")).unwrap();
+        git(&root, &["init", "-q", "-b", "main"]);
+        std::fs::write(root.join("config/rails.toml"), "[paths]\nallow = [\"docs/**\"]\n").unwrap();
+        let root = root.canonicalize().unwrap();
+        let xdg = dir.path().join("state");
+        let ws = Workspace::at(root.clone(), "");
+        Fixture { dir, root, xdg, ws }
+    }
+
+    impl Fixture {
+        pub fn paths(&self) -> JournalPaths {
+            JournalPaths::with_state_home(&self.ws, Some(&self.xdg))
+        }
+
+        pub fn open(&self) -> Journal {
+            Journal::open_at(self.paths()).expect("the journal opens")
+        }
+
+        pub fn log(&self) -> PathBuf {
+            self.ws.steps_log()
+        }
+
+        pub fn read_log(&self) -> Vec<u8> {
+            std::fs::read(self.log()).unwrap()
+        }
+
+        /// Appends `n` step entries through `Journal::append`.
+        pub fn append_steps(&self, n: u64) -> Journal {
+            let mut j = self.open();
+            for _ in 0..n {
+                let seq = j.head().seq + 1;
+                j.append_draft(Draft::new(Kind::Step, step_body(seq)).unwrap()).unwrap();
+            }
+            j
+        }
+
+        /// Writes an `n`-entry log with fixed times (so hashes are stable across
+        /// runs) through the same encoder as `append`, and its checkpoints.
+        pub fn write_fixed_log(&self, n: u64) {
+            let paths = self.paths();
+            std::fs::create_dir_all(paths.log.parent().unwrap()).unwrap();
+            let mut bytes = Vec::new();
+            let mut prev = line::ZERO;
+            for seq in 1..=n {
+                let id = format!("s{seq}");
+                let ts = format!("2026-11-21T18:{:02}:00Z", seq % 60);
+                let kind = if seq == 1 { Kind::Intent } else { Kind::Step };
+                let body = if seq == 1 {
+                    obj(json!({"name": "docs-first", "intent": "0".repeat(64)}))
+                } else {
+                    step_body(seq)
+                };
+                let e = line::encode(&Header { seq, id: &id, ts: &ts, kind, prev }, &body);
+                bytes.extend_from_slice(&e.bytes);
+                prev = e.hash;
+            }
+            std::fs::write(&paths.log, &bytes).unwrap();
+            let cp = Checkpoint { seq: n, size: bytes.len() as u64, head: prev };
+            for place in &paths.checkpoints {
+                cp.write(&place.path, None).unwrap();
+            }
+        }
+
+        /// The two checkpoint files.
+        pub fn checkpoint_files(&self) -> Vec<PathBuf> {
+            self.paths().checkpoints.iter().map(|p| p.path.clone()).collect()
+        }
+
+        /// Commits an empty change with `message` (trailers included).
+        pub fn commit(&self, message: &str) {
+            git(&self.root, &["commit", "-q", "--allow-empty", "-m", message]);
+        }
+    }
+
+    pub fn git(dir: &Path, args: &[&str]) {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("HOME", dir)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_AUTHOR_NAME", "Alice")
+            .env("GIT_AUTHOR_EMAIL", "alice@example.com")
+            .env("GIT_COMMITTER_NAME", "Alice")
+            .env("GIT_COMMITTER_EMAIL", "alice@example.com")
+            .env("GIT_AUTHOR_DATE", "2026-11-21T19:00:00Z")
+            .env("GIT_COMMITTER_DATE", "2026-11-21T19:00:00Z")
+            .output()
+            .expect("git runs");
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    pub fn obj(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => panic!("an object"),
+        }
+    }
+
+    /// A step body in the shape of DESIGN §9, small.
+    pub fn step_body(seq: u64) -> Map<String, Value> {
+        let providers = ["self", "ollama", "human", "heartbeat"];
+        let outcomes = ["merged", "rejected", "pending", "failed"];
+        obj(json!({
+            "pick": {"provider": providers[(seq % 4) as usize], "reason": "thompson"},
+            "proposal": {"op": "replace", "path": format!("docs/page{seq}.md"), "rationale": "say it plainly", "added": seq % 7, "removed": 1},
+            "signals": {"ci_pass": 1, "path_ok": 1, "diff_ratio": 0.05, "atomic_ok": 1, "left_next_steps": 1, "human_score": 0.5},
+            "utility": 0.9,
+            "outcome": outcomes[(seq % 4) as usize],
+        }))
+    }
+
+    /// Byte ranges of each line (newline included), 0-based.
+    pub fn line_ranges(log: &[u8]) -> Vec<std::ops::Range<usize>> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        for (i, &b) in log.iter().enumerate() {
+            if b == b'\n' {
+                out.push(start..i + 1);
+                start = i + 1;
+            }
+        }
+        if start < log.len() {
+            out.push(start..log.len());
+        }
+        out
+    }
+}
 
 use std::fs;
 
-use common::{Fixture, fixture, line_ranges, obj};
-use ratchet::error::Coded;
-use ratchet::journal::{Checkpoint, Draft, Journal, JournalError, Kind, VerifyOptions, verify_at, verify_bytes};
+use crate::error::Coded;
+use crate::journal::{Checkpoint, Draft, Journal, JournalError, Kind, VerifyOptions, verify_at, verify_bytes};
 use serde_json::json;
+use support::{Fixture, fixture, line_ranges, obj};
 
-fn verify(f: &Fixture) -> ratchet::journal::VerifyReport {
+fn verify(f: &Fixture) -> crate::journal::VerifyReport {
     let trailers = f.ws.repo().unwrap().log_trailers().unwrap();
     verify_at(&f.paths(), &trailers, VerifyOptions::default()).unwrap()
 }
 
-fn bad(report: &ratchet::journal::VerifyReport) -> (Option<u64>, &'static str) {
+fn bad(report: &crate::journal::VerifyReport) -> (Option<u64>, &'static str) {
     let b = report.first_bad.as_ref().expect("verify finds a problem");
     (b.line, b.code)
 }
@@ -64,11 +218,11 @@ fn appends_chain_and_checkpoint() {
 fn explicit_ids_and_amendments_are_found_together() {
     let f = fixture();
     let mut j = f.open();
-    j.append(Draft::new(Kind::Step, json!({"outcome": "pending"})).unwrap()).unwrap();
-    j.append(Draft::new(Kind::Heartbeat, json!({"outcome": "noop"})).unwrap()).unwrap();
-    let later = j.append(Draft::new(Kind::Step, json!({"outcome": "merged"})).unwrap().with_id("s1")).unwrap();
+    j.append_draft(Draft::new(Kind::Step, json!({"outcome": "pending"})).unwrap()).unwrap();
+    j.append_draft(Draft::new(Kind::Heartbeat, json!({"outcome": "noop"})).unwrap()).unwrap();
+    let later = j.append_draft(Draft::new(Kind::Step, json!({"outcome": "merged"})).unwrap().with_id("s1")).unwrap();
     assert_eq!((later.seq, later.id.as_str()), (3, "s1"));
-    j.append(Draft::new(Kind::Amend, json!({"step": "s1", "reason": "reverted"})).unwrap()).unwrap();
+    j.append_draft(Draft::new(Kind::Amend, json!({"step": "s1", "reason": "reverted"})).unwrap()).unwrap();
     let found = j.find("s1").unwrap();
     assert_eq!(found.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 3, 4]);
     assert_eq!(j.find("2").unwrap()[0].kind, Kind::Heartbeat);
@@ -83,20 +237,20 @@ fn bad_drafts_are_refused_and_nothing_is_written() {
     let f = fixture();
     let mut j = f.open();
     for key in ["v", "seq", "id", "ts", "kind", "prev", "hash"] {
-        let e = j.append(Draft::new(Kind::Step, json!({ key: 1 })).unwrap()).unwrap_err();
+        let e = j.append_draft(Draft::new(Kind::Step, json!({ key: 1 })).unwrap()).unwrap_err();
         assert_eq!(e.code(), "ENTRY_INVALID", "{key}");
     }
     assert_eq!(Draft::new(Kind::Step, json!([1])).unwrap_err().code(), "ENTRY_INVALID");
     assert_eq!(Draft::new(Kind::Step, "text").unwrap_err().code(), "ENTRY_INVALID");
-    let e = j.append(Draft::new(Kind::Step, json!({})).unwrap().with_id("bad id")).unwrap_err();
+    let e = j.append_draft(Draft::new(Kind::Step, json!({})).unwrap().with_id("bad id")).unwrap_err();
     assert_eq!(e.code(), "ENTRY_INVALID");
-    let big = "x".repeat(ratchet::journal::MAX_LINE);
-    let e = j.append(Draft::new(Kind::Step, json!({ "big": big })).unwrap()).unwrap_err();
+    let big = "x".repeat(crate::journal::MAX_LINE);
+    let e = j.append_draft(Draft::new(Kind::Step, json!({ "big": big })).unwrap()).unwrap_err();
     assert!(e.to_string().contains("limit"), "{e}");
     assert!(!f.log().exists());
     assert_eq!(Kind::parse("note"), None);
     // An empty body is fine.
-    j.append(Draft::new(Kind::Watchdog, json!({})).unwrap()).unwrap();
+    j.append_draft(Draft::new(Kind::Watchdog, json!({})).unwrap()).unwrap();
     assert!(verify(&f).ok());
 }
 
@@ -108,7 +262,7 @@ fn every_single_byte_change_is_detected() {
     let mut j = f.open();
     for n in 0..50 {
         let body = json!({"outcome": "merged", "pick": {"provider": "self"}, "utility": 0.5 + n as f64 / 100.0});
-        j.append(Draft::new(Kind::Step, body).unwrap()).unwrap();
+        j.append_draft(Draft::new(Kind::Step, body).unwrap()).unwrap();
     }
     let log = f.read_log();
     let cps = checkpoints(&f);
@@ -288,7 +442,7 @@ fn another_log_of_the_same_length_is_a_rollback() {
     let other = fixture();
     let mut j = other.open();
     for n in 0..12 {
-        j.append(Draft::new(Kind::Step, json!({"outcome": "noop", "n": n})).unwrap()).unwrap();
+        j.append_draft(Draft::new(Kind::Step, json!({"outcome": "noop", "n": n})).unwrap()).unwrap();
     }
     fs::copy(other.log(), f.log()).unwrap();
     let report = verify(&f);
@@ -347,8 +501,8 @@ fn a_broken_line_before_the_end_is_never_recovered() {
     let f = fixture();
     let mut j = f.append_steps(3);
     let cps: Vec<Vec<u8>> = f.checkpoint_files().iter().map(|p| fs::read(p).unwrap()).collect();
-    j.append(Draft::new(Kind::Step, json!({"outcome": "merged"})).unwrap()).unwrap();
-    j.append(Draft::new(Kind::Step, json!({"outcome": "merged"})).unwrap()).unwrap();
+    j.append_draft(Draft::new(Kind::Step, json!({"outcome": "merged"})).unwrap()).unwrap();
+    j.append_draft(Draft::new(Kind::Step, json!({"outcome": "merged"})).unwrap()).unwrap();
     drop(j);
     // Back to the checkpoints after entry 3, then break entry 4.
     for (p, b) in f.checkpoint_files().iter().zip(&cps) {
@@ -371,7 +525,7 @@ fn a_line_written_but_not_checkpointed_is_kept() {
     let f = fixture();
     let mut j = f.append_steps(3);
     let cps: Vec<Vec<u8>> = f.checkpoint_files().iter().map(|p| fs::read(p).unwrap()).collect();
-    let e = j.append(Draft::new(Kind::Step, json!({"outcome": "merged"})).unwrap()).unwrap();
+    let e = j.append_draft(Draft::new(Kind::Step, json!({"outcome": "merged"})).unwrap()).unwrap();
     drop(j);
     for (p, b) in f.checkpoint_files().iter().zip(&cps) {
         fs::write(p, b).unwrap();
@@ -379,7 +533,7 @@ fn a_line_written_but_not_checkpointed_is_kept() {
     let mut j = f.open();
     assert!(j.recovered().is_none());
     assert_eq!(j.head().hash, e.hash);
-    j.append(Draft::new(Kind::Step, json!({"outcome": "noop"})).unwrap()).unwrap();
+    j.append_draft(Draft::new(Kind::Step, json!({"outcome": "noop"})).unwrap()).unwrap();
     assert_eq!(checkpoints(&f)[1].seq, 5);
     assert!(verify(&f).ok());
 }
@@ -396,7 +550,7 @@ fn missing_checkpoints_are_not_errors() {
     assert!(report.checkpoints.iter().all(|c| c.status == "missing"));
     let mut j = f.open();
     assert_eq!(j.head().seq, 4);
-    j.append(Draft::new(Kind::Step, json!({})).unwrap()).unwrap();
+    j.append_draft(Draft::new(Kind::Step, json!({})).unwrap()).unwrap();
     assert!(checkpoints(&f).iter().all(|c| c.seq == 5));
     // Without any checkpoint the whole log is checked on open.
     for p in f.checkpoint_files() {
@@ -431,7 +585,7 @@ fn concurrent_appenders_never_fork_the_chain() {
             s.spawn(move || {
                 let mut j = f.open();
                 for n in 0..15 {
-                    j.append(Draft::new(Kind::Step, json!({"thread": t, "n": n})).unwrap()).unwrap();
+                    j.append_draft(Draft::new(Kind::Step, json!({"thread": t, "n": n})).unwrap()).unwrap();
                 }
             });
         }
@@ -447,7 +601,7 @@ fn overlong_and_foreign_lines_are_refused() {
     let f = fixture();
     let prev = f.append_steps(2).head().hash_hex();
     let mut log = f.read_log();
-    log.extend(std::iter::repeat_n(b'x', ratchet::journal::MAX_LINE + 10));
+    log.extend(std::iter::repeat_n(b'x', crate::journal::MAX_LINE + 10));
     log.push(b'\n');
     fs::write(f.log(), &log).unwrap();
     let report = verify(&f);
@@ -516,7 +670,7 @@ fn parallel_and_sequential_verification_agree() {
     let mut j = f.open();
     for n in 0..40 {
         let body = obj(json!({"pad": "y".repeat((n * 37) % 300), "n": n}));
-        j.append(Draft { kind: Kind::Step, id: None, body }).unwrap();
+        j.append_draft(Draft { kind: Kind::Step, id: None, body }).unwrap();
     }
     let log = f.read_log();
     let cps = checkpoints(&f);
@@ -554,7 +708,7 @@ fn a_log_replaced_while_open_is_refused_on_append() {
     let r = line_ranges(&log)[2].clone();
     log[r.end - 10] = if log[r.end - 10] == b'a' { b'b' } else { b'a' };
     fs::write(f.log(), &log).unwrap();
-    let e = j.append(Draft::new(Kind::Step, json!({})).unwrap()).unwrap_err();
+    let e = j.append_draft(Draft::new(Kind::Step, json!({})).unwrap()).unwrap_err();
     assert_eq!(e.code(), "LOG_ROLLBACK");
     assert_eq!(f.read_log(), log, "nothing was appended");
 }
@@ -564,8 +718,8 @@ fn a_journal_opened_earlier_links_to_entries_appended_since() {
     let f = fixture();
     let mut early = f.append_steps(2);
     let mut other = f.open();
-    other.append(Draft::new(Kind::Heartbeat, json!({"outcome": "noop"})).unwrap()).unwrap();
-    let e = early.append(Draft::new(Kind::Step, json!({"outcome": "merged"})).unwrap()).unwrap();
+    other.append_draft(Draft::new(Kind::Heartbeat, json!({"outcome": "noop"})).unwrap()).unwrap();
+    let e = early.append_draft(Draft::new(Kind::Step, json!({"outcome": "merged"})).unwrap()).unwrap();
     assert_eq!((e.seq, e.id.as_str()), (4, "s4"));
     assert!(verify(&f).ok());
 }
@@ -593,6 +747,6 @@ fn only_the_journal_names_the_log_file() {
             continue;
         }
         let text = fs::read_to_string(&file).unwrap();
-        assert!(!text.contains("steps_log()"), "src/{rel} reaches for the log file; go through ratchet::journal");
+        assert!(!text.contains("steps_log()"), "src/{rel} reaches for the log file; go through crate::journal");
     }
 }
