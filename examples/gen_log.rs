@@ -121,7 +121,9 @@ const WHY: &[&str] = &[
 const PATHS: &[&str] =
     &["docs/usage.md", "src/fetch.rs", "tests/paths.rs", "README.md", "src/config/parse.rs", "CHANGELOG.md"];
 const PROVIDERS: &[&str] = &["self", "ollama", "human", "heartbeat", "openai", "remote:bot-7f3a"];
-const OUTCOMES: &[&str] = &["merged", "merged", "merged", "rejected", "failed", "pending", "noop"];
+// No "merged": `log verify` checks each merged step's commit in git, and a
+// generated log has no commits behind it.
+const OUTCOMES: &[&str] = &["rejected", "rejected", "rejected", "failed", "failed", "pending", "noop"];
 
 fn body(compact: bool, rng: &mut Rng) -> Map<String, Value> {
     let provider = rng.pick(PROVIDERS);

@@ -7,6 +7,8 @@ use chrono::{DateTime, Utc};
 use crate::cli::{CommandError, CommandResult, Env, Style};
 use crate::error::{Exit, Report};
 use crate::journal::{self, Entry, Journal, Kind};
+use crate::record::AnyBody;
+use crate::text::show;
 
 /// List the step log's entries, show one, or verify the whole chain.
 ///
@@ -77,7 +79,7 @@ fn open(env: &Env) -> Result<Journal, CommandError> {
     let ws = env.workspace()?;
     let journal = Journal::open(&ws)?;
     if let Some(entry) = journal.recovered() {
-        let path = entry.get_str("quarantine.path").unwrap_or("logs/quarantine/");
+        let path = show(entry.get_str("quarantine.path").unwrap_or("logs/quarantine/"));
         env.ui.warn(format!(
             "the log's last line was torn (a crash mid-write?): moved it to {path} and appended recovery entry {}",
             entry.seq
@@ -91,10 +93,14 @@ fn open(env: &Env) -> Result<Journal, CommandError> {
 
 fn run_list(env: &Env, args: Args) -> CommandResult {
     let journal = open(env)?;
-    let keep = |e: &Entry| {
+    let keep = |e: &Entry, body: Option<&AnyBody>| {
+        let step = match body {
+            Some(AnyBody::Step(b)) => Some(b),
+            _ => None,
+        };
         args.kind.as_deref().is_none_or(|k| e.kind.as_str() == k)
-            && args.provider.as_deref().is_none_or(|p| e.get_str("pick.provider") == Some(p))
-            && args.outcome.as_deref().is_none_or(|o| e.get_str("outcome") == Some(o))
+            && args.provider.as_deref().is_none_or(|p| step.is_some_and(|b| b.pick.provider == p))
+            && args.outcome.as_deref().is_none_or(|o| step.is_some_and(|b| b.outcome.word() == o))
             && args.since.is_none_or(|since| crate::clock::parse(&e.ts).is_some_and(|t| t >= since))
     };
     let mut out = Printer { env, shown: 0 };
@@ -103,7 +109,8 @@ fn run_list(env: &Env, args: Args) -> CommandResult {
     for entry in journal.entries()? {
         let entry = entry?;
         total += 1;
-        if !keep(&entry) {
+        let body = AnyBody::parse(entry.kind, &serde_json::Value::Object(entry.body.clone()).to_string()).ok();
+        if !keep(&entry, body.as_ref()) {
             continue;
         }
         match args.limit {
@@ -112,14 +119,14 @@ fn run_list(env: &Env, args: Args) -> CommandResult {
                     if tail.len() == n {
                         tail.pop_front();
                     }
-                    tail.push_back(entry);
+                    tail.push_back((entry, body));
                 }
             }
-            None => out.print(&entry),
+            None => out.print(&entry, body.as_ref()),
         }
     }
-    for entry in &tail {
-        out.print(entry);
+    for (entry, body) in &tail {
+        out.print(entry, body.as_ref());
     }
     out.finish(total);
     Ok(Exit::Ok)
@@ -132,7 +139,7 @@ struct Printer<'a> {
 }
 
 impl Printer<'_> {
-    fn print(&mut self, e: &Entry) {
+    fn print(&mut self, e: &Entry, body: Option<&AnyBody>) {
         let ui = &self.env.ui;
         if ui.json() {
             ui.data_raw(&format!("{}\n  {}", if self.shown == 0 { "[" } else { "," }, e.raw));
@@ -146,17 +153,21 @@ impl Printer<'_> {
                     ),
                 ));
             }
-            let utility = e.get("utility").and_then(|u| u.as_f64()).map(|u| format!("{u:.3}")).unwrap_or_default();
+            let step = match body {
+                Some(AnyBody::Step(b)) => Some(b),
+                _ => None,
+            };
+            let utility = step.and_then(|b| b.utility).map(|u| format!("{u:.3}")).unwrap_or_default();
             ui.data(format!(
                 "{:>5}  {:<8} {:<20}  {:<9} {:<10} {:<8} {:>7}  {}",
                 e.seq,
-                e.id,
-                e.ts,
+                show(&e.id),
+                show(&e.ts),
                 e.kind.as_str(),
-                e.get_str("pick.provider").unwrap_or(""),
-                e.get_str("outcome").unwrap_or(""),
+                show(step.map(|b| b.pick.provider.as_str()).unwrap_or("")),
+                step.map(|b| b.outcome.word()).unwrap_or(""),
                 utility,
-                summary(e)
+                show(&summary(body))
             ));
         }
         self.shown += 1;
@@ -176,28 +187,19 @@ impl Printer<'_> {
 }
 
 /// One line about an entry: what it did, in a few words.
-fn summary(e: &Entry) -> String {
-    let text = if let Some(s) = e.get_str("summary") {
-        s.to_string()
-    } else if let Some(path) = e.get_str("proposal.path") {
-        match e.get_str("proposal.op") {
-            Some(op) => format!("{op} {path}"),
-            None => path.to_string(),
-        }
-    } else if e.kind == Kind::Recovery {
-        format!("quarantined {}", e.get_str("quarantine.path").unwrap_or("a torn line"))
-    } else if e.kind == Kind::Amend {
-        let step = e.get_str("step").unwrap_or("?");
-        match e.get_str("reason") {
-            Some(r) => format!("amends {step}: {r}"),
-            None => format!("amends {step}"),
-        }
-    } else if let Some(r) = e.get_str("reason") {
-        r.to_string()
-    } else if let Some(n) = e.get_str("name") {
-        n.to_string()
-    } else {
-        String::new()
+fn summary(body: Option<&AnyBody>) -> String {
+    let text = match body {
+        Some(AnyBody::Step(b)) => match &b.proposal {
+            Some(p) => format!("{} {}", p.op, p.path),
+            None => b.reason.map(|r| r.word().to_string()).unwrap_or_default(),
+        },
+        Some(AnyBody::Amend(a)) => format!("amends {}: {:?}", a.step, a.reason).to_lowercase(),
+        Some(AnyBody::Recovery(r)) => format!("quarantined {}", r.quarantine.path),
+        Some(AnyBody::Rails(r)) => format!("rails {:?} {}", r.reason, &r.rails[..12.min(r.rails.len())]).to_lowercase(),
+        Some(AnyBody::Intent(i)) => format!("intent {}", i.name),
+        Some(AnyBody::Heartbeat(h)) => format!("{}: {}", h.error, h.message),
+        Some(AnyBody::Watchdog(w)) => w.reason.clone().unwrap_or_else(|| "alarm".into()),
+        None => "(a body this version cannot read)".into(),
     };
     let line = text.lines().next().unwrap_or("");
     if line.chars().count() > 60 {
@@ -218,7 +220,9 @@ fn run_show(env: &Env, args: ShowArgs) -> CommandResult {
         if i > 0 {
             env.ui.data("");
         }
-        env.ui.data(e.pretty());
+        // JSON escapes C0 controls but lets DEL, C1, bidi and invisible
+        // characters through: show them as escapes too.
+        env.ui.data(crate::text::show_lines(&e.pretty()));
     }
     Ok(Exit::Ok)
 }

@@ -722,3 +722,37 @@ impl Repo {
         trailers.iter().filter(|(k, _)| *k == key).map(|(_, v)| v.trim().to_string()).next_back()
     }
 }
+
+impl Repo {
+    /// Whether `commit` is a step commit as the log describes it: in HEAD's
+    /// history, and differing from `base` in exactly `path`. `Err` says what
+    /// is wrong (a missing, amended or foreign commit).
+    pub fn check_step_commit(&self, commit: &str, base: Option<&str>, path: &str) -> Result<(), String> {
+        let short = &commit[..commit.len().min(12)];
+        let oid = git2::Oid::from_str(commit).map_err(|_| format!("{short:?} is not a commit id"))?;
+        let c = self.inner.find_commit(oid).map_err(|_| format!("its commit {short} is not in the repository"))?;
+        if !self.is_ancestor_of_head(commit) {
+            return Err(format!("its commit {short} is not in the history of HEAD"));
+        }
+        let base_tree = match base {
+            Some(b) => {
+                let b = git2::Oid::from_str(b).map_err(|_| format!("its base {b:?} is not a commit id"))?;
+                Some(self.inner.find_commit(b).and_then(|b| b.tree()).map_err(|e| format!("its base: {e}"))?)
+            }
+            None => None,
+        };
+        let tree = c.tree().map_err(|e| e.to_string())?;
+        let diff = self.inner.diff_tree_to_tree(base_tree.as_ref(), Some(&tree), None).map_err(|e| e.to_string())?;
+        let paths: Vec<String> = diff
+            .deltas()
+            .filter_map(|d| d.new_file().path().or(d.old_file().path()).map(|p| p.to_string_lossy().into_owned()))
+            .collect();
+        if paths != [path] {
+            return Err(format!(
+                "its commit {short} changes {} on its base, not exactly {path}",
+                if paths.is_empty() { "nothing".to_string() } else { paths.join(", ") }
+            ));
+        }
+        Ok(())
+    }
+}

@@ -74,10 +74,16 @@ impl Watch {
     /// Every repository-relative path with an event since the start (a
     /// directory's own deletion or move shows as the directory).
     pub fn changed(&self) -> Result<BTreeSet<String>, Unavailable> {
+        self.changes().map(|m| m.into_keys().collect())
+    }
+
+    /// [`Watch::changed`], each path with whether it was created (or moved
+    /// in) since the start, as opposed to changed or removed.
+    pub fn changes(&self) -> Result<std::collections::BTreeMap<String, bool>, Unavailable> {
         use rustix::fs::inotify::{ReadFlags, Reader};
         let mut buf = vec![std::mem::MaybeUninit::<u8>::uninit(); 64 * 1024];
         let mut reader = Reader::new(self.fd(), &mut buf);
-        let mut out = BTreeSet::new();
+        let mut out = std::collections::BTreeMap::new();
         let dirs = self.dirs.lock().unwrap_or_else(|p| p.into_inner());
         loop {
             let event = match reader.next() {
@@ -91,12 +97,13 @@ impl Watch {
             }
             let Some(dir) = dirs.get(&event.wd()) else { continue };
             let join = |name: &str| if dir.is_empty() { name.to_string() } else { format!("{dir}/{name}") };
+            let created = flags.intersects(ReadFlags::CREATE | ReadFlags::MOVED_TO);
             match event.file_name().map(|n| n.to_string_lossy().into_owned()) {
                 Some(name) => {
-                    out.insert(join(&name));
+                    *out.entry(join(&name)).or_insert(false) |= created;
                 }
                 None if flags.intersects(ReadFlags::DELETE_SELF | ReadFlags::MOVE_SELF) => {
-                    out.insert(dir.clone());
+                    out.entry(dir.clone()).or_insert(false);
                 }
                 // The directory's own attributes: nothing git shows.
                 None => {}
@@ -147,6 +154,10 @@ impl Watch {
     }
 
     pub fn changed(&self) -> Result<BTreeSet<String>, Unavailable> {
+        Err(Unavailable("watching the tree needs Linux's inotify".into()))
+    }
+
+    pub fn changes(&self) -> Result<std::collections::BTreeMap<String, bool>, Unavailable> {
         Err(Unavailable("watching the tree needs Linux's inotify".into()))
     }
 }

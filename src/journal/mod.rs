@@ -52,7 +52,10 @@ use serde_json::{Map, Value};
 pub use checkpoint::{Checkpoint, Place};
 pub use line::{Kind, MAX_LINE, ZERO};
 pub use read::{Entries, Entry, FromLine, RawEntry};
-pub use verify::{BadLine, CheckpointStatus, VerifyOptions, VerifyReport, verify, verify_at, verify_bytes};
+pub use verify::{
+    BadLine, CheckpointStatus, CommitCheck, MergedStep, VerifyOptions, VerifyReport, verify, verify_at, verify_bytes,
+    verify_with,
+};
 
 use crate::error::{Coded, IoContext, IoError};
 use crate::record::{Body, Quarantined, RecoveryBody, TruncatedTo};

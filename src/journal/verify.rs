@@ -113,8 +113,13 @@ impl VerifyReport {
 /// Verifies the log of `ws` against its checkpoints and its repository's
 /// step commits. Read-only: a torn tail is reported, not recovered.
 pub fn verify(ws: &Workspace) -> Result<VerifyReport, JournalError> {
-    let trailers = ws.repo()?.log_trailers()?;
-    verify_at(&JournalPaths::for_workspace(ws), &trailers, VerifyOptions::default())
+    let repo = ws.repo()?;
+    let trailers = repo.log_trailers()?;
+    let check = |m: &MergedStep| {
+        let commit = m.commit.as_deref().unwrap_or_default();
+        repo.check_step_commit(commit, m.base.as_deref(), &m.path).map_err(|why| format!("merged step {}: {why}", m.id))
+    };
+    verify_with(&JournalPaths::for_workspace(ws), &trailers, VerifyOptions::default(), Some(&check))
 }
 
 /// Verifies the log at `paths` against its checkpoints and `trailers`.
@@ -122,6 +127,17 @@ pub fn verify_at(
     paths: &JournalPaths,
     trailers: &[LogTrailer],
     opts: VerifyOptions,
+) -> Result<VerifyReport, JournalError> {
+    verify_with(paths, trailers, opts, None)
+}
+
+/// [`verify_at`], checking each merged step's commit with `check` (that it
+/// is in HEAD's history and changes exactly its one path on its base).
+pub fn verify_with(
+    paths: &JournalPaths,
+    trailers: &[LogTrailer],
+    opts: VerifyOptions,
+    check: Option<CommitCheck<'_>>,
 ) -> Result<VerifyReport, JournalError> {
     // A consistent snapshot of (size, checkpoints): appenders hold the lock
     // exclusively from write to checkpoint, so wait for any one in flight.
@@ -162,8 +178,8 @@ pub fn verify_at(
 
     let ctx = Context::new(checkpoints, trailers);
     let scan = match file {
-        Some(f) => run(f, size, &ctx, opts).io("read", &paths.log)?,
-        None => run(std::io::empty(), 0, &ctx, opts).io("read", &paths.log)?,
+        Some(f) => run(f, size, &ctx, opts, check).io("read", &paths.log)?,
+        None => run(std::io::empty(), 0, &ctx, opts, check).io("read", &paths.log)?,
     };
     Ok(finish(paths, size, &ctx, scan, statuses, bad_checkpoint, trailers))
 }
@@ -186,7 +202,7 @@ pub fn verify_bytes(
         .collect();
     let ctx = Context::new(checkpoints.iter().copied().enumerate().collect(), trailers);
     // Reading from memory cannot fail.
-    let scan = run(log, log.len() as u64, &ctx, opts).unwrap_or_default();
+    let scan = run(log, log.len() as u64, &ctx, opts, None).unwrap_or_default();
     let paths = JournalPaths {
         log: "steps.jsonl".into(),
         log_label: "logs/steps.jsonl".into(),
@@ -234,6 +250,9 @@ enum Fault {
     Flaw(Flaw),
     /// Valid on its own, but not the line after the one before it.
     Link(String),
+    /// A merged step whose commit is missing from HEAD's history, or is not
+    /// exactly its one path on its base.
+    Anchor(String),
     /// At a checkpoint's seq but not ending at its size with its hash.
     Checkpoint(String),
 }
@@ -264,6 +283,44 @@ struct Done {
     checkpoints: Vec<(usize, Result<(), String>)>,
     hashes: Vec<[u8; 32]>,
     steps: Vec<String>,
+    /// Merged steps, with the 0-based line within the chunk.
+    merged: Vec<(u64, MergedStep)>,
+}
+
+/// What a merged step entry says of its commit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MergedStep {
+    pub id: String,
+    /// `None` when the entry names no commit (itself a sign of tampering).
+    pub commit: Option<String>,
+    pub base: Option<String>,
+    pub path: String,
+}
+
+/// Checks a merged step's commit against git: `Err` says what is wrong.
+pub type CommitCheck<'a> = &'a dyn Fn(&MergedStep) -> Result<(), String>;
+
+/// The fields of a step body the commit check reads.
+#[derive(serde::Deserialize)]
+struct MergedView {
+    #[serde(default)]
+    base: Option<String>,
+    #[serde(default)]
+    apply: Option<ApplyView>,
+    #[serde(default)]
+    proposal: Option<ProposalView>,
+    outcome: String,
+}
+
+#[derive(serde::Deserialize)]
+struct ApplyView {
+    #[serde(default)]
+    commit: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct ProposalView {
+    path: String,
 }
 
 /// What the whole pass learned.
@@ -275,12 +332,20 @@ struct Scan {
     checkpoints_met: Vec<(usize, Result<(), String>)>,
     hashes: HashSet<[u8; 32]>,
     steps: HashSet<String>,
+    /// The logged commit of each step named by a trailer.
+    step_commits: std::collections::HashMap<String, String>,
     genesis: Option<[u8; 32]>,
 }
 
 /// Reads `reader` (of `size` bytes) in chunks, checks them on worker
 /// threads, and links them in order.
-fn run<R: Read + Send>(reader: R, size: u64, ctx: &Context, opts: VerifyOptions) -> std::io::Result<Scan> {
+fn run<R: Read + Send>(
+    reader: R,
+    size: u64,
+    ctx: &Context,
+    opts: VerifyOptions,
+    check: Option<CommitCheck<'_>>,
+) -> std::io::Result<Scan> {
     let workers = opts.threads.max(1);
     let chunk = opts.chunk.max(1);
     let stop = AtomicBool::new(false);
@@ -300,7 +365,7 @@ fn run<R: Read + Send>(reader: R, size: u64, ctx: &Context, opts: VerifyOptions)
         let pool = workers * 4 + 2;
         let stop = &stop;
         let reader = s.spawn(move || read_chunks(reader, size, chunk, work_txs, free_rx, pool, stop));
-        let scan = collect(&done_rxs, ctx, stop);
+        let scan = collect(&done_rxs, ctx, stop, check);
         // Dropping the receivers unblocks workers (and so the reader) after
         // an early stop.
         drop(done_rxs);
@@ -461,6 +526,25 @@ fn check_chunk(chunk: &Chunk, ctx: &Context) -> Done {
         if c.header.kind == Kind::Step && ctx.step_ids.contains(c.header.id) {
             done.steps.push(c.header.id.to_string());
         }
+        if c.header.kind == Kind::Step && memchr::memmem::find(c.members, b"\"outcome\":\"merged\"").is_some() {
+            let mut body = Vec::with_capacity(c.members.len() + 1);
+            body.push(b'{');
+            body.extend_from_slice(c.members.get(1..).unwrap_or_default());
+            body.push(b'}');
+            if let Ok(v) = serde_json::from_slice::<MergedView>(&body) {
+                if v.outcome == "merged" {
+                    done.merged.push((
+                        rel,
+                        MergedStep {
+                            id: c.header.id.to_string(),
+                            commit: v.apply.and_then(|a| a.commit),
+                            base: v.base,
+                            path: v.proposal.map(|p| p.path).unwrap_or_default(),
+                        },
+                    ));
+                }
+            }
+        }
         link = Some(Link { seq: c.header.seq, hash: c.hash });
         last_id = Some(c.header.id);
         done.lines += 1;
@@ -474,7 +558,7 @@ fn check_chunk(chunk: &Chunk, ctx: &Context) -> Done {
 }
 
 /// Receives the chunks' results in order and links them.
-fn collect(rxs: &[Receiver<Done>], ctx: &Context, stop: &AtomicBool) -> Scan {
+fn collect(rxs: &[Receiver<Done>], ctx: &Context, stop: &AtomicBool, check: Option<CommitCheck<'_>>) -> Scan {
     let mut scan = Scan::default();
     let mut link = Link { seq: 0, hash: ZERO };
     for n in 0.. {
@@ -497,6 +581,33 @@ fn collect(rxs: &[Receiver<Done>], ctx: &Context, stop: &AtomicBool) -> Scan {
         }
         scan.hashes.extend(done.hashes);
         scan.steps.extend(done.steps);
+        let mut anchored = None;
+        for (rel, m) in done.merged {
+            if done.bad.as_ref().is_some_and(|b| b.rel <= rel) {
+                break;
+            }
+            if let Some(c) = &m.commit {
+                if ctx.step_ids.contains(&m.id) {
+                    scan.step_commits.insert(m.id.clone(), c.clone());
+                }
+            }
+            if let Some(check) = check {
+                let verdict = match &m.commit {
+                    None => Err(format!("merged step {} names no commit", m.id)),
+                    Some(_) => check(&m),
+                };
+                if let Err(reason) = verdict {
+                    anchored = Some((rel, reason));
+                    break;
+                }
+            }
+        }
+        if let Some((rel, reason)) = anchored {
+            scan.entries += rel;
+            scan.bad = Some((base + rel + 1, BadAt { rel, start: 0, last: false, fault: Fault::Anchor(reason) }));
+            stop.store(true, Ordering::Relaxed);
+            break;
+        }
         scan.entries += done.lines;
         if let Some(last) = done.last {
             link = Link { seq: last.0, hash: last.1 };
@@ -576,7 +687,14 @@ fn finish(
                 Some(s) if !scan.steps.contains(s) => {
                     Some(format!("commit {commit} is step {s}, which has no step entry in the log"))
                 }
-                _ => None,
+                Some(s) => match scan.step_commits.get(s) {
+                    Some(logged) if logged != &t.commit => Some(format!(
+                        "commit {commit} carries the trailer of step {s}, but the log records {s}'s commit as {}",
+                        &logged[..logged.len().min(12)]
+                    )),
+                    _ => None,
+                },
+                None => None,
             },
         };
         if let Some(reason) = reason {
@@ -601,6 +719,7 @@ fn classify(line_no: u64, bad: BadAt, size: u64, ctx: &Context) -> BadLine {
     let (code, reason) = match bad.fault {
         Fault::Checkpoint(reason) => ("LOG_ROLLBACK", reason),
         Fault::Link(reason) => ("LOG_TAMPERED", reason),
+        Fault::Anchor(reason) => ("LOG_TAMPERED", reason),
         Fault::Flaw(flaw) => {
             if bad.last && size < ctx.sealed {
                 (

@@ -164,7 +164,12 @@ pub fn build(inputs: Inputs<'_>) -> Context {
     let mut contents = Vec::new();
     let mut budget = limits.max_bytes as usize;
     for (score, path) in &ranked {
-        let bytes = std::fs::read(inputs.root.join(path)).unwrap_or_default();
+        // Through the same no-symlink walk as a patch: a tracked symlink to
+        // a secret outside the tree is never read into a provider's context.
+        let bytes = crate::patch::Target::open(inputs.root, path)
+            .ok()
+            .and_then(|t| t.current().map(<[u8]>::to_vec))
+            .unwrap_or_default();
         let lines = bytes.iter().filter(|&&b| b == b'\n').count() as u64;
         files.push(FileEntry {
             path: path.to_string(),

@@ -203,7 +203,7 @@ impl Fence {
         let mut changed: Vec<String> = Vec::new();
         // The work tree.
         let tree_changes = self.tree_changes(repo, policy, phase);
-        changed.extend(tree_changes.iter().cloned());
+        changed.extend(tree_changes.iter().map(|(p, _)| p.clone()));
         // Control files and ratchet's state.
         let mut control = Vec::new();
         for g in &self.guarded {
@@ -219,21 +219,24 @@ impl Fence {
         changed.sort();
         changed.dedup();
         let mut unrestored = Vec::new();
-        for path in &tree_changes {
-            if let Err(why) = self.restore_tree_path(repo, path) {
-                unrestored.push(format!("{path} ({why})"));
-            }
-        }
+        // Git's files first: an index a child staged things in is put back
+        // before the tree is compared with HEAD.
         for g in &control {
             if let Err(why) = restore_guarded(g) {
                 unrestored.push(format!("{} ({why})", g.label));
             }
         }
+        for (path, created) in &tree_changes {
+            if let Err(why) = self.restore_tree_path(repo, path, *created) {
+                unrestored.push(format!("{path} ({why})"));
+            }
+        }
         Err(Breach { changed, unrestored })
     }
 
-    /// Tree paths changed against what `phase` allows.
-    fn tree_changes(&self, repo: &Repo, policy: &PathPolicy, phase: Phase) -> Vec<String> {
+    /// Tree paths changed against what `phase` allows, each with whether it
+    /// is new since the start.
+    fn tree_changes(&self, repo: &Repo, policy: &PathPolicy, phase: Phase) -> Vec<(String, bool)> {
         let allowed = |p: &str| -> bool {
             if phase == Phase::Checked {
                 if let Some((target, created)) = &self.target {
@@ -260,19 +263,23 @@ impl Fence {
                 || policy.allow.patterns().iter().any(|a| a.starts_with(&format!("{p}/")));
             inside && !(phase == Phase::Checked && self.outputs.is_match(p))
         };
-        match self.watch.as_ref().map(Watch::changed) {
-            Some(Ok(events)) => events.into_iter().filter(|p| !is_ratchet_state(p) && counts(p)).collect(),
+        const NEW: u32 = 1 << 7; // git2::Status::WT_NEW
+        const STAGED_NEW: u32 = 1; // git2::Status::INDEX_NEW
+        match self.watch.as_ref().map(Watch::changes) {
+            Some(Ok(events)) => events.into_iter().filter(|(p, _)| !is_ratchet_state(p) && counts(p)).collect(),
             _ => match repo.status() {
                 Ok(after) => {
-                    let mut out: Vec<String> = after
+                    let mut out: Vec<(String, bool)> = after
                         .iter()
                         .filter(|(p, bits)| self.before.get(*p) != Some(*bits) && counts(p))
-                        .map(|(p, _)| p.clone())
+                        .map(|(p, bits)| (p.clone(), !self.before.contains_key(p) && bits & (NEW | STAGED_NEW) != 0))
                         .collect();
-                    out.extend(self.before.keys().filter(|p| !after.contains_key(*p) && counts(p)).cloned());
+                    out.extend(
+                        self.before.keys().filter(|p| !after.contains_key(*p) && counts(p)).map(|p| (p.clone(), false)),
+                    );
                     out
                 }
-                Err(e) => vec![format!("(the tree could not be read again: {e})")],
+                Err(e) => vec![(format!("(the tree could not be read again: {e})"), false)],
             },
         }
     }
@@ -296,17 +303,19 @@ impl Fence {
             .collect()
     }
 
-    /// Puts a tree path back: a tracked file that was clean gets `HEAD`'s
-    /// bytes; a new path is removed; a path dirty at the start cannot be.
-    fn restore_tree_path(&self, repo: &Repo, path: &str) -> Result<(), String> {
-        if self.before.contains_key(path) && repo.is_tracked(path) {
+    /// Puts a tree path back: a file of `HEAD` that was clean gets `HEAD`'s
+    /// bytes; a path created since the start is removed; anything else
+    /// (a file that was already dirty, one that existed but is in no
+    /// commit) cannot be, and is named.
+    fn restore_tree_path(&self, repo: &Repo, path: &str, created: bool) -> Result<(), String> {
+        if self.before.contains_key(path) && !created {
             return Err("it had uncommitted changes before the step".into());
         }
         let head = repo.head_commit();
         match repo.file_at(head.as_deref(), path).map_err(|e| e.to_string())? {
             Some(blob) => crate::patch::put_back(&self.root, path, &blob.bytes, blob.mode & 0o777),
-            None if repo.is_tracked(path) => return Err("it is not a regular file in HEAD".into()),
-            None => crate::patch::remove_new(&self.root, path),
+            None if created => crate::patch::remove_new(&self.root, path),
+            None => return Err("it existed before the step and is in no commit".into()),
         }
         .map_err(|e| e.to_string())
     }

@@ -61,8 +61,13 @@ impl Fixture {
             let id = format!("s{seq}");
             let ts = format!("2026-11-21T18:{:02}:00Z", seq % 60);
             let kind = if seq == 1 { Kind::Intent } else { Kind::Step };
-            let body =
-                if seq == 1 { obj(json!({"name": "docs-first", "intent": "0".repeat(64)})) } else { step_body(seq) };
+            let body = if seq == 1 {
+                obj(
+                    json!({"name": "docs-first", "intent": "0".repeat(64), "rails": "1".repeat(64), "confirmed": "terminal"}),
+                )
+            } else {
+                step_body(seq)
+            };
             let e = line::encode(&Header { seq, id: &id, ts: &ts, kind, prev }, &body);
             bytes.extend_from_slice(&e.bytes);
             prev = e.hash;
@@ -128,8 +133,11 @@ pub fn step_body(seq: u64) -> Map<String, Value> {
     let providers = ["self", "ollama", "human", "heartbeat"];
     let outcomes = ["merged", "rejected", "pending", "failed"];
     obj(json!({
-        "pick": {"provider": providers[(seq % 4) as usize], "reason": "thompson"},
-        "proposal": {"op": "replace", "path": format!("docs/page{seq}.md"), "rationale": "say it plainly", "added": seq % 7, "removed": 1},
+        "intent": "0".repeat(64),
+        "rails": "1".repeat(64),
+        "versions": {"ratchet": "0.1.0", "evaluators": "1"},
+        "pick": {"provider": providers[(seq % 4) as usize], "reason": "thompson", "seed": "5eed", "focus": "intent"},
+        "proposal": {"packet": "2".repeat(64), "op": "replace", "path": format!("docs/page{seq}.md"), "rationale": "say it plainly", "added": seq % 7, "removed": 1, "next_steps": []},
         "signals": {"ci_pass": 1, "path_ok": 1, "diff_ratio": 0.05, "atomic_ok": 1, "left_next_steps": 1, "human_score": 0.5},
         "utility": 0.9,
         "outcome": outcomes[(seq % 4) as usize],

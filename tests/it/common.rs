@@ -300,6 +300,19 @@ impl Ws {
         text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
     }
 
+    /// Asserts `ratchet log verify` finds the log sound.
+    pub fn assert_log_verifies(&self) {
+        let out = self.run(&["log", "verify"]);
+        assert_eq!(code(&out), 0, "log verify: {}{}", stdout(&out), stderr(&out));
+    }
+
+    /// ratchet's private directory for this workspace (keys, the second
+    /// checkpoint, the crash journal).
+    pub fn private_dir(&self) -> PathBuf {
+        let ws = ratchet::workspace::Workspace::at(self.root.clone(), "");
+        self.home.join("state/ratchet").join(ws.id())
+    }
+
     /// The last log entry.
     pub fn last(&self) -> serde_json::Value {
         self.entries().pop().expect("the log has entries")

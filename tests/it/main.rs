@@ -2,6 +2,7 @@
 //! module per area.
 
 mod architecture;
+mod attacks;
 mod common;
 mod demo;
 mod index;

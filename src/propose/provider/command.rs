@@ -83,7 +83,9 @@ impl Provider for Command {
         if text.trim().is_empty() {
             return Err(Failure::InvalidOutput { reason: format!("empty answer{}", stderr_tail()) });
         }
-        let value: serde_json::Value = serde_json::from_str(text.trim()).map_err(|e| {
+        // Strictly: a key given twice is refused, so that no two readers of
+        // this answer can see two different patches.
+        let value: serde_json::Value = crate::canonical::strict::from_str(text.trim()).map_err(|e| {
             let start: String = text.trim().chars().take(60).collect();
             Failure::InvalidOutput { reason: format!("the answer is not JSON ({e}): {start:?}") }
         })?;

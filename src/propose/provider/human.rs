@@ -43,7 +43,7 @@ impl Provider for Human {
                 .map_err(|e| Failure::Unavailable { reason: format!("cannot read {}: {e}", file.display()) })?,
             None => edit(context)?,
         };
-        let mut value: serde_json::Value = serde_json::from_str(&text)
+        let mut value: serde_json::Value = crate::canonical::strict::from_str(&text)
             .map_err(|e| Failure::InvalidOutput { reason: format!("the proposal is not JSON: {e}") })?;
         // The template's guidance fields start with `_`.
         if let Some(obj) = value.as_object_mut() {
