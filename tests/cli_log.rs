@@ -116,7 +116,7 @@ fn list_filters() {
     assert_eq!(seqs(&["log", "--limit", "2"]), ["8", "9"]);
     assert_eq!(seqs(&["log", "--kind", "intent"]), ["1"]);
     assert_eq!(seqs(&["log", "--provider", "ollama"]), ["5", "9"]);
-    assert_eq!(seqs(&["log", "--outcome", "merged", "--limit", "1"]), ["8"]);
+    assert_eq!(seqs(&["log", "--outcome", "noop", "--limit", "1"]), ["8"]);
     assert_eq!(seqs(&["log", "--since", "2026-11-21T18:07:00Z"]), ["7", "8", "9"]);
     assert!(seqs(&["log", "--kind", "amend"]).is_empty());
 

@@ -131,7 +131,8 @@ pub fn obj(v: Value) -> Map<String, Value> {
 /// A step body in the shape of DESIGN §9, small.
 pub fn step_body(seq: u64) -> Map<String, Value> {
     let providers = ["self", "ollama", "human", "heartbeat"];
-    let outcomes = ["merged", "rejected", "pending", "failed"];
+    // No "merged": log verify checks a merged step's commit in git.
+    let outcomes = ["noop", "rejected", "pending", "failed"];
     obj(json!({
         "intent": "0".repeat(64),
         "rails": "1".repeat(64),
