@@ -37,6 +37,10 @@ pub trait Coded: std::error::Error {
     fn code(&self) -> &'static str;
     /// What to do next, as one imperative sentence.
     fn hint(&self) -> Option<String>;
+    /// Every next action, when there is more than one.
+    fn hints(&self) -> Vec<String> {
+        self.hint().into_iter().collect()
+    }
     /// The process exit status this error maps to.
     fn exit(&self) -> Exit {
         Exit::Error
@@ -48,7 +52,11 @@ pub trait Coded: std::error::Error {
 pub struct Report {
     pub code: &'static str,
     pub message: String,
-    pub hint: Option<String>,
+    /// The errors underneath, outermost first (`caused by:` lines).
+    pub causes: Vec<String>,
+    /// What to do next, most useful first (`hint:` lines; the first is the
+    /// API's `nextAction`).
+    pub hints: Vec<String>,
     pub exit: Exit,
     /// Structured particulars (the files that changed, the pairs that flipped).
     pub details: Option<serde_json::Value>,
@@ -56,7 +64,19 @@ pub struct Report {
 
 impl Report {
     pub fn new(code: &'static str, message: impl Into<String>) -> Self {
-        Report { code, message: message.into(), hint: None, exit: Exit::Error, details: None }
+        Report {
+            code,
+            message: message.into(),
+            causes: Vec::new(),
+            hints: Vec::new(),
+            exit: Exit::Error,
+            details: None,
+        }
+    }
+
+    /// The first next action.
+    pub fn hint(&self) -> Option<&str> {
+        self.hints.first().map(String::as_str)
     }
 
     pub fn with_details(mut self, details: serde_json::Value) -> Self {
@@ -64,8 +84,9 @@ impl Report {
         self
     }
 
+    /// Adds a next action (after any already there).
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
+        self.hints.push(hint.into());
         self
     }
 
@@ -74,19 +95,20 @@ impl Report {
         self
     }
 
-    /// Builds a report from any coded error, keeping its cause chain in the message.
+    /// Builds a report from any coded error, keeping its cause chain (each
+    /// cause that the message does not already say).
     pub fn from_coded<E: Coded + ?Sized>(err: &E) -> Self {
-        let mut message = err.to_string();
+        let message = err.to_string();
+        let mut causes: Vec<String> = Vec::new();
         let mut source = err.source();
         while let Some(cause) = source {
             let text = cause.to_string();
-            if !message.contains(&text) {
-                message.push_str(": ");
-                message.push_str(&text);
+            if !message.contains(&text) && !causes.iter().any(|c| c.contains(&text)) {
+                causes.push(text);
             }
             source = cause.source();
         }
-        Report { code: err.code(), message, hint: err.hint(), exit: err.exit(), details: None }
+        Report { code: err.code(), message, causes, hints: err.hints(), exit: err.exit(), details: None }
     }
 
     /// The short `error` field of the actionable error shape, derived from
@@ -107,8 +129,14 @@ impl Report {
             "code": self.code,
             "message": self.message,
         });
-        if let Some(hint) = &self.hint {
-            v["nextAction"] = serde_json::Value::String(hint.clone());
+        if let Some(hint) = self.hint() {
+            v["nextAction"] = serde_json::Value::String(hint.to_string());
+        }
+        if self.hints.len() > 1 {
+            v["hints"] = serde_json::json!(self.hints);
+        }
+        if !self.causes.is_empty() {
+            v["causes"] = serde_json::json!(self.causes);
         }
         if let Some(details) = &self.details {
             v["details"] = details.clone();
@@ -130,7 +158,10 @@ impl Coded for Report {
         self.code
     }
     fn hint(&self) -> Option<String> {
-        self.hint.clone()
+        self.hints.first().cloned()
+    }
+    fn hints(&self) -> Vec<String> {
+        self.hints.clone()
     }
     fn exit(&self) -> Exit {
         self.exit
@@ -176,6 +207,30 @@ impl<T> IoContext<T> for std::io::Result<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn causes_and_several_hints_are_kept() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot load the rails")]
+        struct Outer(#[source] std::io::Error);
+        impl Coded for Outer {
+            fn code(&self) -> &'static str {
+                "RAILS_UNREADABLE"
+            }
+            fn hint(&self) -> Option<String> {
+                Some("check the file".into())
+            }
+            fn hints(&self) -> Vec<String> {
+                vec!["check the file".into(), "or run `ratchet init`".into()]
+            }
+        }
+        let r = Report::from_coded(&Outer(std::io::Error::other("permission denied")));
+        assert_eq!(r.causes, ["permission denied"]);
+        assert_eq!(r.hints.len(), 2);
+        let j = r.to_json();
+        assert_eq!(j["nextAction"], "check the file");
+        assert_eq!(j["causes"][0], "permission denied");
+    }
 
     #[test]
     fn title_is_derived_from_code() {

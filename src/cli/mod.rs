@@ -30,6 +30,7 @@ mod ui;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::error::ContextValue;
 use clap::{Parser, Subcommand};
 
 pub use error::{CommandError, CommandResult};
@@ -101,13 +102,7 @@ pub fn main() -> ExitCode {
     crate::timing::mark("main");
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(match e.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
-                _ => Exit::Usage.code(),
-            });
-        }
+        Err(e) => return usage_error(&e),
     };
     let ui = Ui::new(cli.json, cli.color, cli.quiet);
     let cwd = match resolve_cwd(cli.directory.as_deref()) {
@@ -125,6 +120,42 @@ pub fn main() -> ExitCode {
             ExitCode::from(report.exit.code())
         }
     }
+}
+
+/// Help and version as clap prints them; a usage error in ratchet's own
+/// shape (`error:` / `hint:` lines, or the JSON error with `--json`), exit 2.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    use clap::error::{ContextKind, ErrorKind};
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        return ExitCode::from(if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+            Exit::Usage.code()
+        } else {
+            0
+        });
+    }
+    let json = std::env::args().any(|a| a == "--json");
+    // clap's own rendering, without its styling and its "error: " prefix.
+    let text = e.render().to_string();
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let message = lines.next().unwrap_or("the command line is not valid").trim_start_matches("error: ").to_string();
+    let mut report = Report::new("USAGE", message).with_exit(Exit::Usage);
+    if let Some(ContextValue::String(s)) = e.get(ContextKind::SuggestedArg) {
+        report = report.with_hint(format!("did you mean `{s}`?"));
+    }
+    if let Some(ContextValue::Strings(v)) = e.get(ContextKind::SuggestedSubcommand) {
+        report = report.with_hint(format!("did you mean `ratchet {}`?", v.join("` or `ratchet ")));
+    }
+    let usage = lines.find(|l| l.trim_start().starts_with("Usage:")).map(|l| l.trim().to_string());
+    report = report.with_hint(match usage {
+        Some(u) => format!("{u}; `ratchet help` lists the commands, `ratchet help COMMAND` explains one"),
+        None => "`ratchet help` lists the commands, `ratchet help COMMAND` explains one".to_string(),
+    });
+    Ui::new(json, ColorChoice::Auto, false).error(&report);
+    ExitCode::from(Exit::Usage.code())
 }
 
 fn resolve_cwd(dir: Option<&std::path::Path>) -> Result<PathBuf, CommandError> {

@@ -88,7 +88,7 @@ fn check(env: &Env, args: CheckArgs) -> CommandResult {
 
     let objection = gate.first_objection().map(|v| {
         let mut report = Report::new(v.code.unwrap_or("OBJECTION"), v.reason.clone());
-        report.hint = v.hint.clone();
+        report.hints = v.hint.clone().into_iter().collect();
         report
     });
 

@@ -109,7 +109,10 @@ impl Ui {
             return;
         }
         eprintln!("{} {} [{}]", self.paint(Style::Red, "error:"), report.message, report.code);
-        if let Some(hint) = &report.hint {
+        for cause in &report.causes {
+            eprintln!("{} {cause}", self.paint(Style::Dim, "caused by:"));
+        }
+        for hint in &report.hints {
             eprintln!("{} {}", self.paint(Style::Cyan, "hint:"), hint);
         }
     }

@@ -236,7 +236,7 @@ impl Coded for ServeError {
     }
     fn hint(&self) -> Option<String> {
         match self {
-            ServeError::Setup(r) => r.hint.clone(),
+            ServeError::Setup(r) => r.hint().map(str::to_string),
             ServeError::Bind { .. } => {
                 Some("stop the other server, or pass another --addr (port 0 picks a free one)".into())
             }

@@ -198,7 +198,7 @@ pub fn recovery_failed(r: &Report) -> String {
     let body = format!(
         "<h1>Recovery failed</h1><p class=err>{}</p><p>{}</p>{}",
         esc(&r.message),
-        esc(r.hint.as_deref().unwrap_or("")),
+        esc(r.hint().unwrap_or("")),
         recovery_form()
     );
     layout("Recovery failed", &body)

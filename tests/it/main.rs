@@ -5,6 +5,7 @@ mod architecture;
 mod attacks;
 mod common;
 mod demo;
+mod errors;
 mod index;
 mod init;
 mod rails;

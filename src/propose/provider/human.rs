@@ -65,8 +65,13 @@ fn edit(context: &Context) -> Result<String, Failure> {
         "next_steps": [],
         "focus": context.focus.reference,
     });
-    let dir = std::env::temp_dir();
-    let path = dir.join(format!("ratchet-proposal-{}.json", std::process::id()));
+    // A fresh file (O_EXCL, mode 0600, an unpredictable name), removed when dropped.
+    let file = tempfile::Builder::new()
+        .prefix("ratchet-proposal-")
+        .suffix(".json")
+        .tempfile()
+        .map_err(|e| Failure::Unavailable { reason: format!("cannot make the template file: {e}") })?;
+    let path = file.path().to_path_buf();
     std::fs::write(&path, serde_json::to_string_pretty(&template).expect("a JSON value serialises"))
         .map_err(|e| Failure::Unavailable { reason: format!("cannot write the template: {e}") })?;
     let editor = editor().unwrap_or_else(|| "vi".into());
@@ -85,7 +90,7 @@ fn edit(context: &Context) -> Result<String, Failure> {
         .status()
         .map_err(|e| Failure::Unavailable { reason: format!("cannot start {editor}: {e}") })?;
     let text = std::fs::read_to_string(&path).unwrap_or_default();
-    let _ = std::fs::remove_file(&path);
+    drop(file);
     if !status.success() {
         return Err(Failure::InvalidOutput { reason: format!("{editor} exited with {status}") });
     }
