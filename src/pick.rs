@@ -85,7 +85,7 @@ pub fn self_quota(selection: &Selection) -> usize {
 
 /// Picks a provider. Deterministic in `inputs` and `seed`.
 pub fn choose(inputs: &Inputs<'_>, seed: [u8; 32]) -> Pick {
-    let seed_hex = const_hex::encode(&seed);
+    let seed_hex = const_hex::encode(seed);
     let pick = |provider: &str, reason, samples| Pick {
         provider: provider.to_string(),
         reason,
@@ -319,7 +319,6 @@ mod tests {
         assert_eq!((p.provider.as_str(), p.reason), ("self", Reason::MinSelfRate));
     }
 
-    #[test]
     #[test]
     fn xoshiro_matches_the_reference_implementation() {
         // The first outputs of xoshiro256** from the state {1, 2, 3, 4}, as

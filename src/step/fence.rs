@@ -263,8 +263,9 @@ impl Fence {
                 || policy.allow.patterns().iter().any(|a| a.starts_with(&format!("{p}/")));
             inside && !(phase == Phase::Checked && self.outputs.is_match(p))
         };
-        const NEW: u32 = 1 << 7; // git2::Status::WT_NEW
-        const STAGED_NEW: u32 = 1; // git2::Status::INDEX_NEW
+        // git's status bits: new in the work tree, new in the index.
+        const NEW: u32 = 1 << 7;
+        const STAGED_NEW: u32 = 1;
         match self.watch.as_ref().map(Watch::changes) {
             Some(Ok(events)) => events.into_iter().filter(|(p, _)| !is_ratchet_state(p) && counts(p)).collect(),
             _ => match repo.status() {
