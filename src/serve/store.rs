@@ -267,6 +267,8 @@ pub struct Ingested {
     pub inserted: u64,
     pub duplicates: u64,
     pub changes: u64,
+    /// Spans past the project's lifetime quota, dropped (not written).
+    pub over_quota: u64,
 }
 
 pub struct Store {
@@ -736,7 +738,19 @@ fn commit_group(conn: &mut Connection, jobs: Vec<Job>) {
             // Checks first (they see the span counts of the batches written
             // before in this transaction): a refused batch writes nothing.
             match admit(&tx, job.rowid, job.records.len(), job.now_s) {
-                Ok(()) => outcomes.push(Ok(ingest_one(&tx, job.rowid, &job.records, &job.changes)?)),
+                Ok(room) => {
+                    let records = &job.records[..room];
+                    let changes: Vec<ChangeEvent> = if room == job.records.len() {
+                        job.changes.clone()
+                    } else {
+                        let kept: std::collections::HashSet<([u8; 16], [u8; 8])> =
+                            records.iter().map(|r| (r.trace_id, r.span_id)).collect();
+                        job.changes.iter().filter(|c| kept.contains(&(c.trace_id, c.span_id))).cloned().collect()
+                    };
+                    let mut out = ingest_one(&tx, job.rowid, records, &changes)?;
+                    out.over_quota = (job.records.len() - room) as u64;
+                    outcomes.push(Ok(out));
+                }
                 Err(e) => outcomes.push(Err(e)),
             }
         }
@@ -758,8 +772,10 @@ fn commit_group(conn: &mut Connection, jobs: Vec<Job>) {
     }
 }
 
-/// The project's expiry and span quota, read inside the ingest transaction.
-fn admit(conn: &Connection, rowid: i64, incoming: usize, now_s: i64) -> Result<()> {
+/// The project's expiry and span quota, read inside the ingest transaction:
+/// how many of the `incoming` records fit (the first ones are kept), or why
+/// none may be written.
+fn admit(conn: &Connection, rowid: i64, incoming: usize, now_s: i64) -> Result<usize> {
     let (public_id, quota, used, expires_at): (String, i64, i64, Option<i64>) = conn
         .prepare_cached("SELECT public_id, quota_spans, span_count, expires_at FROM projects WHERE id = ?1")?
         .query_row(params![rowid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
@@ -768,10 +784,11 @@ fn admit(conn: &Connection, rowid: i64, incoming: usize, now_s: i64) -> Result<(
     if expires_at.is_some_and(|e| e <= now_s) {
         return Err(StoreError::Expired(public_id));
     }
-    if used.saturating_add(incoming as i64) > quota {
+    let room = quota.saturating_sub(used).max(0) as usize;
+    if room == 0 && incoming > 0 {
         return Err(StoreError::QuotaExceeded { project: public_id, quota, used, incoming });
     }
-    Ok(())
+    Ok(room.min(incoming))
 }
 
 fn ingest_one(conn: &Connection, rowid: i64, records: &[Record], changes: &[ChangeEvent]) -> Result<Ingested> {
@@ -1078,21 +1095,26 @@ mod tests {
                 })
                 .unwrap()
         };
-        let (small, big) = (mk("small", 10), mk("big", 1_000));
+        let (small_p, big) = (mk("small", 10), mk("big", 1_000));
         let mut handles = Vec::new();
         for t in 0..8u8 {
             let store = store.clone();
-            let rowid = if t % 2 == 0 { small.rowid } else { big.rowid };
+            let rowid = if t % 2 == 0 { small_p.rowid } else { big.rowid };
             handles.push(std::thread::spawn(move || store.ingest(rowid, records(t + 1, 4), Vec::new(), 0)));
         }
         let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-        let small_ok = results.iter().step_by(2).filter(|r| r.is_ok()).count();
-        assert_eq!(small_ok, 2, "a 10-span quota admits two batches of 4");
-        assert!(results.iter().step_by(2).filter_map(|r| r.as_ref().err()).all(|e| e.code() == "QUOTA_EXCEEDED"));
+        // A 10-span quota admits two batches of 4, two spans of a third
+        // (the rest reported over quota), and refuses the fourth whole.
+        let small: Vec<_> = results.iter().step_by(2).collect();
+        assert_eq!(small.iter().filter(|r| r.is_ok()).count(), 3);
+        assert!(small.iter().filter_map(|r| r.as_ref().err()).all(|e| e.code() == "QUOTA_EXCEEDED"));
+        let inserted: u64 = small.iter().filter_map(|r| r.as_ref().ok()).map(|o| o.inserted).sum();
+        let over: u64 = small.iter().filter_map(|r| r.as_ref().ok()).map(|o| o.over_quota).sum();
+        assert_eq!((inserted, over), (10, 2));
         assert!(results.iter().skip(1).step_by(2).all(|r| r.as_ref().is_ok_and(|o| o.inserted == 4)));
-        assert_eq!(store.project("small").unwrap().unwrap().span_count, 8);
+        assert_eq!(store.project("small").unwrap().unwrap().span_count, 10);
         assert_eq!(store.project("big").unwrap().unwrap().span_count, 16);
-        assert_eq!(store.span_total(small.rowid, (0, i64::MAX)).unwrap(), 8);
+        assert_eq!(store.span_total(small_p.rowid, (0, i64::MAX)).unwrap(), 10);
     }
 
     #[test]

@@ -132,7 +132,7 @@ pub async fn diagnose(
     body: Body,
 ) -> Result<Response, ApiError> {
     let project = require(&state, &headers, KeyKind::Agent, "diagnose").await?;
-    let body = read_body(body, SMALL_BODY).await?;
+    let body = read_body(&state, &headers, body, SMALL_BODY).await?;
     let b: DiagnoseBody = parse_json(
         &body,
         "{\"window\"?: \"24h\", \"max_pains\"?: 1..100, \"evidence\"?: 0..50, \"pain_ids\"?: [string], \"signal_types\"?: [string]}",
