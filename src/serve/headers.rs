@@ -7,8 +7,9 @@
 //! | anything but the public documents | `Cache-Control: no-store`: keys, recovery codes, dashboard links and telemetry never land in a cache |
 //!
 //! CORS ([`cors`]): browser exporters (the OpenTelemetry JS `OTLPTraceExporter`
-//! with XHR or `fetch`) preflight `POST /v1/traces` with `Content-Type`,
-//! `Authorization` (from `headers`) and sometimes `Content-Encoding`. Only
+//! with XHR or `fetch`) preflight `POST /v1/traces` with `Content-Type:
+//! application/json`, `Accept`, `Authorization` (from its `headers` option)
+//! and sometimes `Content-Encoding`. Only
 //! the origins given with `ratchet serve --cors-origin` are answered (none
 //! by default); `*` allows any. No credentials (cookies) are ever allowed:
 //! keys travel in headers.
@@ -85,6 +86,7 @@ pub fn cors(origins: &[String]) -> CorsLayer {
         .allow_origin(allow)
         .allow_methods([Method::GET, Method::POST])
         .allow_headers([
+            header::ACCEPT,
             header::CONTENT_TYPE,
             header::CONTENT_ENCODING,
             header::AUTHORIZATION,
