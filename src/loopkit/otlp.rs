@@ -210,6 +210,22 @@ fn decode_json(body: &[u8]) -> Result<Decoded, OtlpError> {
     }
     let skeleton: skeleton::Request<'_> =
         serde_json::from_slice(body).map_err(|e| OtlpError::Malformed { encoding: "JSON", reason: e.to_string() })?;
+    // The skeleton's shape is whole-request: a resource, scope or span that
+    // is not a JSON object (serde would map an array onto a struct) is 400.
+    let not_object = |raw: &serde_json::value::RawValue| !raw.get().starts_with('{');
+    for (ri, rs) in skeleton.resource_spans.iter().enumerate() {
+        let bad = rs.resource.is_some_and(not_object)
+            || rs
+                .scope_spans
+                .iter()
+                .any(|ss| ss.scope.is_some_and(not_object) || ss.spans.iter().any(|s| not_object(s)));
+        if bad {
+            return Err(OtlpError::Malformed {
+                encoding: "JSON",
+                reason: format!("resourceSpans[{ri}] holds a resource, scope or span that is not a JSON object"),
+            });
+        }
+    }
     let mut out = Decoded::default();
     let mut reject = |n: u64, why: String| {
         out.rejected += n;

@@ -46,6 +46,7 @@ pub fn record_json(r: &StoredRecord) -> Value {
         "http_status": r.http_status,
         "signal_type": r.signal,
         "pain_id": r.pain_id,
+        "caused_by": r.caused_by.as_ref().map(|c| hex(c)),
         "exception": r.exc_type.as_ref().map(|t| json!({
             "type": t, "message": r.exc_message, "stacktrace": r.exc_stack,
         })),

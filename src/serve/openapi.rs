@@ -235,7 +235,11 @@ fn paths() -> Value {
             json!({"description": "a form post (application/x-www-form-urlencoded), whatever its outcome: see the result once at the Location (POST-redirect-GET)",
                         "headers": {"Location": {"schema": {"type": "string", "pattern": "^/recovered\\?ticket=[0-9a-f]{32}$"}}}}),
         ),
-        ("400", error("the body is not the documented object, or a field does not have its pattern")),
+        (
+            "400",
+            json!({"description": "the body is not the documented object, or a field does not have its pattern (an HTML page for a form post)",
+                        "content": {"application/json": {"schema": r("Error")}, "text/html": {"schema": {"type": "string"}}}}),
+        ),
         ("401", error("project_id and recovery_code do not match (INVALID_RECOVERY_CODE)")),
         (
             "429",
@@ -291,7 +295,7 @@ fn paths() -> Value {
             with(
                 operation(
                     "ingestTraces",
-                    "OTLP/HTTP trace ingest (producer key). Browsers: see ratchet serve --cors-origin.",
+                    "OTLP/HTTP trace ingest (producer key). Bodies may be sent with Content-Encoding gzip or deflate (the size limit holds after decompression too). Browsers: see ratchet serve --cors-origin.",
                     &[
                         (
                             "200",
@@ -314,8 +318,9 @@ fn paths() -> Value {
                 key_security(),
             ),
             "parameters",
-            json!([{"name": "Content-Encoding", "in": "header", "required": false,
-                    "schema": {"type": "string", "enum": ["gzip", "x-gzip", "deflate", "identity"]}}, x_api_key_param()]),
+            // Content-Encoding (gzip, deflate) is transport, like
+            // Transfer-Encoding: said in the description, not a parameter.
+            json!([x_api_key_param()]),
         ),
         "requestBody",
         json!({"required": true, "content": {
@@ -414,12 +419,12 @@ fn paths() -> Value {
             ("408", html("the form's body did not arrive in time")),
             ("413", html("the form's body was too large")),
             ("429", html("too many wrong codes for this project")),
-            ("410", html("already shown, or expired")),
+            ("404", html("no such result: already shown, expired, or never made")),
         ],
     );
     recovered.insert(
         "parameters".into(),
-        json!([{"name": "ticket", "in": "query", "required": false, "schema": {"type": "string"}}]),
+        json!([{"name": "ticket", "in": "query", "required": true, "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}}]),
     );
     let icon = |id: &str| doc(id, "The icon of the pages", "image/svg+xml", text.clone());
     json!({
@@ -436,7 +441,7 @@ fn paths() -> Value {
         "/llms.txt": {"get": doc("llmsTxt", "Index for language models", "text/plain", text.clone())},
         "/quickstart.md": {"get": doc("quickstartMd", "Ingest and diagnose flow", "text/markdown", text.clone())},
         "/openapi.json": {"get": doc("openapiJson", "This document", "application/json", json!({"type": "object"}))},
-        "/openapi.yaml": {"get": doc("openapiYaml", "This document, as YAML", "application/yaml", text.clone())},
+        "/openapi.yaml": {"get": doc("openapiYaml", "This document, as YAML", "application/yaml", json!({"type": "object"}))},
         "/schema/improvement-packet.json": {"get": doc("packetSchema", "JSON Schema of an improvement packet", "application/schema+json", json!({"type": "object"}))},
         "/contact.json": {"get": doc("contact", "Who runs this server", "application/json", r("Contact"))},
         "/dashboard": {"get": page},
@@ -446,6 +451,41 @@ fn paths() -> Value {
         "/": {"get": doc("index", "Links to the documents", "application/json", r("Index"))},
         "/healthz": {"get": doc("healthz", "Liveness", "application/json", r("Health"))},
     })
+}
+
+/// `n` hex digits, not all zero, without lookaround (so that any generator
+/// can produce it): one alternative per position of the last non-zero digit.
+pub fn nonzero_hex(n: usize) -> String {
+    let alternatives: Vec<String> =
+        (0..n).map(|k| format!("[0-9a-fA-F]{{{k}}}[1-9a-fA-F]0{{{}}}", n - 1 - k)).collect();
+    format!("^(?:{})$", alternatives.join("|"))
+}
+
+fn u32() -> Value {
+    json!({"type": "integer", "minimum": 0, "maximum": u32::MAX})
+}
+
+/// A 64-bit unsigned integer as OTLP/JSON writes it: decimal text, or a number.
+fn u64_text() -> Value {
+    json!({"oneOf": [{"type": "string", "pattern": "^[0-9]{1,19}$"},
+                     {"type": "integer", "minimum": 0, "maximum": i64::MAX}]})
+}
+
+/// The scalar members of an OTLP/JSON AnyValue (each may be null: absent),
+/// plus `extra`.
+fn scalar_value_properties(extra: Option<Value>) -> Value {
+    let mut p = json!({
+        "stringValue": {"type": ["string", "null"]},
+        "boolValue": {"type": ["boolean", "null"]},
+        "intValue": {"oneOf": [{"type": "string", "pattern": "^-?[0-9]{1,18}$"},
+                               {"type": "integer", "minimum": i64::MIN, "maximum": i64::MAX}, {"type": "null"}]},
+        "doubleValue": {"type": ["number", "null"]},
+        "bytesValue": {"type": ["string", "null"], "pattern": "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"},
+    });
+    if let (Some(o), Some(Value::Object(e))) = (p.as_object_mut(), extra) {
+        o.extend(e);
+    }
+    p
 }
 
 fn schemas() -> Value {
@@ -475,12 +515,43 @@ fn schemas() -> Value {
                 "details": {"type": "array", "items": {"type": "object", "required": ["@type"], "properties": {
                     "@type": string, "reason": string, "domain": string,
                     "metadata": {"type": "object", "additionalProperties": {"type": "string"}}}}}}},
-        "ExportTraceServiceRequest": {"type": "object", "description": "OTLP/JSON: lowerCamelCase fields, hex ids, enums as integers; unknown fields are ignored",
-            "properties": {"resourceSpans": {"type": "array", "items": {"type": "object", "properties": {
-                "resource": {"type": "object"}, "schemaUrl": string,
-                "scopeSpans": {"type": "array", "items": {"type": "object", "properties": {
-                    "scope": {"type": "object"}, "schemaUrl": string,
-                    "spans": {"type": "array", "items": {"type": "object"}}}}}}}}}},
+        "ExportTraceServiceRequest": {"type": "object",
+            "description": "OTLP/JSON (lowerCamelCase fields, hex ids, enums as integers, 64-bit integers as strings or numbers); unknown fields are ignored. A span that does not decode, or whose ids are wrong, is rejected alone (partialSuccess).",
+            "properties": {"resourceSpans": {"type": "array", "items": r("ResourceSpans")}}},
+        "ResourceSpans": {"type": "object", "properties": {
+            "resource": {"type": "object", "properties": {"attributes": r("Attributes"), "droppedAttributesCount": u32()}},
+            "schemaUrl": string,
+            "scopeSpans": {"type": "array", "items": r("ScopeSpans")}}},
+        "ScopeSpans": {"type": "object", "properties": {
+            "scope": {"type": "object", "properties": {"name": string, "version": string, "attributes": r("Attributes"),
+                                                         "droppedAttributesCount": u32()}},
+            "schemaUrl": string,
+            "spans": {"type": "array", "items": r("Span")}}},
+        "Span": {"type": "object", "required": ["traceId", "spanId"], "properties": {
+            "traceId": {"type": "string", "pattern": nonzero_hex(32)},
+            "spanId": {"type": "string", "pattern": nonzero_hex(16)},
+            "parentSpanId": {"type": "string", "pattern": "^(?:[0-9a-fA-F]{16})?$"},
+            "traceState": string, "flags": u32(), "name": string,
+            "kind": {"type": "integer", "minimum": 0, "maximum": 5},
+            "startTimeUnixNano": u64_text(), "endTimeUnixNano": u64_text(),
+            "attributes": r("Attributes"), "droppedAttributesCount": u32(),
+            "events": {"type": "array", "maxItems": 1000, "items": {"type": "object", "properties": {
+                "timeUnixNano": u64_text(), "name": string, "attributes": r("Attributes"), "droppedAttributesCount": u32()}}},
+            "droppedEventsCount": u32(),
+            "links": {"type": "array", "items": {"type": "object", "properties": {
+                "traceId": {"type": "string", "pattern": "^(?:[0-9a-fA-F]{2})*$"},
+                "spanId": {"type": "string", "pattern": "^(?:[0-9a-fA-F]{2})*$"},
+                "traceState": string, "attributes": r("Attributes"), "droppedAttributesCount": u32(), "flags": u32()}}},
+            "droppedLinksCount": u32(),
+            "status": {"type": "object", "properties": {"message": string, "code": {"type": "integer", "minimum": 0, "maximum": 2}}}}},
+        "Attributes": {"type": "array", "maxItems": 1000, "items": {"type": "object", "required": ["key", "value"], "properties": {
+            "key": string, "value": r("AnyValue")}}},
+        "AnyValue": {"type": "object", "description": "nested at most two levels here (the server accepts 16)", "properties": scalar_value_properties(Some(json!({
+            "arrayValue": {"type": ["object", "null"], "required": ["values"],
+                           "properties": {"values": {"type": "array", "items": r("ScalarValue")}}},
+            "kvlistValue": {"type": ["object", "null"], "required": ["values"], "properties": {"values": {"type": "array", "items": {
+                "type": "object", "required": ["key", "value"], "properties": {"key": string, "value": r("ScalarValue")}}}}}})))},
+        "ScalarValue": {"type": "object", "properties": scalar_value_properties(None)},
         "ExportTraceServiceResponse": {"type": "object", "properties": {"partialSuccess": {"type": "object",
             "required": ["rejectedSpans", "errorMessage"],
             "properties": {"rejectedSpans": {"type": "string", "pattern": "^[0-9]+$"}, "errorMessage": string}}}},
@@ -614,6 +685,22 @@ mod tests {
         }
         for s in samples {
             assert_eq!(matches(window_pattern(), &s), Window::parse(&s).is_ok(), "window {s:?}");
+        }
+    }
+
+    #[test]
+    fn the_id_pattern_is_hex_not_all_zero() {
+        let p = nonzero_hex(16);
+        for (id, ok) in [
+            ("0000000000000001", true),
+            ("1000000000000000", true),
+            ("00000000000000A0", true),
+            ("0000000000000000", false),
+            ("000000000000001", false),
+            ("00000000000000010", false),
+            ("000000000000000g", false),
+        ] {
+            assert_eq!(matches(&p, id), ok, "{id}");
         }
     }
 

@@ -65,7 +65,21 @@ struct PageQuery {
 }
 
 pub async fn dashboard(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Response {
-    let q: PageQuery = serde_urlencoded::from_str(raw.as_deref().unwrap_or("")).unwrap_or_default();
+    let bad = |why: String| {
+        (
+            StatusCode::BAD_REQUEST,
+            Html(layout("Bad link", &format!("<p class=err>{}</p>{}", esc(&why), recovery_form()))),
+        )
+            .into_response()
+    };
+    let q: PageQuery = match serde_urlencoded::from_str(raw.as_deref().unwrap_or("")) {
+        Ok(q) => q,
+        Err(e) => return bad(format!("the link's query is not understood: {e}")),
+    };
+    let w = match q.window.as_deref().map(Window::parse).transpose() {
+        Ok(w) => w.unwrap_or_else(Window::default_window),
+        Err(e) => return bad(e.to_string()),
+    };
     let (Some(id), Some(token)) = (q.project_id, q.token) else {
         let body = format!(
             "<h1>LoopKit dashboard</h1><p>Open the <code>dashboard_url</code> from your signup, provision or recovery response \
@@ -73,16 +87,6 @@ pub async fn dashboard(State(state): State<AppState>, RawQuery(raw): RawQuery) -
             recovery_form()
         );
         return Html(layout("LoopKit dashboard", &body)).into_response();
-    };
-    let w = match q.window.as_deref().map(Window::parse).transpose() {
-        Ok(w) => w.unwrap_or_else(Window::default_window),
-        Err(e) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                Html(layout("Bad window", &format!("<p class=err>{}</p>", esc(&e.to_string())))),
-            )
-                .into_response();
-        }
     };
     let store = state.store.clone();
     let secret = state.secret.clone();
@@ -195,7 +199,7 @@ pub async fn recovered_page(State(state): State<AppState>, RawQuery(raw): RawQue
                  If you did not copy your new keys, recover again: the code never changes.</p>{}",
                 recovery_form()
             );
-            (StatusCode::GONE, Html(layout("Nothing to show", &body))).into_response()
+            (StatusCode::NOT_FOUND, Html(layout("Nothing to show", &body))).into_response()
         }
     }
 }

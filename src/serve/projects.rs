@@ -18,7 +18,7 @@
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -258,10 +258,17 @@ pub async fn recover(State(state): State<AppState>, headers: HeaderMap, body: Bo
     } else {
         parse_json(&body, "{\"project_id\": string, \"recovery_code\": string}")
     };
-    let result = match parsed {
-        Ok(b) => rotate(&state, &b).await,
-        Err(e) => Err(e),
+    let checked = parsed.and_then(|b| check_recover_shape(&b).map(|()| b));
+    let b = match checked {
+        Ok(b) => b,
+        // A form that is not filled in as asked holds no key: its page is
+        // answered directly (a reload would only fail the same way).
+        Err(e) if is_form => {
+            return Ok((e.status, Html(crate::serve::page::recovery_failed(&e.report))).into_response());
+        }
+        Err(e) => return Err(e),
     };
+    let result = rotate(&state, &b).await;
     if !is_form {
         return result.map(|v| axum::Json(v).into_response());
     }
@@ -284,16 +291,20 @@ pub async fn recover(State(state): State<AppState>, headers: HeaderMap, body: Bo
 /// owner out: a *correct* code is honoured even while the project's bucket
 /// is full. (With 256-bit codes the bound on guessing is the code space,
 /// not this limit; the limit bounds the work and noise an attacker causes.)
-async fn rotate(state: &AppState, b: &RecoverBody) -> Result<Value, ApiError> {
-    let id = b.project_id.trim();
-    let code = b.recovery_code.trim();
-    if !is_project_id(id) || code.len() != 64 || !code.bytes().all(|c| c.is_ascii_hexdigit()) {
+fn check_recover_shape(b: &RecoverBody) -> Result<(), ApiError> {
+    let code = &b.recovery_code;
+    if !is_project_id(&b.project_id) || code.len() != 64 || !code.bytes().all(|c| c.is_ascii_hexdigit()) {
         return Err(ApiError::bad_request(
             "BAD_REQUEST_BODY",
             "project_id must be prj_ and 16 hex characters, and recovery_code 64 hex characters",
             "copy both exactly from the signup or provision response",
         ));
     }
+    Ok(())
+}
+
+async fn rotate(state: &AppState, b: &RecoverBody) -> Result<Value, ApiError> {
+    let (id, code) = (b.project_id.as_str(), b.recovery_code.as_str());
     let refused = || {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
