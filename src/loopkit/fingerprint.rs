@@ -350,6 +350,7 @@ fn classify(core: &str, out: &mut String) {
         && core.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b',' | b':' | b'_' | b'+' | b'-')))
         || (digits > 0 && (longest_digit_run(core) >= 3 || (core.len() >= 8 && digits >= 2 && !is_width_word(core))))
         || is_opaque_id(core)
+        || is_instance_name(core)
     {
         out.push_str("<num>");
     } else {
@@ -378,9 +379,11 @@ const VOWELLESS: &[&str] = &[
 /// most one and stay (the corpus in the tests holds both kinds).
 pub fn is_opaque_id(token: &str) -> bool {
     let mut core = token;
+    let mut prefixed = false;
     while let Some((prefix, rest)) = core.split_once('_') {
         if (1..=6).contains(&prefix.len()) && prefix.bytes().all(|b| b.is_ascii_lowercase()) && !rest.is_empty() {
             core = rest;
+            prefixed = true;
         } else {
             break;
         }
@@ -441,7 +444,9 @@ pub fn is_opaque_id(token: &str) -> bool {
             score += 1;
         }
     }
-    score >= 2
+    // A type prefix (`cus_`, `ord_`) before a long mixed-case token is
+    // itself the mark of an id (Stripe's style): one more sign suffices.
+    score >= 2 || (prefixed && core.len() >= 10 && upper > 0 && lower > 0 && (score >= 1 || upper * 4 >= letters))
 }
 
 /// An identifier whose only digits are a width or version before a word:
@@ -510,6 +515,17 @@ fn camel_words(s: &str) -> Vec<&str> {
         words.push(&s[start..i]);
     }
     words
+}
+
+/// A short name and an instance number: `eu-3`, `worker_12`, `pod-7` (but
+/// not encodings such as `utf-8`).
+fn is_instance_name(s: &str) -> bool {
+    let Some((name, number)) = s.rsplit_once(['-', '_']) else { return false };
+    (1..=8).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_lowercase())
+        && !number.is_empty()
+        && number.bytes().all(|b| b.is_ascii_digit())
+        && !matches!(name, "utf" | "iso" | "sha" | "md" | "ipv" | "http" | "tls" | "x" | "v")
 }
 
 fn is_email(s: &str) -> bool {
@@ -925,6 +941,7 @@ mod tests {
             WORDS.iter().filter(|w| mask(&format!("call {w} failed")) != format!("call {w} failed")).collect();
         assert!(masked.is_empty(), "words masked: {masked:?}");
         assert_eq!(normalise_path("/orders/ord_xpuEX3jASE/items"), "/orders/{id}/items");
+        assert_eq!(mask("shard eu-3 and worker_12 down, utf-8 kept"), "shard <num> and <num> down, utf-8 kept");
     }
 
     #[test]

@@ -313,7 +313,7 @@ fn build_packet(
         .collect();
     let inside = parse_attrs(&store.attribute_sample(project.rowid, &p.row.pain_id, true, cur, SAMPLE_PAIN)?);
     let rest = parse_attrs(&store.attribute_sample(project.rowid, &p.row.pain_id, false, cur, SAMPLE_REST)?);
-    let over = packet::over_represented(&inside, &rest, 5);
+    let over = packet::over_represented(&inside, &rest, 5, &packet::defining_keys(&p.row.signal, &comps));
     Ok(Packet {
         packet_version: packet::PACKET_VERSION,
         pain_id: p.row.pain_id.clone(),

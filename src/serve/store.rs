@@ -806,12 +806,12 @@ fn admit(conn: &Connection, rowid: i64, incoming: usize, now_s: i64) -> Result<u
 /// cause (and its pain's total lowered), and a failing parent arriving after
 /// its failing child is stored demoted.
 fn link_stored_causes(conn: &Connection, rowid: i64, records: &[Record]) -> Result<Vec<Option<[u8; 8]>>> {
-    let mut demote = conn.prepare_cached(
-        "UPDATE records SET pain_id = NULL, caused_by = ?4
+    let mut parent_of = conn.prepare_cached(
+        "SELECT id, pain_id FROM records
          WHERE project = ?1 AND span_id = ?2 AND trace_id = ?3 AND signal IS NOT NULL
-           AND signal IN ('error', 'exception', 'http_5xx') AND caused_by IS NULL AND pain_id IS NOT NULL
-         RETURNING pain_id",
+           AND signal IN ('error', 'exception', 'http_5xx') AND caused_by IS NULL AND pain_id IS NOT NULL",
     )?;
+    let mut demote = conn.prepare_cached("UPDATE records SET pain_id = NULL, caused_by = ?2 WHERE id = ?1")?;
     let mut lower =
         conn.prepare_cached("UPDATE pains SET total = max(total - 1, 0) WHERE project = ?1 AND pain_id = ?2")?;
     let mut child = conn.prepare_cached(
@@ -825,10 +825,11 @@ fn link_stored_causes(conn: &Connection, rowid: i64, records: &[Record]) -> Resu
             continue;
         }
         if let Some(parent) = r.parent_span_id {
-            let demoted: Vec<String> = demote
-                .query_map(params![rowid, &parent[..], &r.trace_id[..], &r.span_id[..]], |row| row.get(0))?
+            let parents: Vec<(i64, String)> = parent_of
+                .query_map(params![rowid, &parent[..], &r.trace_id[..]], |row| Ok((row.get(0)?, row.get(1)?)))?
                 .collect::<rusqlite::Result<_>>()?;
-            for pain in demoted {
+            for (id, pain) in parents {
+                demote.execute(params![id, &r.span_id[..]])?;
                 lower.execute(params![rowid, pain])?;
             }
         }
