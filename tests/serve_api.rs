@@ -12,6 +12,20 @@ use common::*;
 use prost::Message;
 use serde_json::{Value, json};
 
+/// The stable code and next action of an OTLP error body (a
+/// `google.rpc.Status`, JSON or protobuf, with an `ErrorInfo` detail).
+fn otlp_error(body: &[u8]) -> (String, String) {
+    use ratchet::loopkit::otlp::rpc;
+    if let Ok(v) = serde_json::from_slice::<Value>(body) {
+        assert!(v["code"].is_i64(), "Status.code is an integer: {v}");
+        let d = &v["details"][0];
+        return (d["reason"].as_str().unwrap_or("").into(), d["metadata"]["nextAction"].as_str().unwrap_or("").into());
+    }
+    let st = rpc::Status::decode(body).expect("a google.rpc.Status");
+    let info = rpc::ErrorInfo::decode(&st.details[0].value[..]).unwrap();
+    (info.reason, info.metadata.get("nextAction").cloned().unwrap_or_default())
+}
+
 // ---- provision, signup, recover, upgrade -----------------------------------
 
 #[tokio::test]
@@ -149,12 +163,14 @@ async fn recovery_rotates_and_revokes() {
     assert_eq!(app.get("/v1/dashboard", &old_agent).await.0, StatusCode::OK);
     assert_eq!(app.ingest(&old_producer, &request("svc", vec![span(9, "x", 1)])).await.0, StatusCode::OK);
 
-    let wrong = json!({"project_id": p["project_id"], "recovery_code": "00"}).to_string();
+    let wrong = json!({"project_id": p["project_id"], "recovery_code": "0".repeat(64)}).to_string();
     let (s, v) = app.json(post_json("/v1/recover", None, &wrong)).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     assert_eq!(v["code"], "INVALID_RECOVERY_CODE");
-    let unknown = json!({"project_id": "prj_nope", "recovery_code": p["recovery_code"]}).to_string();
+    let unknown = json!({"project_id": "prj_0000000000000000", "recovery_code": p["recovery_code"]}).to_string();
     assert_eq!(app.json(post_json("/v1/recover", None, &unknown)).await.0, StatusCode::UNAUTHORIZED);
+    let malformed = json!({"project_id": "prj_nope", "recovery_code": "00"}).to_string();
+    assert_eq!(app.json(post_json("/v1/recover", None, &malformed)).await.0, StatusCode::BAD_REQUEST);
 
     let (s, r) = app.json(post_json("/v1/recover", None, &body)).await;
     assert_eq!(s, StatusCode::OK, "{r}");
@@ -189,22 +205,38 @@ async fn the_recovery_form_answers_with_a_page() {
         p["project_id"].as_str().unwrap(),
         p["recovery_code"].as_str().unwrap()
     );
-    let req = Request::post("/v1/recover")
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(Body::from(form))
-        .unwrap();
-    let (s, h, b) = app.send(req).await;
+    let post = |body: String| {
+        Request::post("/v1/recover")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .unwrap()
+    };
+    // POST-redirect-GET: the post answers 303, the page shows the keys once.
+    let (s, h, _) = app.send(post(form)).await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    assert_eq!(h["cache-control"], "no-store");
+    let location = h["location"].to_str().unwrap().to_string();
+    assert!(location.starts_with("/recovered?ticket="), "{location}");
+    let (s, h, b) = app.send(get(&location, None)).await;
     assert_eq!(s, StatusCode::OK);
     assert!(h["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert_eq!(h["cache-control"], "no-store");
     let page = String::from_utf8(b).unwrap();
     assert!(page.contains("lkp_") && page.contains("lka_"));
-    let bad = Request::post("/v1/recover")
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(Body::from("project_id=prj_x&recovery_code=<script>"))
-        .unwrap();
-    let (s, _, b) = app.send(bad).await;
-    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    // A reload shows nothing, and cannot resubmit.
+    let (s, _, b) = app.send(get(&location, None)).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let page = String::from_utf8(b).unwrap();
+    assert!(!page.contains("lkp_") && !page.contains("lka_"));
+
+    // A form not filled in as asked holds no key: answered directly.
+    let (s, h, b) = app.send(post("project_id=prj_x&recovery_code=<script>".into())).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(h["content-type"].to_str().unwrap().starts_with("text/html"));
     assert!(!String::from_utf8(b).unwrap().contains("<script>"));
+    let wrong = format!("project_id={}&recovery_code={}", p["project_id"].as_str().unwrap(), "a".repeat(64));
+    let (_, h, _) = app.send(post(wrong)).await;
+    assert_eq!(app.send(get(h["location"].to_str().unwrap(), None)).await.0, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
@@ -249,9 +281,9 @@ async fn producer_keys_only_ingest_and_agent_keys_only_read() {
 
     let (s, b) = app.ingest(&agent, &req).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
-    let v: Value = serde_json::from_slice(&b).unwrap();
-    assert_eq!(v["code"], "WRONG_KEY_KIND");
-    assert!(v["nextAction"].as_str().unwrap().contains("producer_key"));
+    let (code, next) = otlp_error(&b);
+    assert_eq!(code, "WRONG_KEY_KIND");
+    assert!(next.contains("producer_key"));
 
     for (method, path) in [
         ("POST", "/v1/runs/diagnose"),
@@ -404,9 +436,9 @@ async fn ingest_handles_gzip_deflate_and_chunked_bodies() {
         .header("authorization", format!("Bearer {producer}"))
         .body(Body::from(raw))
         .unwrap();
-    let (s, v) = app.json(req).await;
+    let (s, _, b) = app.send(req).await;
     assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    assert_eq!(v["code"], "UNSUPPORTED_CONTENT_ENCODING");
+    assert_eq!(otlp_error(&b).0, "UNSUPPORTED_CONTENT_ENCODING");
 }
 
 fn futures_stream(
@@ -493,14 +525,16 @@ async fn hostile_input_is_a_clear_4xx_and_writes_nothing() {
     let cases: Vec<Case> = vec![
         ("truncated protobuf", "application/x-protobuf", None, good[..good.len() - 3].to_vec(), StatusCode::BAD_REQUEST, "MALFORMED_OTLP"),
         ("garbage protobuf", "application/x-protobuf", None, vec![0xff; 64], StatusCode::BAD_REQUEST, "MALFORMED_OTLP"),
-        ("JSON of wrong types", "application/json", None, br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"name":7}]}]}]}"#.to_vec(), StatusCode::BAD_REQUEST, "MALFORMED_OTLP"),
-        ("JSON not hex", "application/json", None, br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"zz","spanId":"eee19b7ec3c1b174"}]}]}]}"#.to_vec(), StatusCode::BAD_REQUEST, "MALFORMED_OTLP"),
+        ("JSON of wrong types", "application/json", None, br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"name":7}]}]}]}"#.to_vec(), StatusCode::BAD_REQUEST, "SPANS_REJECTED"),
+        ("JSON not hex", "application/json", None, br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"zz","spanId":"eee19b7ec3c1b174"}]}]}]}"#.to_vec(), StatusCode::BAD_REQUEST, "SPANS_REJECTED"),
+        ("a JSON array", "application/json", None, b"[]".to_vec(), StatusCode::BAD_REQUEST, "MALFORMED_OTLP"),
+        ("resourceSpans not an array", "application/json", None, br#"{"resourceSpans":7}"#.to_vec(), StatusCode::BAD_REQUEST, "MALFORMED_OTLP"),
         ("JSON that is not JSON", "application/json", None, b"{\"resourceSpans\": [".to_vec(), StatusCode::BAD_REQUEST, "MALFORMED_OTLP"),
         ("JSON id of wrong length", "application/json", None, br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"5b8e","spanId":"eee19b7ec3c1b174","name":"x"}]}]}]}"#.to_vec(), StatusCode::BAD_REQUEST, "SPANS_REJECTED"),
         ("span id of wrong length", "application/x-protobuf", None, short, StatusCode::BAD_REQUEST, "SPANS_REJECTED"),
         ("all-zero trace id", "application/x-protobuf", None, zero, StatusCode::BAD_REQUEST, "SPANS_REJECTED"),
         ("10,000 attributes", "application/x-protobuf", None, fat, StatusCode::BAD_REQUEST, "SPANS_REJECTED"),
-        ("deep JSON nesting", "application/json", None, deep_json.into_bytes(), StatusCode::BAD_REQUEST, "MALFORMED_OTLP"),
+        ("deep JSON nesting", "application/json", None, deep_json.into_bytes(), StatusCode::BAD_REQUEST, "SPANS_REJECTED"),
         ("deep protobuf nesting", "application/x-protobuf", None, deep_proto, StatusCode::BAD_REQUEST, "MALFORMED_OTLP"),
         ("nesting over the span limit", "application/x-protobuf", None, nested, StatusCode::BAD_REQUEST, "SPANS_REJECTED"),
         ("gzip bomb", "application/x-protobuf", Some("gzip"), bomb, StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
@@ -513,10 +547,14 @@ async fn hostile_input_is_a_clear_4xx_and_writes_nothing() {
         if let Some(e) = enc {
             req.headers_mut().insert("content-encoding", e.parse().unwrap());
         }
-        let (s, v) = app.json(req).await;
-        assert_eq!(s, status, "{what}: {v}");
-        assert_eq!(v["code"], code, "{what}: {v}");
-        assert!(v["nextAction"].is_string(), "{what}");
+        let (s, h, b) = app.send(req).await;
+        assert_eq!(s, status, "{what}: {}", String::from_utf8_lossy(&b));
+        // The answer is a google.rpc.Status in the request's encoding.
+        let want_ct = if ct == "text/plain" { "application/json" } else { ct };
+        assert_eq!(h["content-type"], want_ct, "{what}");
+        let (got, next) = otlp_error(&b);
+        assert_eq!(got, code, "{what}");
+        assert!(!next.is_empty(), "{what}");
     }
     assert_eq!(records_count(&app, &agent).await, 0, "no partial insert of a rejected request");
 
@@ -571,19 +609,30 @@ async fn sandbox_quota_and_expiry_are_enforced_atomically() {
     let producer = key(&sb, "producer_key");
     let three = |base: u64| request("svc", (0..3).map(|i| span(base + i, "x", 1)).collect());
     assert_eq!(app.ingest(&producer, &three(0)).await.0, StatusCode::OK);
-    let (s, _, b) = app.send(post_proto(&producer, three(10).encode_to_vec())).await;
-    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
-    let v: Value = serde_json::from_slice(&b).unwrap();
-    assert_eq!(v["code"], "QUOTA_EXCEEDED");
-    assert!(v["retryAfterSeconds"].as_u64().is_some() && v["nextAction"].is_string());
-    assert_eq!(records_count(&app, &key(&sb, "agent_key")).await, 3, "the refused batch wrote nothing");
+    // Two of the next three fit: they are kept, the third is rejected in
+    // partialSuccess.
+    let (s, h, b) = app.send(post_proto(&producer, three(10).encode_to_vec())).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(h.get("retry-after").is_none());
+    let resp = opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse::decode(&b[..]).unwrap();
+    let ps = resp.partial_success.unwrap();
+    assert_eq!(ps.rejected_spans, 1);
+    assert!(ps.error_message.contains("quota"), "{}", ps.error_message);
+    // With the quota spent, a batch is refused with 403: OTLP exporters
+    // retry 429, and waiting can never lift a lifetime quota.
+    let (s, h, b) = app.send(post_proto(&producer, three(20).encode_to_vec())).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert!(h.get("retry-after").is_none());
+    let (code, next) = otlp_error(&b);
+    assert_eq!(code, "QUOTA_EXCEEDED");
+    assert!(next.contains("upgrade"));
+    assert_eq!(records_count(&app, &key(&sb, "agent_key")).await, 5, "the refused batch wrote nothing");
 
     let app = App::with(|c| c.sandbox_ttl = std::time::Duration::from_secs(0));
     let sb = app.signup().await;
     let (s, b) = app.ingest(&key(&sb, "producer_key"), &three(0)).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
-    let v: Value = serde_json::from_slice(&b).unwrap();
-    assert_eq!(v["code"], "SANDBOX_EXPIRED");
+    assert_eq!(otlp_error(&b).0, "SANDBOX_EXPIRED");
 }
 
 // ---- reading -----------------------------------------------------------------
@@ -956,7 +1005,8 @@ async fn openapi_lists_exactly_the_routes_of_the_router() {
     for (method, path) in routed {
         let req = Request::builder().method(method.as_str()).uri(&path).body(Body::empty()).unwrap();
         let (s, v) = app.json(req).await;
-        assert!(s != StatusCode::NOT_FOUND && s != StatusCode::METHOD_NOT_ALLOWED, "{method} {path}: {s} {v}");
+        let fallback = v["code"] == "NOT_FOUND" || v["code"] == "METHOD_NOT_ALLOWED";
+        assert!(!fallback, "{method} {path}: {s} {v}");
     }
 }
 

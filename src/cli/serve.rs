@@ -16,7 +16,8 @@ use crate::serve::store::Synchronous;
 /// OpenTelemetry SDK at it with
 /// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=http://127.0.0.1:7878/v1/traces and
 /// OTEL_EXPORTER_OTLP_TRACES_HEADERS=authorization=Bearer%20<producer_key>.
-/// Stops on Ctrl-C or SIGTERM after finishing requests in flight.
+/// Stops on Ctrl-C or SIGTERM after finishing requests in flight (within
+/// --shutdown-grace seconds). Browser exporters need --cors-origin.
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Address to listen on (loopback by default; port 0 picks a free port).
@@ -43,9 +44,24 @@ pub struct Args {
     /// Span quota of a permanent project.
     #[arg(long, default_value_t = 1_000_000_000)]
     permanent_quota: i64,
-    /// Public mints (signup, first provision, recovery) per client address per hour.
+    /// Public mints (signup, first provision) per client address per hour.
     #[arg(long, default_value_t = 20)]
     mint_per_hour: usize,
+    /// Wrong recovery codes per project per hour (a bucket of its own; a right code always works).
+    #[arg(long, default_value_t = 10)]
+    recover_per_hour: usize,
+    /// Seconds a client has to send a request's headers (also the keep-alive idle time).
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    header_timeout: u64,
+    /// Seconds a request body may go without data before the request is dropped (408).
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    body_timeout: u64,
+    /// Seconds requests in flight get to finish after SIGTERM or Ctrl-C.
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    shutdown_grace: u64,
+    /// An origin allowed to call the API from a browser, e.g. http://localhost:5173 (repeatable; '*' for any).
+    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    cors_origin: Vec<String>,
     /// Spans longer than this are `slow` (unless a per-operation threshold says otherwise).
     #[arg(long, default_value_t = 1_000, value_name = "MS")]
     slow_ms: u64,
@@ -71,7 +87,45 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
             }
         },
     };
+    if args.sandbox_days == 0 {
+        return Err(CommandError::new(
+            "BAD_SANDBOX_DAYS",
+            "--sandbox-days 0 would mint sandboxes that are expired at birth",
+            "pass --sandbox-days 1 or more (the default is 7)",
+        ));
+    }
+    for (flag, value) in [
+        ("--header-timeout", args.header_timeout),
+        ("--body-timeout", args.body_timeout),
+        ("--shutdown-grace", args.shutdown_grace),
+    ] {
+        if value == 0 {
+            return Err(CommandError::new(
+                "BAD_TIMEOUT",
+                format!("{flag} 0 would drop every request"),
+                format!("pass {flag} 1 or more seconds"),
+            ));
+        }
+    }
+    let mut cors_origins = Vec::new();
+    for o in &args.cors_origin {
+        match crate::serve::headers::check_origin(o) {
+            Ok(o) => cors_origins.push(o),
+            Err(why) => {
+                return Err(CommandError::new(
+                    "BAD_CORS_ORIGIN",
+                    why,
+                    "pass an origin such as --cors-origin http://localhost:5173 (scheme, host and port), or '*'",
+                ));
+            }
+        }
+    }
     let mut config = ServeConfig::new(args.addr, db);
+    config.cors_origins = cors_origins;
+    config.recover_limit = args.recover_per_hour.max(1);
+    config.conn.header = Duration::from_secs(args.header_timeout);
+    config.conn.shutdown_grace = Duration::from_secs(args.shutdown_grace);
+    config.body.idle = Duration::from_secs(args.body_timeout);
     config.public_base = args.public_base;
     config.body_limit = args.body_limit_mib.max(1) << 20;
     config.synchronous = if args.synchronous == "full" { Synchronous::Full } else { Synchronous::Normal };

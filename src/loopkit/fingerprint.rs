@@ -7,11 +7,14 @@
 //! components are kept beside the pain, so every pain explains why its spans
 //! belong together.
 //!
-//! Version `fp1` uses, in order:
+//! Version `fp2` (fp1, plus: .NET and Go stack frames, HTTP client spans told
+//! apart by where they went, ids without digits masked by shape) uses, in
+//! order:
 //! - `signal`: the signal type (`exception`, `http_5xx`, `error`, ...);
 //! - `service`: `service.name` of the resource;
 //! - `operation`: the span name with route parameters normalised
 //!   (`GET /users/123` → `GET /users/{id}`; `http.route` wins when present);
+//!   an HTTP client span is `METHOD host route` ([`span_operation`]);
 //! - for exceptions: `exception.type`, then `frames` — the top three in-app
 //!   stack frames (module and function, never line numbers) — or, when no
 //!   frame is in-app, `message`: the exception message masked;
@@ -20,7 +23,11 @@
 //! - for `eval_fail`: `eval`, the name of the failed eval.
 //!
 //! Masking replaces the variable parts of a message: quoted values, urls,
-//! emails, paths, uuids, and numbers, hex and ids (one placeholder).
+//! emails, paths, uuids, and numbers, hex and ids (one placeholder); ids
+//! with few or no digits (`ord_xpuEX3jASE`) by their shape ([`is_opaque_id`]).
+//!
+//! A failing span whose failure was caused by a failing child is not a pain
+//! of its own (see [`crate::loopkit::normalise::link_causes`]).
 //!
 //! Invariant: everything here is a pure function of its input; changing any
 //! rule means a new version (and a recluster of stored records).
@@ -28,7 +35,7 @@
 use sha2::{Digest, Sha256};
 
 /// The fingerprint version written beside every pain and record.
-pub const VERSION: &str = "fp1";
+pub const VERSION: &str = "fp2";
 /// In-app frames kept in a fingerprint.
 pub const MAX_FRAMES: usize = 3;
 
@@ -157,6 +164,60 @@ pub fn operation(name: &str, http_method: Option<&str>, http_route: Option<&str>
         .join(" ")
 }
 
+/// Where an outgoing call went: the attributes that tell two downstream
+/// services (or routes) apart.
+#[derive(Clone, Debug, Default)]
+pub struct Downstream {
+    /// `server.address` (or `net.peer.name`, `http.host`, the host of `url.full`).
+    pub host: Option<String>,
+    /// `url.template`.
+    pub template: Option<String>,
+}
+
+const HTTP_METHODS: &[&str] =
+    &["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "_OTHER"];
+/// OTLP's SpanKind CLIENT.
+pub const KIND_CLIENT: i32 = 3;
+
+/// The host of a URL (`https://user@api.example.com:443/x` → `api.example.com:443`).
+pub fn url_host(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    (!host.is_empty()).then(|| host.to_ascii_lowercase())
+}
+
+/// The operation of a span, telling outgoing HTTP calls apart by where they
+/// went: an HTTP client span (kind CLIENT, or a span named by its method
+/// alone) is `METHOD host route` — the route from `url.template`, else
+/// `http.route`, else the path in its name — so that two services' 503s
+/// are two pains. Any other span: [`operation`].
+pub fn span_operation(
+    name: &str,
+    kind: i32,
+    http_method: Option<&str>,
+    http_route: Option<&str>,
+    downstream: &Downstream,
+) -> String {
+    let bare_method = HTTP_METHODS.contains(&name.trim());
+    let method = http_method.filter(|m| !m.is_empty()).or(bare_method.then_some(name.trim()));
+    let is_client = kind == KIND_CLIENT || (bare_method && http_route.is_none_or(str::is_empty));
+    if let (true, Some(method)) = (is_client, method) {
+        let host = downstream.host.as_deref().filter(|h| !h.is_empty());
+        let route = downstream
+            .template
+            .as_deref()
+            .or(http_route)
+            .filter(|r| !r.is_empty())
+            .map(normalise_path)
+            .or_else(|| name.split(' ').find(|t| t.starts_with('/')).map(normalise_path));
+        if host.is_some() || route.is_some() {
+            return format!("{method} {}{}", host.unwrap_or(""), route.unwrap_or_default()).trim_end().to_string();
+        }
+    }
+    operation(name, http_method, http_route)
+}
+
 /// `/users/123/orders/9f8e...?x=1` → `/users/{id}/orders/{id}`. Template
 /// segments (`:id`, `{id}`, `<id>`) are kept.
 pub fn normalise_path(path: &str) -> String {
@@ -175,8 +236,9 @@ fn is_param_segment(seg: &str) -> bool {
     if is_uuid(seg) || (seg.len() >= 8 && seg.bytes().all(|b| b.is_ascii_hexdigit()) && digits > 0) {
         return true;
     }
-    // Slugs with long digit runs (order-12345) or long opaque tokens.
-    longest_digit_run(seg) >= 3 || (seg.len() >= 16 && digits > 0)
+    // Slugs with long digit runs (order-12345), long opaque tokens, and ids
+    // by their shape (ord_xpuEX3jASE).
+    longest_digit_run(seg) >= 3 || (seg.len() >= 16 && digits > 0) || is_opaque_id(seg)
 }
 
 fn longest_digit_run(s: &str) -> usize {
@@ -286,12 +348,184 @@ fn classify(core: &str, out: &mut String) {
         out.push_str(unit);
     } else if (digits > 0
         && core.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b',' | b':' | b'_' | b'+' | b'-')))
-        || (digits > 0 && (longest_digit_run(core) >= 3 || (core.len() >= 8 && digits >= 2)))
+        || (digits > 0 && (longest_digit_run(core) >= 3 || (core.len() >= 8 && digits >= 2 && !is_width_word(core))))
+        || is_opaque_id(core)
+        || is_instance_name(core)
     {
         out.push_str("<num>");
     } else {
         out.push_str(core);
     }
+}
+
+/// Short words without a vowel that code uses inside identifiers.
+const VOWELLESS: &[&str] = &[
+    "db", "fs", "js", "ts", "ws", "rx", "tx", "px", "cb", "fn", "id", "ip", "pg", "ms", "ns", "mb", "kb", "gb", "sql",
+    "css", "xml", "html", "http", "https", "tcp", "udp", "dns", "rpc", "grpc", "jwt", "cdn", "pdf", "png", "svg",
+    "cmd", "ctx", "src", "dst", "pkg", "msg", "btn", "str", "ptr", "nth", "tls", "ssl", "ssh", "smtp", "crm", "mvc",
+    "wsgi", "sync", "lynx", "rhythm", "crypt", "mkdir", "rmdir", "pwd", "std", "stdin", "stdout", "stderr", "nltk",
+    "npm", "mysql", "ldb", "bcrypt", "scrypt", "lt", "gt", "pk", "fk", "qs", "vm", "sdk", "cli", "lst", "hdr", "mgr",
+    "cnt",
+];
+
+/// Whether a token is an opaque id by its shape, when it has few or no
+/// digits (`ord_xpuEX3jASE`, `cus_NffrFeUfNV2Hib`, `xpuEXjASEqT`): after
+/// short lower-case prefixes (`ord_`, `sk_live_`), 8 to 64 letters and
+/// digits, mixed case or with digits, split into camel-case words; each
+/// sign of randomness scores one — a digit run between letters, a lone
+/// lower-case letter or a lone capital inside, a word without a vowel that
+/// code does not use — and two or more make an id. Identifiers such as
+/// `getUserById`, `XMLHttpRequest`, `Uint8Array` or `ECONNREFUSED` score at
+/// most one and stay (the corpus in the tests holds both kinds).
+pub fn is_opaque_id(token: &str) -> bool {
+    let mut core = token;
+    let mut prefixed = false;
+    while let Some((prefix, rest)) = core.split_once('_') {
+        if (1..=6).contains(&prefix.len()) && prefix.bytes().all(|b| b.is_ascii_lowercase()) && !rest.is_empty() {
+            core = rest;
+            prefixed = true;
+        } else {
+            break;
+        }
+    }
+    if !(8..=64).contains(&core.len()) || !core.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return false;
+    }
+    let (mut upper, mut lower, mut digits) = (0, 0, 0);
+    for b in core.bytes() {
+        match b {
+            b'A'..=b'Z' => upper += 1,
+            b'a'..=b'z' => lower += 1,
+            _ => digits += 1,
+        }
+    }
+    if lower + upper == 0 || (!(upper > 0 && lower > 0) && digits == 0) {
+        return false;
+    }
+    let words = camel_words(core);
+    let mut score = 0;
+    // Identifiers capitalise once a word (a fifth to a third of their
+    // letters); random mixed case, about every other letter.
+    let letters = upper + lower;
+    if letters >= 10 && (0.42..=0.75).contains(&(upper as f64 / letters as f64)) {
+        score += 1;
+    }
+    let mut acronyms = 0;
+    for (i, w) in words.iter().enumerate() {
+        let known = VOWELLESS.contains(&w.to_ascii_lowercase().as_str());
+        if w.len() >= 2 && w.bytes().all(|b| b.is_ascii_uppercase()) {
+            acronyms += 1;
+            if acronyms > 1 {
+                score += 1; // identifiers rarely hold two acronyms
+            }
+        }
+        if !known && longest_consonant_run(w) >= 4 && w.bytes().any(|b| b.is_ascii_lowercase()) {
+            score += 1; // "hcqf": not how words are spelt
+        }
+        let first = w.as_bytes()[0];
+        let inside = i > 0 && i + 1 < words.len();
+        if first.is_ascii_digit() {
+            // A width or version before a word is how identifiers are
+            // spelt (Float64Array, IPv4Address); elsewhere, a sign of chance.
+            let before_word = words.get(i + 1).is_some_and(|n| n.len() >= 3 && n.as_bytes()[0].is_ascii_uppercase());
+            if inside && !(w.len() <= 2 && before_word) {
+                score += 1;
+            }
+        } else if w.len() == 1 {
+            if i > 0 && (first.is_ascii_lowercase() || inside) {
+                score += 1;
+            }
+        } else if w.len() >= 7 && w.bytes().all(|b| b.is_ascii_uppercase()) {
+            score += 1; // acronyms are short
+        } else if w.bytes().any(|b| b.is_ascii_lowercase())
+            && !w.bytes().any(|b| b"aeiouyAEIOUY".contains(&b))
+            && !VOWELLESS.contains(&w.to_ascii_lowercase().as_str())
+        {
+            score += 1;
+        }
+    }
+    // A type prefix (`cus_`, `ord_`) before a long mixed-case token is
+    // itself the mark of an id (Stripe's style): one more sign suffices.
+    score >= 2 || (prefixed && core.len() >= 10 && upper > 0 && lower > 0 && (score >= 1 || upper * 4 >= letters))
+}
+
+/// An identifier whose only digits are a width or version before a word:
+/// `Float64Array`, `base64Encode`, `Int32Value`.
+fn is_width_word(core: &str) -> bool {
+    let words = camel_words(core);
+    let digit_words: Vec<usize> = (0..words.len()).filter(|&i| words[i].as_bytes()[0].is_ascii_digit()).collect();
+    match digit_words.as_slice() {
+        [i] => {
+            words[*i].len() <= 2
+                && *i > 0
+                && words.get(i + 1).is_some_and(|n| n.len() >= 3 && n.as_bytes()[0].is_ascii_uppercase())
+                && !is_opaque_id(core)
+        }
+        _ => false,
+    }
+}
+
+fn longest_consonant_run(w: &str) -> usize {
+    let (mut best, mut run) = (0, 0);
+    for b in w.bytes() {
+        if b.is_ascii_alphabetic() && !b"aeiouAEIOU".contains(&b) {
+            run += 1;
+            best = best.max(run);
+        } else {
+            run = 0;
+        }
+    }
+    best
+}
+
+/// `getUserByID42x` → `get`, `User`, `By`, `ID`, `42`, `x`.
+fn camel_words(s: &str) -> Vec<&str> {
+    let b = s.as_bytes();
+    let mut words = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let start = i;
+        if b[i].is_ascii_digit() {
+            while i < b.len() && b[i].is_ascii_digit() {
+                i += 1;
+            }
+        } else if b[i].is_ascii_uppercase() {
+            let mut j = i;
+            while j < b.len() && b[j].is_ascii_uppercase() {
+                j += 1;
+            }
+            if j - i >= 2 && j < b.len() && b[j].is_ascii_lowercase() {
+                i = j - 1; // an acronym, then a capitalised word: "XMLHttp"
+            } else if j - i >= 2 {
+                i = j;
+            } else {
+                i = j;
+                while i < b.len() && b[i].is_ascii_lowercase() {
+                    i += 1;
+                }
+            }
+        } else if b[i].is_ascii_lowercase() {
+            while i < b.len() && b[i].is_ascii_lowercase() {
+                i += 1;
+            }
+        } else {
+            i += 1; // a separator (or any other byte): not a word
+            continue;
+        }
+        words.push(&s[start..i]);
+    }
+    words
+}
+
+/// A short name and an instance number: `eu-3`, `worker_12`, `pod-7` (but
+/// not encodings such as `utf-8`).
+fn is_instance_name(s: &str) -> bool {
+    let Some((name, number)) = s.rsplit_once(['-', '_']) else { return false };
+    (1..=8).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_lowercase())
+        && !number.is_empty()
+        && number.bytes().all(|b| b.is_ascii_digit())
+        && !matches!(name, "utf" | "iso" | "sha" | "md" | "ipv" | "http" | "tls" | "x" | "v")
 }
 
 fn is_email(s: &str) -> bool {
@@ -337,20 +571,52 @@ fn number_with_unit(s: &str) -> Option<&str> {
 
 /// The top [`MAX_FRAMES`] in-app frames of a stack trace, most recent first,
 /// as `module:function` without line or column numbers. Understands
-/// JavaScript (V8), Python and JVM traces; anything else yields no frames.
+/// JavaScript (V8), Python, JVM, .NET (`at Ns.Type.Method(args) in
+/// path:line N`) and Go (`pkg.Func(...)` then a tab and `file.go:N +0x1f`)
+/// traces; anything else yields no frames.
 pub fn in_app_frames(stack: &str) -> Vec<String> {
     let mut python = Vec::new();
     let mut others = Vec::new();
-    for line in stack.lines() {
-        let line = line.trim();
+    let mut go_func: Option<String> = None;
+    for raw in stack.lines() {
+        let line = raw.trim();
+        if let Some(func) = go_func.take() {
+            // Go: the function line is followed by "\t/path/file.go:42 +0x1d".
+            if raw.starts_with('\t') && line.contains(".go:") {
+                let file = line.split(' ').next().unwrap_or("");
+                others.push((strip_line_col(file), func));
+                continue;
+            }
+        }
         if let Some(rest) = line.strip_prefix("File \"") {
             // Python: File "/app/shop/cart.py", line 12, in add_item
             let Some((file, tail)) = rest.split_once('"') else { continue };
             let func = tail.rsplit_once(" in ").map(|(_, f)| f.trim()).unwrap_or("?");
             python.push((file.to_string(), func.to_string()));
         } else if let Some(rest) = line.strip_prefix("at ") {
-            if let Some(f) = parse_at_frame(rest) {
+            if let Some(f) = parse_dotnet_frame(rest).or_else(|| parse_at_frame(rest)) {
                 others.push(f);
+            }
+        } else if !raw.starts_with(char::is_whitespace) && line.ends_with(')') && !line.starts_with("goroutine ") {
+            // Go: main.(*Cart).Add(0xc000010000, {0x1, 0x2}): the function is
+            // what stands before the final balanced argument list.
+            let mut depth = 0i32;
+            let mut start = None;
+            for (i, c) in line.char_indices().rev() {
+                match c {
+                    ')' => depth += 1,
+                    '(' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            start = Some(i);
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if let Some(candidate) = start.map(|i| &line[..i]).filter(|c| c.contains('.') && !c.contains(' ')) {
+                go_func = Some(candidate.to_string());
             }
         }
     }
@@ -363,6 +629,55 @@ pub fn in_app_frames(stack: &str) -> Vec<String> {
         .take(MAX_FRAMES)
         .map(|(file, func)| format!("{}:{}", module_of(&file), func))
         .collect()
+}
+
+/// .NET: `Shop.Cart.<AddAsync>d__5.MoveNext() in /src/Cart.cs:line 42`, or
+/// without ` in …` when there are no symbols. The frame is the namespace
+/// and type as module, the method (async and lambda wrappers unwrapped) as
+/// function; never the line.
+fn parse_dotnet_frame(rest: &str) -> Option<(String, String)> {
+    let (call, location) = match rest.split_once(") in ") {
+        Some((call, loc)) => (format!("{call})"), Some(loc)),
+        None => (rest.to_string(), None),
+    };
+    if location.is_none_or(|l| !l.contains(":line ")) && !call.ends_with(')') {
+        return None;
+    }
+    if location.is_none() && (call.contains(" (") || call.contains('/') || call.contains(".java:")) {
+        return None; // V8 or JVM
+    }
+    let open = call.find('(')?;
+    let qualified = &call[..open];
+    if !qualified.contains('.') || qualified.contains(' ') || qualified.contains(':') {
+        return None;
+    }
+    // Unwrap compiler-made names: Type.<Method>d__5.MoveNext, Type.<>c.<Method>b__0.
+    let mut parts: Vec<&str> = qualified.split('.').collect();
+    let mut method = parts.pop()?.to_string();
+    while let Some(last) = parts.last() {
+        if last.starts_with('<') || *last == "<>c" || last.starts_with("<>c__") {
+            if let Some(inner) = last.strip_prefix('<').and_then(|l| l.split_once('>')).map(|(m, _)| m) {
+                if !inner.is_empty() {
+                    method = inner.to_string();
+                }
+            }
+            parts.pop();
+        } else {
+            break;
+        }
+    }
+    if let Some(inner) = method.strip_prefix('<').and_then(|m| m.split_once('>')).map(|(m, _)| m.to_string()) {
+        method = inner;
+    }
+    let module = parts.join(".");
+    // The module is the namespace and type (the same with or without
+    // symbols, wherever the build ran); in-app is decided on the namespace.
+    let tag = if module.starts_with("System.") || module.starts_with("Microsoft.") || module == "System" {
+        "<dotnet-framework>".to_string()
+    } else {
+        module.clone()
+    };
+    Some((tag, format!("{module}.{method}")))
 }
 
 fn parse_at_frame(rest: &str) -> Option<(String, String)> {
@@ -415,6 +730,10 @@ fn is_in_app(file: &str) -> bool {
         ".cargo/registry",
         "<anonymous>",
         "native",
+        "<dotnet-framework>",
+        "/usr/local/go/src/",
+        "/go/pkg/mod/",
+        "runtime/",
     ];
     !file.is_empty() && !LIBRARY.iter().any(|l| file.contains(l))
 }
@@ -480,6 +799,205 @@ mod tests {
         assert_eq!(in_app_frames(py), vec!["shop/money.py:add", "shop/cart.py:add_item"]);
         let java = "java.lang.IllegalStateException: x\n\tat com.shop.Cart.add(Cart.java:42)\n\tat java.base/java.util.ArrayList.forEach(ArrayList.java:1)";
         assert_eq!(in_app_frames(java), vec!["com.shop.Cart/Cart.java:com.shop.Cart.add"]);
+    }
+
+    /// Ids with few or no digits, as real systems print them.
+    const IDS: &[&str] = &[
+        "ord_xpuEX3jASE",
+        "cus_NffrFeUfNV2Hib",
+        "sub_INYwSUuFytPhG",
+        "prod_NWjs8kKbJWmuuc",
+        "price_1MoBy5LkdIwHu7ixZhnattbh",
+        "pi_3MtwBwLkdIwHu7ix28a3tqPa",
+        "seti_1NG8Du2eZvKYlo2CUI79vXWy",
+        "acct_1Nv0FGQ9RKHgCVdK",
+        "in_1MtHbELkdIwHu7ixl4OzzPMv",
+        "xpuEXjASEqT",
+        "dQw4w9WgXcQ",
+        "KaBcDeFgHiJkLmNoPqR",
+        "zXcVbNmAsDfGhJkL",
+        "tok_visaXqPlMnBvRt",
+        "req_hJkLpQwErTyU",
+        "sess_AbZqXwVuTrPoNm",
+        "usr_pQrStUvWxYzAbC",
+        "evt_NkLmPqRsTuVwXy",
+        "chk_FgHjKlZxCvBnMq",
+        "ses_oKqXlWvBnMzRt",
+        "txn_wQzXkLpVbNmJ",
+        "doc_JhGfDsAqWeRtY",
+        "QmXoypizjW3WknFiJnKLwHCnL72vedxjQkDDP1mXWo6uco",
+        "AKIAIOSFODNN7EXAMPLE",
+        "wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY",
+        "gAAAAABkXyZqWvTrPlMn",
+        "yJhbGciOiJIUzI1NiIsInR5cCI",
+        "Zm9vYmFyYmF6cXV4",
+        "pk_liveXqWlMnBvRtYu",
+        "sk_test_QwErTyUiOpAsDf",
+    ];
+    /// Identifiers and words that must stay.
+    const WORDS: &[&str] = &[
+        "getUserById",
+        "XMLHttpRequest",
+        "innerHTML",
+        "IOException",
+        "NullPointerException",
+        "ECONNREFUSED",
+        "ETIMEDOUT",
+        "Uint8Array",
+        "Float64Array",
+        "base64Encode",
+        "utf8Decode",
+        "toLocaleString",
+        "addEventListener",
+        "dbConnection",
+        "mkdirSync",
+        "pgBouncer",
+        "jwtToken",
+        "srcDir",
+        "fsPromises",
+        "HTTPSConnectionPool",
+        "kCFStreamErrorDomainSSL",
+        "MySQLdb",
+        "psycopg2",
+        "ERR_INVALID_ARG_TYPE",
+        "PaymentIntent",
+        "InvalidParameterValue",
+        "ThrottlingException",
+        "AccessDenied",
+        "createdAt",
+        "updatedAt",
+        "sqlalchemy",
+        "ConnectionResetError",
+        "TimeoutError",
+        "KeyError",
+        "IndexOutOfRangeException",
+        "TaskCanceledException",
+        "HttpRequestException",
+        "DbUpdateConcurrencyException",
+        "JsonSerializationException",
+        "ArgumentNullException",
+        "OrderService",
+        "CheckoutController",
+        "PlaceOrderAsync",
+        "ValidationError",
+        "IntegrityError",
+        "snake_case_name",
+        "x-request-id",
+        "application",
+        "unavailable",
+        "serviceUnavailable",
+        "BadGateway",
+        "GatewayTimeout",
+        "InternalServerError",
+        "UnprocessableEntity",
+        "getElementById",
+        "querySelectorAll",
+        "JSONDecodeError",
+        "readFileSync",
+        "writeFileSync",
+        "createServer",
+        "listenAndServe",
+        "ServeHTTP",
+        "HandlerFunc",
+        "NewRequest",
+        "DeadlineExceeded",
+        "ResourceExhausted",
+        "FailedPrecondition",
+        "PermissionDenied",
+        "Unauthenticated",
+        "OutOfMemoryError",
+        "StackOverflowError",
+        "ClassCastException",
+        "ConcurrentModificationException",
+        "NSURLErrorDomain",
+        "UIApplication",
+        "CoreDataError",
+        "WebSocketError",
+        "OAuth2Client",
+        "http2Session",
+        "s3Bucket",
+        "ec2Instance",
+        "IPv4Address",
+        "TLSv1",
+        "iPhoneSimulator",
+        "macOSVersion",
+        "GraphQLError",
+        "PostgreSQL",
+        "MongoDB",
+        "DynamoDB",
+        "ElasticSearch",
+        "RabbitMQ",
+        "OpenTelemetry",
+        "LoopKit",
+        "checkout",
+    ];
+
+    #[test]
+    fn ids_are_masked_by_shape_and_words_stay() {
+        let missed: Vec<_> =
+            IDS.iter().filter(|id| mask(&format!("order {id} failed")) != "order <num> failed").collect();
+        assert!(missed.is_empty(), "ids not masked: {missed:?}");
+        let masked: Vec<_> =
+            WORDS.iter().filter(|w| mask(&format!("call {w} failed")) != format!("call {w} failed")).collect();
+        assert!(masked.is_empty(), "words masked: {masked:?}");
+        assert_eq!(normalise_path("/orders/ord_xpuEX3jASE/items"), "/orders/{id}/items");
+        assert_eq!(mask("shard eu-3 and worker_12 down, utf-8 kept"), "shard <num> and <num> down, utf-8 kept");
+    }
+
+    #[test]
+    fn random_mixed_case_ids_are_masked() {
+        // 2,000 random base-62 ids of 10 to 24 characters, with and without
+        // digits: 96% are masked (a random string can look like a word).
+        let alphabet = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let (mut masked, mut total) = (0, 0);
+        for i in 0..2_000 {
+            let len = 10 + (next() % 15) as usize;
+            let letters_only = i % 2 == 0;
+            let id: String = (0..len)
+                .map(|_| {
+                    let n = if letters_only { 52 } else { 62 };
+                    alphabet[(next() % n) as usize] as char
+                })
+                .collect();
+            total += 1;
+            if mask(&id) == "<num>" {
+                masked += 1;
+            } else if std::env::var("SHOW_MISSED").is_ok() {
+                println!("missed {id} {:?}", camel_words(&id));
+            }
+        }
+        let rate = masked as f64 / total as f64;
+        assert!(rate >= 0.95, "only {masked} of {total} random ids masked ({rate:.3})");
+    }
+
+    #[test]
+    fn dotnet_and_go_frames_never_carry_line_numbers() {
+        let dotnet = "System.InvalidOperationException: Sequence contains no elements\n   at System.Linq.ThrowHelper.ThrowNoElementsException()\n   at Shop.Orders.OrderService.<PlaceAsync>d__7.MoveNext() in /src/Shop/Orders/OrderService.cs:line 42\n--- End of stack trace from previous location ---\n   at Shop.Api.OrdersController.Post(OrderDto dto) in /src/Shop.Api/OrdersController.cs:line 19\n   at Microsoft.AspNetCore.Mvc.Infrastructure.ActionMethodExecutor.Execute()";
+        let want = vec![
+            "Shop.Orders.OrderService:Shop.Orders.OrderService.PlaceAsync",
+            "Shop.Api.OrdersController:Shop.Api.OrdersController.Post",
+        ];
+        assert_eq!(in_app_frames(dotnet), want);
+        let moved = dotnet.replace(":line 42", ":line 57").replace("/src/", "C:\\build\\");
+        assert_eq!(in_app_frames(&moved), want);
+        let no_symbols = "System.Exception: x\n   at Shop.Orders.OrderService.Place(Int32 id)\n   at Shop.Api.OrdersController.Post()";
+        assert_eq!(
+            in_app_frames(no_symbols),
+            vec![
+                "Shop.Orders.OrderService:Shop.Orders.OrderService.Place",
+                "Shop.Api.OrdersController:Shop.Api.OrdersController.Post"
+            ]
+        );
+        let go = "panic: runtime error: index out of range [3] with length 3\n\ngoroutine 1 [running]:\nmain.(*Cart).Add(0xc000010000, {0x1, 0x2})\n\t/app/cart.go:42 +0x1d\nmain.handler(0xc0000a0000)\n\t/app/server.go:17 +0x5a\nnet/http.HandlerFunc.ServeHTTP(0x0?, {0x7f, 0xc0})\n\t/usr/local/go/src/net/http/server.go:2136 +0x29";
+        assert_eq!(in_app_frames(go), vec!["app/cart.go:main.(*Cart).Add", "app/server.go:main.handler"]);
+        assert_eq!(in_app_frames(&go.replace(":42 +0x1d", ":44 +0x2f")), in_app_frames(go));
     }
 
     fn fp(ty: &str, msg: &str, stack: &str) -> Fingerprint {

@@ -85,6 +85,9 @@ pub struct Record {
     pub trace_id: [u8; 16],
     pub span_id: [u8; 8],
     pub parent_span_id: Option<[u8; 8]>,
+    /// The failing child span this span's failure is counted as (its own
+    /// `pain` is then `None`): see [`link_causes`].
+    pub caused_by: Option<[u8; 8]>,
     pub service: String,
     pub name: String,
     pub operation: String,
@@ -154,7 +157,33 @@ pub fn normalise(req: &ExportTraceServiceRequest, rules: &SlowRules, now_ns: i64
             }
         }
     }
+    link_causes(&mut out.records);
     out
+}
+
+/// Signals that a parent's failure can be caused by (and that a parent can
+/// fail with because of) a child's: errors, not slowness or feedback.
+pub fn is_causal(signal: Option<&str>) -> bool {
+    matches!(signal, Some("error" | "exception" | "http_5xx"))
+}
+
+/// A failing span with a failing direct child (same trace) failed because
+/// of it: its failure is counted once, as the child's pain, so the parent
+/// gets `caused_by` = the child and no pain of its own. Chains resolve to
+/// the deepest failing span. (Spans of one batch here; the store does the
+/// same across batches.)
+pub fn link_causes(records: &mut [Record]) {
+    let failing_children: HashMap<([u8; 16], [u8; 8]), [u8; 8]> = records
+        .iter()
+        .filter(|r| is_causal(r.signal))
+        .filter_map(|r| Some(((r.trace_id, r.parent_span_id?), r.span_id)))
+        .collect();
+    for r in records.iter_mut().filter(|r| is_causal(r.signal)) {
+        if let Some(child) = failing_children.get(&(r.trace_id, r.span_id)) {
+            r.caused_by = Some(*child);
+            r.pain = None;
+        }
+    }
 }
 
 fn check_span(span: &Span) -> Option<String> {
@@ -234,8 +263,15 @@ fn to_record(
         p
     });
     let to_i64 = |t: u64| i64::try_from(t).unwrap_or(i64::MAX);
-    let start_ns = if span.start_time_unix_nano == 0 { now_ns } else { to_i64(span.start_time_unix_nano) };
-    let end_ns = if span.end_time_unix_nano == 0 { start_ns } else { to_i64(span.end_time_unix_nano).max(start_ns) };
+    let mut start_ns = if span.start_time_unix_nano == 0 { now_ns } else { to_i64(span.start_time_unix_nano) };
+    let mut end_ns =
+        if span.end_time_unix_nano == 0 { start_ns } else { to_i64(span.end_time_unix_nano).max(start_ns) };
+    // A span dated in the future (a client clock ahead) is clamped like an
+    // undated one: it starts now, and keeps its duration.
+    if start_ns > now_ns {
+        end_ns = now_ns.saturating_add(end_ns - start_ns);
+        start_ns = now_ns;
+    }
 
     let attr = |key: &str| span.attributes.iter().find(|kv| kv.key == key).and_then(|kv| kv.value.as_ref());
     let attr_text = |key: &str| attr(key).map(scalar_text);
@@ -249,7 +285,16 @@ fn to_record(
     let method = attr_text("http.request.method").or_else(|| attr_text("http.method"));
     let route = attr_text("http.route");
     let name = truncate(&span.name, 512);
-    let operation = fingerprint::operation(&name, method.as_deref(), route.as_deref());
+    let downstream = fingerprint::Downstream {
+        host: attr_text("server.address")
+            .or_else(|| attr_text("net.peer.name"))
+            .or_else(|| attr_text("http.host"))
+            .or_else(|| {
+                attr_text("url.full").or_else(|| attr_text("http.url")).and_then(|u| fingerprint::url_host(&u))
+            }),
+        template: attr_text("url.template"),
+    };
+    let operation = fingerprint::span_operation(&name, span.kind, method.as_deref(), route.as_deref(), &downstream);
 
     let (status_code, status_message) =
         span.status.as_ref().map(|s| (s.code, truncate(&s.message, KEPT_MESSAGE_CHARS))).unwrap_or((0, String::new()));
@@ -353,6 +398,7 @@ fn to_record(
         trace_id,
         span_id,
         parent_span_id,
+        caused_by: None,
         service: truncate(service, 256),
         name,
         operation,

@@ -126,10 +126,47 @@ pub fn importance(signal: &str, rate_per_1k: f64, change: ChangePercent) -> f64 
     round3(signal_weight(signal) * rate_per_1k * growth)
 }
 
+/// The attributes that define a pain of `signal` with these fingerprint
+/// components: over-represented by construction, so never a finding (a 503
+/// pain "is 100× more often status 503" says nothing).
+pub fn defining_keys(signal: &str, components: &BTreeMap<String, String>) -> Vec<&'static str> {
+    let mut keys = vec!["otel.status_code", "otel.status_description", "error", "error.type"];
+    match signal {
+        "http_5xx" => keys.extend(["http.response.status_code", "http.status_code"]),
+        "eval_fail" => keys.extend(["eval.passed", "eval.outcome", "eval.result", "eval.status", "eval.name"]),
+        "feedback" => keys.extend(["feedback.sentiment", "user.feedback", "feedback.score"]),
+        "exception" => keys.extend(["exception.type", "exception.message", "exception.stacktrace"]),
+        _ => {}
+    }
+    if components.contains_key("operation") {
+        // The operation is made of these.
+        keys.extend([
+            "http.route",
+            "http.request.method",
+            "http.method",
+            "url.template",
+            "server.address",
+            "net.peer.name",
+            "http.host",
+        ]);
+    }
+    if components.contains_key("service") {
+        keys.push("service.name");
+    }
+    keys
+}
+
 /// The attribute values most over-represented in `pain` against `rest`:
 /// carried by at least half of the pain's spans and at least twice as often
 /// as elsewhere, strongest first (ties by key and value), at most `max`.
-pub fn over_represented(pain: &[Map<String, Value>], rest: &[Map<String, Value>], max: usize) -> Vec<OverRepresented> {
+/// Keys in `exclude` (the pain's defining attributes, [`defining_keys`])
+/// are never findings.
+pub fn over_represented(
+    pain: &[Map<String, Value>],
+    rest: &[Map<String, Value>],
+    max: usize,
+    exclude: &[&str],
+) -> Vec<OverRepresented> {
     if pain.is_empty() {
         return Vec::new();
     }
@@ -151,6 +188,7 @@ pub fn over_represented(pain: &[Map<String, Value>], rest: &[Map<String, Value>]
     let rest_n = rest.len().max(1) as f64;
     let mut out: Vec<OverRepresented> = in_pain
         .into_iter()
+        .filter(|((key, _), _)| !exclude.contains(&key.as_str()))
         .filter_map(|((key, value), n)| {
             let pain_share = n as f64 / pain.len() as f64;
             let rest_count = in_rest.get(&(key.clone(), value.clone())).copied().unwrap_or(0);
@@ -216,19 +254,23 @@ pub fn patch_plan(components: &BTreeMap<String, String>, over: &[OverRepresented
         .unwrap_or_else(|| vec![format!("the handler of {op} in {service}")]);
     let mut steps = vec![format!("Add the drafted eval as a failing test for {op} in {service}.")];
     match components.get("frames") {
-        Some(_) => steps.push(format!("Read the top in-app frame ({}) and find the cause.", likely_locations[0])),
-        None => steps.push(format!(
-            "Find where {op} produces: {}",
-            components.get("message").cloned().unwrap_or_else(|| "the failure".into())
-        )),
+        Some(_) => steps
+            .push(format!("Read the top in-app frame, {}, and find where the failure starts.", likely_locations[0])),
+        None => match components.get("message") {
+            Some(m) => steps.push(format!("Find the code in {service} where {op} fails with the message \"{m}\".")),
+            None => steps.push(format!("Find the code in {service} where {op} fails.")),
+        },
     }
     if let Some(o) = over.first() {
         steps.push(format!(
-            "Check the case {}={} first: it is {}× over-represented in this pain.",
-            o.key, o.value, o.lift
+            "Try the case where {} is \"{}\" first: {:.0}% of this pain's spans carry it, {} times as often as the rest of the window.",
+            o.key,
+            o.value,
+            o.pain_share * 100.0,
+            o.lift
         ));
     }
-    steps.push("Make one atomic change that turns the eval green; keep the rest of the suite green.".into());
+    steps.push("Make one atomic change that turns the eval green, and keep the rest of the suite green.".into());
     PatchPlan {
         summary: format!("Fix the cause of this pain in {service} {op}"),
         steps,
@@ -342,12 +384,31 @@ mod tests {
         let pain = vec![attrs(&[("region", "eu"), ("v", "2")]), attrs(&[("region", "eu"), ("v", "1")])];
         let rest: Vec<_> =
             (0..10).map(|i| attrs(&[("region", if i == 0 { "eu" } else { "us" }), ("v", "1")])).collect();
-        let o = over_represented(&pain, &rest, 5);
+        let o = over_represented(&pain, &rest, 5, &[]);
         assert_eq!(o.len(), 2);
         assert_eq!(o[0].key, "region");
         assert_eq!(o[0].lift, 10.0);
         assert_eq!((o[1].key.as_str(), o[1].value.as_str()), ("v", "2"));
-        assert!(over_represented(&[], &rest, 5).is_empty());
+        assert!(over_represented(&[], &rest, 5, &[]).is_empty());
+        assert!(over_represented(&pain, &rest, 5, &["region", "v"]).is_empty(), "excluded keys are never findings");
+    }
+
+    #[test]
+    fn a_pain_is_never_explained_by_its_own_definition_and_steps_are_sentences() {
+        let comps: BTreeMap<String, String> = [("signal", "http_5xx"), ("service", "shop"), ("operation", "GET /x")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let pain: Vec<_> = (0..10).map(|_| attrs(&[("http.response.status_code", "503"), ("region", "eu")])).collect();
+        let rest: Vec<_> = (0..10).map(|_| attrs(&[("http.response.status_code", "200"), ("region", "us")])).collect();
+        let o = over_represented(&pain, &rest, 5, &defining_keys("http_5xx", &comps));
+        assert_eq!(o.iter().map(|o| o.key.as_str()).collect::<Vec<_>>(), vec!["region"]);
+        let plan = patch_plan(&comps, &o);
+        for step in &plan.steps {
+            let first = step.chars().next().unwrap();
+            assert!(first.is_uppercase() && step.ends_with('.'), "not a sentence: {step:?}");
+            assert!(!step.contains("status_code"), "{step}");
+        }
     }
 
     #[test]

@@ -43,11 +43,16 @@ impl crate::error::Coded for BadWindow {
 impl Window {
     pub const DEFAULT: &'static str = "24h";
 
+    /// `<number><unit>`: a number without sign or leading zeros, a unit of
+    /// `s`, `m`, `h` or `d`, nothing around them; from 1 minute to 365 days.
+    /// (`/openapi.json` states this grammar as a pattern, tested to agree.)
     pub fn parse(s: &str) -> Result<Window, BadWindow> {
-        let s = s.trim();
         let bad = || BadWindow(s.chars().take(40).collect());
         let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
         let (num, unit) = s.split_at(split);
+        if num.starts_with('0') {
+            return Err(bad());
+        }
         let n: i64 = num.parse().map_err(|_| bad())?;
         let secs = match unit {
             "s" => n,

@@ -1,6 +1,6 @@
 //! Who is calling: bearer keys (`Authorization: Bearer <key>`, or
-//! `x-api-key`), what each kind may do, and the per-address limit on public
-//! minting.
+//! `x-api-key`), what each kind may do, and the rate limits (public minting
+//! per address; wrong recovery codes per project).
 //!
 //! Producer keys only ingest; agent keys only read and diagnose. A refused
 //! key gets 401 (missing, malformed, unknown, revoked) or 403 (the wrong
@@ -106,26 +106,50 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientIp {
     }
 }
 
-/// A sliding-window limit on public minting, per client address.
-pub struct MintLimiter {
+/// A sliding-window rate limit per key: at most `limit` events per
+/// `period` for each key. Used twice, with separate buckets: public minting
+/// per client address ([`AppState::mint`]) and wrong recovery codes per
+/// project ([`AppState::recovery`]), so that exhausting one never blocks
+/// the other.
+///
+/// Memory is bounded: past [`Limiter::MAX_KEYS`] keys, keys whose events
+/// have all expired are dropped, and then the key idle longest.
+pub struct Limiter<K> {
     limit: usize,
     period: Duration,
-    seen: Mutex<HashMap<Option<IpAddr>, VecDeque<Instant>>>,
+    seen: Mutex<HashMap<K, VecDeque<Instant>>>,
 }
 
-impl MintLimiter {
-    pub fn new(limit: usize, period: Duration) -> MintLimiter {
-        MintLimiter { limit, period, seen: Mutex::new(HashMap::new()) }
+impl<K: std::hash::Hash + Eq + Clone> Limiter<K> {
+    pub const MAX_KEYS: usize = 10_000;
+
+    pub fn new(limit: usize, period: Duration) -> Limiter<K> {
+        Limiter { limit, period, seen: Mutex::new(HashMap::new()) }
     }
 
-    /// Counts one mint for `ip`, or says how many seconds to wait.
-    pub fn check(&self, ip: Option<IpAddr>) -> Result<(), u64> {
+    /// Counts one event for `key`, or says how many seconds to wait.
+    pub fn check(&self, key: &K) -> Result<(), u64> {
+        self.would_allow(key)?;
         let now = Instant::now();
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        if seen.len() > 10_000 {
+        if !seen.contains_key(key) && seen.len() >= Self::MAX_KEYS {
             seen.retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) < self.period));
+            if seen.len() >= Self::MAX_KEYS {
+                let oldest = seen.iter().min_by_key(|(_, q)| q.back().copied()).map(|(k, _)| k.clone());
+                if let Some(k) = oldest {
+                    seen.remove(&k);
+                }
+            }
         }
-        let q = seen.entry(ip).or_default();
+        seen.entry(key.clone()).or_default().push_back(now);
+        Ok(())
+    }
+
+    /// Whether one more event for `key` is allowed now, without counting it.
+    pub fn would_allow(&self, key: &K) -> Result<(), u64> {
+        let now = Instant::now();
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(q) = seen.get_mut(key) else { return Ok(()) };
         while q.front().is_some_and(|t| now.duration_since(*t) >= self.period) {
             q.pop_front();
         }
@@ -134,7 +158,6 @@ impl MintLimiter {
             let wait = self.period.saturating_sub(now.duration_since(oldest));
             return Err(wait.as_secs().max(1));
         }
-        q.push_back(now);
         Ok(())
     }
 }
@@ -155,14 +178,25 @@ mod tests {
 
     #[test]
     fn the_mint_limit_is_per_address() {
-        let l = MintLimiter::new(2, Duration::from_secs(60));
+        let l = Limiter::new(2, Duration::from_secs(60));
         let a = Some(IpAddr::from([127, 0, 0, 1]));
         let b = Some(IpAddr::from([127, 0, 0, 2]));
-        assert!(l.check(a).is_ok());
-        assert!(l.check(a).is_ok());
-        let wait = l.check(a).unwrap_err();
+        assert!(l.check(&a).is_ok());
+        assert!(l.would_allow(&a).is_ok());
+        assert!(l.check(&a).is_ok());
+        let wait = l.check(&a).unwrap_err();
         assert!((1..=60).contains(&wait));
-        assert!(l.check(b).is_ok());
+        assert_eq!(l.would_allow(&a), Err(wait));
+        assert!(l.check(&b).is_ok());
+    }
+
+    #[test]
+    fn the_limiter_keeps_a_bounded_number_of_keys() {
+        let l = Limiter::new(1, Duration::from_secs(60));
+        for i in 0..(Limiter::<u32>::MAX_KEYS as u32 + 50) {
+            assert!(l.check(&i).is_ok());
+        }
+        assert!(l.seen.lock().unwrap().len() <= Limiter::<u32>::MAX_KEYS);
     }
 
     #[test]

@@ -15,6 +15,9 @@ pub struct ApiError {
     pub status: StatusCode,
     pub report: Report,
     pub retry_after: Option<u64>,
+    /// Answer with `Connection: close` (the request's body was not read to
+    /// its end, or the client is misbehaving).
+    pub close: bool,
 }
 
 impl ApiError {
@@ -24,15 +27,21 @@ impl ApiError {
         message: impl Into<String>,
         next_action: impl Into<String>,
     ) -> Self {
-        ApiError { status, report: Report::new(code, message).with_hint(next_action), retry_after: None }
+        ApiError { status, report: Report::new(code, message).with_hint(next_action), retry_after: None, close: false }
     }
 
     pub fn coded<E: Coded + ?Sized>(status: StatusCode, err: &E) -> Self {
-        ApiError { status, report: Report::from_coded(err), retry_after: None }
+        ApiError { status, report: Report::from_coded(err), retry_after: None, close: false }
     }
 
     pub fn retry_after(mut self, seconds: u64) -> Self {
         self.retry_after = Some(seconds.max(1));
+        self
+    }
+
+    /// Closes the connection after this answer.
+    pub fn closing(mut self) -> Self {
+        self.close = true;
         self
     }
 
@@ -58,13 +67,14 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         let status = match &e {
             StoreError::Expired(_) => StatusCode::FORBIDDEN,
-            StoreError::QuotaExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
+            // A lifetime quota: retrying can never succeed, so not 429
+            // (OTLP exporters retry 429), but 403, which they drop.
+            StoreError::QuotaExceeded { .. } => StatusCode::FORBIDDEN,
             StoreError::ProjectExists { .. } => StatusCode::CONFLICT,
             StoreError::NoProject(_) => StatusCode::NOT_FOUND,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        let err = ApiError::coded(status, &e);
-        if status == StatusCode::TOO_MANY_REQUESTS { err.retry_after(3_600) } else { err }
+        ApiError::coded(status, &e)
     }
 }
 
@@ -99,6 +109,9 @@ impl IntoResponse for ApiError {
             if let Ok(v) = HeaderValue::from_str(&s.to_string()) {
                 res.headers_mut().insert(header::RETRY_AFTER, v);
             }
+        }
+        if self.close {
+            res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         res
     }

@@ -46,6 +46,7 @@ pub fn record_json(r: &StoredRecord) -> Value {
         "http_status": r.http_status,
         "signal_type": r.signal,
         "pain_id": r.pain_id,
+        "caused_by": r.caused_by.as_ref().map(|c| hex(c)),
         "exception": r.exc_type.as_ref().map(|t| json!({
             "type": t, "message": r.exc_message, "stacktrace": r.exc_stack,
         })),
@@ -312,7 +313,7 @@ fn build_packet(
         .collect();
     let inside = parse_attrs(&store.attribute_sample(project.rowid, &p.row.pain_id, true, cur, SAMPLE_PAIN)?);
     let rest = parse_attrs(&store.attribute_sample(project.rowid, &p.row.pain_id, false, cur, SAMPLE_REST)?);
-    let over = packet::over_represented(&inside, &rest, 5);
+    let over = packet::over_represented(&inside, &rest, 5, &packet::defining_keys(&p.row.signal, &comps));
     Ok(Packet {
         packet_version: packet::PACKET_VERSION,
         pain_id: p.row.pain_id.clone(),

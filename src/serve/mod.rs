@@ -11,16 +11,28 @@
 //!   dashboards and packets from it with the pure functions of
 //!   [`crate::loopkit`];
 //! - [`run`] owns the process: secret file, database, listener, request
-//!   logs, and graceful shutdown on SIGINT/SIGTERM (in-flight requests
-//!   finish).
+//!   logs; [`conn`] serves connections under time and size bounds and shuts
+//!   down within a bounded time on SIGINT/SIGTERM; [`body`] reads bodies
+//!   under the same kind of bounds;
+//! - [`headers`] adds the response headers every page and key-bearing
+//!   answer needs (CSP, framing, referrer, caching) and CORS for browser
+//!   exporters.
+//!
+//! Adding routes: push [`Route`]s onto [`routes`] and describe them in
+//! [`docs::openapi`] (a test fails while the two disagree).
 //!
 //! Invariants: handlers never panic on input; every 401/403/409/429 carries
 //! `nextAction`; rejected requests write nothing.
 
 pub mod auth;
+pub mod body;
+pub mod conn;
 pub mod docs;
 pub mod error;
+pub mod headers;
 pub mod insight;
+pub mod once;
+pub mod openapi;
 pub mod page;
 pub mod projects;
 pub mod secret;
@@ -58,9 +70,18 @@ pub struct ServeConfig {
     /// Public mints (signup and first provision) per client address per `mint_period`.
     pub mint_limit: usize,
     pub mint_period: Duration,
+    /// Wrong recovery codes per project per `recover_period` (a bucket of its own).
+    pub recover_limit: usize,
+    pub recover_period: Duration,
     pub slow: SlowRules,
     /// SIGNUP_UPGRADE_SECRET; when unset, the server secret signs upgrade codes.
     pub upgrade_secret: Option<String>,
+    /// Time bounds of connections (headers, stalled writes, shutdown).
+    pub conn: conn::ConnLimits,
+    /// Time and drain bounds of request bodies.
+    pub body: body::BodyLimits,
+    /// Origins allowed to call the API from a browser (CORS); `*` for any.
+    pub cors_origins: Vec<String>,
 }
 
 impl ServeConfig {
@@ -78,8 +99,13 @@ impl ServeConfig {
             permanent_quota: 1_000_000_000,
             mint_limit: 20,
             mint_period: Duration::from_secs(3_600),
+            recover_limit: 10,
+            recover_period: Duration::from_secs(3_600),
             slow: SlowRules::default(),
             upgrade_secret: None,
+            conn: conn::ConnLimits::default(),
+            body: body::BodyLimits::default(),
+            cors_origins: Vec::new(),
         }
     }
 
@@ -97,7 +123,12 @@ pub struct AppState {
     pub store: Arc<Store>,
     pub secret: Arc<secret::Secret>,
     pub config: Arc<ServeConfig>,
-    pub limiter: Arc<auth::MintLimiter>,
+    /// Public mints per client address.
+    pub mint: Arc<auth::Limiter<Option<std::net::IpAddr>>>,
+    /// Wrong recovery codes per project id (as sent).
+    pub recovery: Arc<auth::Limiter<String>>,
+    /// Results of form recoveries, shown once after the redirect.
+    pub recovered: Arc<once::OneTime>,
 }
 
 impl AppState {
@@ -116,12 +147,15 @@ impl AppState {
     }
 
     pub fn new(store: Store, secret: secret::Secret, config: ServeConfig) -> AppState {
-        let limiter = auth::MintLimiter::new(config.mint_limit, config.mint_period);
+        let mint = auth::Limiter::new(config.mint_limit, config.mint_period);
+        let recovery = auth::Limiter::new(config.recover_limit, config.recover_period);
         AppState {
             store: Arc::new(store),
             secret: Arc::new(secret),
             config: Arc::new(config),
-            limiter: Arc::new(limiter),
+            mint: Arc::new(mint),
+            recovery: Arc::new(recovery),
+            recovered: Arc::new(once::OneTime::new(Duration::from_secs(600))),
         }
     }
 }
@@ -154,9 +188,13 @@ pub fn routes() -> Vec<Route> {
         r(Method::GET, "/llms.txt", get(docs::llms_txt)),
         r(Method::GET, "/quickstart.md", get(docs::quickstart_md)),
         r(Method::GET, "/openapi.json", get(docs::openapi_json)),
+        r(Method::GET, "/openapi.yaml", get(docs::openapi_yaml)),
         r(Method::GET, "/schema/improvement-packet.json", get(docs::packet_schema)),
         r(Method::GET, "/contact.json", get(docs::contact_json)),
         r(Method::GET, "/dashboard", get(page::dashboard)),
+        r(Method::GET, "/recovered", get(page::recovered_page)),
+        r(Method::GET, "/favicon.ico", get(docs::favicon)),
+        r(Method::GET, "/favicon.svg", get(docs::favicon)),
         r(Method::GET, "/", get(docs::index)),
         r(Method::GET, "/healthz", get(docs::healthz)),
     ]
@@ -168,11 +206,14 @@ pub fn router(state: AppState) -> Router {
     for route in routes() {
         router = router.route(route.path, route.handler);
     }
+    let cors = headers::cors(&state.config.cors_origins);
     router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // The body limit is enforced by each handler (after decompression too).
         .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn(headers::security))
+        .layer(cors)
         .with_state(state)
 }
 
@@ -245,8 +286,9 @@ impl Coded for ServeError {
     }
 }
 
-/// Runs the server until SIGINT or SIGTERM, then lets in-flight requests
-/// finish. `on_ready` receives the bound address (useful with port 0).
+/// Runs the server until SIGINT or SIGTERM, then lets requests in flight
+/// finish within the shutdown grace ([`conn`]). `on_ready` receives the
+/// bound address (useful with port 0).
 pub fn run(config: ServeConfig, on_ready: impl FnOnce(SocketAddr)) -> Result<(), ServeError> {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
@@ -259,23 +301,28 @@ pub fn run(config: ServeConfig, on_ready: impl FnOnce(SocketAddr)) -> Result<(),
     let state = AppState::open(config.clone()).map_err(ServeError::Setup)?;
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).max_blocking_threads(8).enable_all().build()?;
-    runtime.block_on(async move {
+    let grace = config.conn.shutdown_grace;
+    let result = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.addr)
             .await
             .map_err(|source| ServeError::Bind { addr: config.addr, source })?;
         let addr = listener.local_addr()?;
         let mut config = config;
         config.addr = addr;
+        let limits = config.conn;
         let state = AppState { config: Arc::new(config), ..state };
         tracing::info!(%addr, db = %state.store.path().display(), "ratchet serve listening");
         on_ready(addr);
         let app = router(state).layer(axum::middleware::from_fn(log_request));
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown_signal())
-            .await?;
-        tracing::info!("ratchet serve stopped");
+        if !conn::serve(listener, app, limits, shutdown_signal()).await {
+            tracing::warn!("requests still in flight after the shutdown grace were dropped");
+        }
         Ok(())
-    })
+    });
+    // Blocking work still running (a store write) gets the same grace, no more.
+    runtime.shutdown_timeout(grace);
+    tracing::info!("ratchet serve stopped");
+    result
 }
 
 async fn log_request(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
@@ -303,5 +350,4 @@ async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = term => {},
     }
-    tracing::info!("shutting down: finishing in-flight requests");
 }

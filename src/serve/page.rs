@@ -36,17 +36,12 @@ fn layout(title: &str, body: &str) -> String {
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{}</title>
-<style>
-body{{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#1d2329}}
-h1{{font-size:1.5rem}} h2{{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #ddd}}
-table{{border-collapse:collapse;width:100%}} td,th{{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #eee;vertical-align:top}}
-code{{font-size:.85em;background:#f3f4f6;padding:0 .2em}} .muted{{color:#666}} .headline{{font-size:1.1rem;background:#f5f8ff;padding:.6rem .8rem}}
-form{{background:#fafafa;border:1px solid #e3e3e3;padding:1rem;max-width:32rem}} input{{width:100%;padding:.35rem;margin:.2rem 0 .6rem;font:inherit}}
-button{{font:inherit;padding:.35rem 1rem}} .err{{color:#a40000}}
-</style></head><body>
+<link rel="icon" href="/favicon.svg" type="image/svg+xml">
+<style>{}</style></head><body>
 {}
 </body></html>"#,
         esc(title),
+        crate::serve::headers::PAGE_STYLE,
         body
     )
 }
@@ -70,7 +65,21 @@ struct PageQuery {
 }
 
 pub async fn dashboard(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Response {
-    let q: PageQuery = serde_urlencoded::from_str(raw.as_deref().unwrap_or("")).unwrap_or_default();
+    let bad = |why: String| {
+        (
+            StatusCode::BAD_REQUEST,
+            Html(layout("Bad link", &format!("<p class=err>{}</p>{}", esc(&why), recovery_form()))),
+        )
+            .into_response()
+    };
+    let q: PageQuery = match serde_urlencoded::from_str(raw.as_deref().unwrap_or("")) {
+        Ok(q) => q,
+        Err(e) => return bad(format!("the link's query is not understood: {e}")),
+    };
+    let w = match q.window.as_deref().map(Window::parse).transpose() {
+        Ok(w) => w.unwrap_or_else(Window::default_window),
+        Err(e) => return bad(e.to_string()),
+    };
     let (Some(id), Some(token)) = (q.project_id, q.token) else {
         let body = format!(
             "<h1>LoopKit dashboard</h1><p>Open the <code>dashboard_url</code> from your signup, provision or recovery response \
@@ -78,16 +87,6 @@ pub async fn dashboard(State(state): State<AppState>, RawQuery(raw): RawQuery) -
             recovery_form()
         );
         return Html(layout("LoopKit dashboard", &body)).into_response();
-    };
-    let w = match q.window.as_deref().map(Window::parse).transpose() {
-        Ok(w) => w.unwrap_or_else(Window::default_window),
-        Err(e) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                Html(layout("Bad window", &format!("<p class=err>{}</p>", esc(&e.to_string())))),
-            )
-                .into_response();
-        }
     };
     let store = state.store.clone();
     let secret = state.secret.clone();
@@ -178,6 +177,31 @@ pub fn render(d: &Value) -> String {
     }
     b.push_str(recovery_form());
     layout("LoopKit dashboard", &b)
+}
+
+/// `GET /recovered?ticket=…`: the result of a form recovery, shown once
+/// (POST-redirect-GET, see [`crate::serve::once`]).
+pub async fn recovered_page(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Response {
+    #[derive(Deserialize, Default)]
+    struct TicketQuery {
+        ticket: Option<String>,
+    }
+    let q: TicketQuery = serde_urlencoded::from_str(raw.as_deref().unwrap_or("")).unwrap_or_default();
+    match q.ticket.as_deref().and_then(|t| state.recovered.take(t)) {
+        Some(crate::serve::once::Outcome::Rotated(v)) => Html(recovered(&v)).into_response(),
+        Some(crate::serve::once::Outcome::Refused { status, report }) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+            (status, Html(recovery_failed(&report))).into_response()
+        }
+        None => {
+            let body = format!(
+                "<h1>Nothing to show</h1><p>This result was already shown, or it expired (results are kept 10 minutes and shown once). \
+                 If you did not copy your new keys, recover again: the code never changes.</p>{}",
+                recovery_form()
+            );
+            (StatusCode::NOT_FOUND, Html(layout("Nothing to show", &body))).into_response()
+        }
+    }
 }
 
 /// The page after a successful recovery from the form: the keys, shown once.

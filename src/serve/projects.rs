@@ -8,8 +8,9 @@
 //!   rotating (no key is returned); a re-run without a key is refused (401).
 //! - signup mints a fresh sandbox each call (span quota, expiry).
 //! - recover checks HMAC-SHA256("recover:<project_id>") under the server
-//!   secret, then revokes every key and returns fresh ones (JSON, or an HTML
-//!   page for the dashboard's form).
+//!   secret, then revokes every key and returns fresh ones (JSON; the
+//!   dashboard's form gets a 303 to a page that shows them once). Wrong
+//!   codes are rate-limited per project, apart from minting (see [`rotate`]).
 //! - signup/upgrade checks HMAC-SHA256("signup-upgrade:sandbox:<project_id>")
 //!   under SIGNUP_UPGRADE_SECRET (or the server secret when unset), with the
 //!   agent key as bearer (or, once, both keys in the body).
@@ -25,55 +26,27 @@ use serde_json::{Value, json};
 use crate::loopkit::keys::{self, KeyKind};
 use crate::serve::auth::{self, ClientIp};
 use crate::serve::error::ApiError;
+use crate::serve::once;
 use crate::serve::store::{NewProject, Project, StoreError};
 use crate::serve::{AppState, blocking, now_s};
 
-/// Largest body of the small JSON endpoints.
-pub const SMALL_BODY: usize = 64 << 10;
+pub use crate::serve::body::SMALL_BODY;
 
-/// Reads a whole body, refusing more than `limit` bytes (chunked or not).
-pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
-        let mut chain = e.to_string();
-        let mut src = std::error::Error::source(&e);
-        while let Some(s) = src {
-            chain.push_str(": ");
-            chain.push_str(&s.to_string());
-            src = s.source();
-        }
-        if chain.contains("length limit") {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "PAYLOAD_TOO_LARGE",
-                format!("the body is larger than {limit} bytes"),
-                "send a smaller body (for OTLP, lower the exporter's batch size)",
-            )
-        } else {
-            ApiError::bad_request(
-                "BODY_UNREADABLE",
-                format!("the body could not be read: {chain}"),
-                "resend the request",
-            )
-        }
-    })
+/// Reads a small body under the server's bounds (see [`crate::serve::body`]).
+pub async fn read_body(state: &AppState, headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    crate::serve::body::read(headers, body, limit, &state.config.body).await
 }
 
-/// Parses a JSON body (an empty body is `{}`) into `T`, with a 400 that
-/// names the problem.
+/// Parses a JSON body strictly (see [`crate::serve::body::parse_object`]).
 pub fn parse_json<T: DeserializeOwned>(body: &[u8], shape: &str) -> Result<T, ApiError> {
-    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) { b"{}" } else { body };
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError::bad_request(
-            "BAD_REQUEST_BODY",
-            format!("the body is not {shape}: {e}"),
-            format!("send a JSON body {shape}"),
-        )
-    })
+    crate::serve::body::parse_object(body, shape)
 }
 
 fn check_name(field: &str, s: &str) -> Result<String, ApiError> {
     let t = s.trim();
-    if t.is_empty() || t.chars().count() > 100 || t.chars().any(char::is_control) {
+    // What /openapi.json says: 1 to 100 characters, not all white space, no
+    // control characters (white space around the name is trimmed).
+    if t.is_empty() || s.chars().count() > 100 || s.chars().any(char::is_control) {
         return Err(ApiError::bad_request(
             "BAD_PROJECT_NAME",
             format!("{field} must be 1 to 100 printable characters"),
@@ -134,7 +107,7 @@ pub async fn provision(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let body = read_body(body, SMALL_BODY).await?;
+    let body = read_body(&state, &headers, body, SMALL_BODY).await?;
     let b: ProvisionBody = parse_json(&body, "{\"project_name\": string, \"operator\"?: string}")?;
     let name = check_name("project_name", &b.project_name)?;
     let operator = match b.operator.as_deref() {
@@ -170,7 +143,7 @@ pub async fn provision(
     if blocking(move || store.provisioned_project(&n, &o)).await?.is_some() {
         return Err(resume_needs_key(&name, &operator));
     }
-    state.limiter.check(ip).map_err(auth::rate_limited)?;
+    state.mint.check(&ip).map_err(auth::rate_limited)?;
     let (producer, agent) = mint_pair()?;
     let public_id = new_project_id()?;
     let store = state.store.clone();
@@ -218,14 +191,19 @@ struct SignupBody {
     project_name: Option<String>,
 }
 
-pub async fn signup(State(state): State<AppState>, ClientIp(ip): ClientIp, body: Body) -> Result<Response, ApiError> {
-    let body = read_body(body, SMALL_BODY).await?;
+pub async fn signup(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let body = read_body(&state, &headers, body, SMALL_BODY).await?;
     let b: SignupBody = parse_json(&body, "{\"project_name\"?: string}")?;
     let name = match b.project_name.as_deref() {
         Some(n) => check_name("project_name", n)?,
         None => "sandbox".to_string(),
     };
-    state.limiter.check(ip).map_err(auth::rate_limited)?;
+    state.mint.check(&ip).map_err(auth::rate_limited)?;
     let (producer, agent) = mint_pair()?;
     let public_id = new_project_id()?;
     let store = state.store.clone();
@@ -252,46 +230,81 @@ pub async fn signup(State(state): State<AppState>, ClientIp(ip): ClientIp, body:
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RecoverBody {
     project_id: String,
     recovery_code: String,
 }
 
-pub async fn recover(
-    State(state): State<AppState>,
-    ClientIp(ip): ClientIp,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
+/// `prj_` and 16 lower-case hex characters.
+pub fn is_project_id(s: &str) -> bool {
+    s.len() == 20 && s.starts_with("prj_") && s[4..].bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+pub async fn recover(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
     let is_form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    let body = read_body(body, SMALL_BODY).await?;
-    let b: RecoverBody = if is_form {
+    let body = read_body(&state, &headers, body, SMALL_BODY).await?;
+    let parsed: Result<RecoverBody, ApiError> = if is_form {
         serde_urlencoded::from_bytes(&body).map_err(|e| {
             ApiError::bad_request(
                 "BAD_REQUEST_BODY",
-                format!("the form is missing a field: {e}"),
+                format!("the form is not project_id and recovery_code: {e}"),
                 "fill in project_id and recovery_code",
             )
-        })?
+        })
     } else {
-        parse_json(&body, "{\"project_id\": string, \"recovery_code\": string}")?
+        parse_json(&body, "{\"project_id\": string, \"recovery_code\": string}")
     };
-    let result = rotate(&state, ip, &b).await;
+    let checked = parsed.and_then(|b| check_recover_shape(&b).map(|()| b));
+    let b = match checked {
+        Ok(b) => b,
+        // A form that is not filled in as asked holds no key: its page is
+        // answered directly (a reload would only fail the same way).
+        Err(e) if is_form => {
+            return Ok((e.status, Html(crate::serve::page::recovery_failed(&e.report))).into_response());
+        }
+        Err(e) => return Err(e),
+    };
+    let result = rotate(&state, &b).await;
     if !is_form {
         return result.map(|v| axum::Json(v).into_response());
     }
-    // The browser form gets a page either way.
-    Ok(match result {
-        Ok(v) => Html(crate::serve::page::recovered(&v)).into_response(),
-        Err(e) => (e.status, Html(crate::serve::page::recovery_failed(&e.report))).into_response(),
-    })
+    // The browser form: POST-redirect-GET, so a reload of the result page
+    // can neither resubmit the form nor show the keys twice.
+    let outcome = match result {
+        Ok(v) => once::Outcome::Rotated(v),
+        Err(e) => once::Outcome::Refused { status: e.status.as_u16(), report: e.report },
+    };
+    let ticket = state.recovered.put(outcome).map_err(|e| ApiError::internal(format!("no randomness: {e}")))?;
+    Ok((StatusCode::SEE_OTHER, [(header::LOCATION, format!("/recovered?ticket={ticket}"))]).into_response())
 }
 
-async fn rotate(state: &AppState, ip: Option<std::net::IpAddr>, b: &RecoverBody) -> Result<Value, ApiError> {
-    state.limiter.check(ip).map_err(auth::rate_limited)?;
+/// Checks the recovery code and rotates the keys.
+///
+/// Wrong codes are counted per project id, in their own bucket
+/// ([`AppState::recovery`]), never in the minting bucket: an attacker who
+/// exhausts minting cannot block a recovery, and one who sends wrong codes
+/// for a project is slowed down (429 with `Retry-After`) without locking the
+/// owner out: a *correct* code is honoured even while the project's bucket
+/// is full. (With 256-bit codes the bound on guessing is the code space,
+/// not this limit; the limit bounds the work and noise an attacker causes.)
+fn check_recover_shape(b: &RecoverBody) -> Result<(), ApiError> {
+    let code = &b.recovery_code;
+    if !is_project_id(&b.project_id) || code.len() != 64 || !code.bytes().all(|c| c.is_ascii_hexdigit()) {
+        return Err(ApiError::bad_request(
+            "BAD_REQUEST_BODY",
+            "project_id must be prj_ and 16 hex characters, and recovery_code 64 hex characters",
+            "copy both exactly from the signup or provision response",
+        ));
+    }
+    Ok(())
+}
+
+async fn rotate(state: &AppState, b: &RecoverBody) -> Result<Value, ApiError> {
+    let (id, code) = (b.project_id.as_str(), b.recovery_code.as_str());
     let refused = || {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -300,11 +313,26 @@ async fn rotate(state: &AppState, ip: Option<std::net::IpAddr>, b: &RecoverBody)
             "copy both exactly from the signup or provision response (the code is 64 hex characters and never changes)",
         )
     };
-    let (store, id) = (state.store.clone(), b.project_id.trim().to_string());
-    let Some(p) = blocking(move || store.project(&id)).await? else { return Err(refused()) };
-    if !keys::code_matches(&keys::recovery_code(state.secret.key(), &p.public_id), &b.recovery_code) {
+    let bucket = id.to_string();
+    let limited = state.recovery.would_allow(&bucket).err();
+    let (store, lookup) = (state.store.clone(), id.to_string());
+    let project = blocking(move || store.project(&lookup)).await?;
+    let matches = project
+        .as_ref()
+        .is_some_and(|p| keys::code_matches(&keys::recovery_code(state.secret.key(), &p.public_id), code));
+    let Some(p) = project.filter(|_| matches) else {
+        if let Some(wait) = limited {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "RECOVERY_RATE_LIMITED",
+                format!("too many wrong recovery codes for project {id}"),
+                format!("wait {wait} s; the project's owner can still recover with the right code at any time"),
+            )
+            .retry_after(wait));
+        }
+        let _ = state.recovery.check(&bucket);
         return Err(refused());
-    }
+    };
     let (producer, agent) = mint_pair()?;
     let digests = [(KeyKind::Producer, producer.digest), (KeyKind::Agent, agent.digest)];
     let store = state.store.clone();
@@ -327,7 +355,7 @@ struct UpgradeBody {
 }
 
 pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
-    let body = read_body(body, SMALL_BODY).await?;
+    let body = read_body(&state, &headers, body, SMALL_BODY).await?;
     let b: UpgradeBody = parse_json(&body, "{\"code\": string}")?;
     let project = match (auth::presented_key(&headers), &b.producer_key, &b.agent_key) {
         (Some(_), _, _) => auth::require(&state, &headers, KeyKind::Agent, "signup/upgrade").await?,

@@ -105,6 +105,14 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (project, pain_id, trace_id, span_id)
     ) WITHOUT ROWID;
     "#,
+    // 2: a failing span caused by a failing child is counted once (the
+    // child's pain): `caused_by` names the child; both lookups go through
+    // small partial indexes over failing records only.
+    r#"
+    ALTER TABLE records ADD COLUMN caused_by BLOB;
+    CREATE INDEX records_failing_span ON records(project, span_id) WHERE signal IS NOT NULL;
+    CREATE INDEX records_failing_parent ON records(project, parent_span_id) WHERE signal IS NOT NULL;
+    "#,
 ];
 
 /// How hard a commit waits for the disk.
@@ -230,6 +238,7 @@ pub struct StoredRecord {
     pub exc_message: Option<String>,
     pub exc_stack: Option<String>,
     pub attributes: String,
+    pub caused_by: Option<Vec<u8>>,
 }
 
 /// A pain as stored (its fingerprint components as JSON text).
@@ -267,6 +276,8 @@ pub struct Ingested {
     pub inserted: u64,
     pub duplicates: u64,
     pub changes: u64,
+    /// Spans past the project's lifetime quota, dropped (not written).
+    pub over_quota: u64,
 }
 
 pub struct Store {
@@ -282,7 +293,7 @@ pub struct Store {
 }
 
 const RECORD_COLUMNS: &str = "id, trace_id, span_id, parent_span_id, service, name, operation, kind, status_code, \
-     status_message, start_ns, end_ns, http_status, signal, pain_id, exc_type, exc_message, exc_stack, attributes";
+     status_message, start_ns, end_ns, http_status, signal, pain_id, exc_type, exc_message, exc_stack, attributes, caused_by";
 
 impl Store {
     /// Opens (creating if needed) the database at `path` and migrates it.
@@ -634,7 +645,7 @@ impl Store {
             let mut stmt = c.prepare(
                 "SELECT id, signal, service, operation, exc_type, exc_message, exc_stack, status_message, http_status,
                  CASE WHEN signal = 'eval_fail' THEN attributes END, pain_id
-                 FROM records NOT INDEXED WHERE id >= ?2 AND id < ?3 AND project = ?1 AND signal IS NOT NULL",
+                 FROM records NOT INDEXED WHERE id >= ?2 AND id < ?3 AND project = ?1 AND signal IS NOT NULL AND caused_by IS NULL",
             )?;
             let mut rows = stmt.query(params![rowid, range.0, range.1])?;
             while let Some(r) = rows.next()? {
@@ -736,7 +747,19 @@ fn commit_group(conn: &mut Connection, jobs: Vec<Job>) {
             // Checks first (they see the span counts of the batches written
             // before in this transaction): a refused batch writes nothing.
             match admit(&tx, job.rowid, job.records.len(), job.now_s) {
-                Ok(()) => outcomes.push(Ok(ingest_one(&tx, job.rowid, &job.records, &job.changes)?)),
+                Ok(room) => {
+                    let records = &job.records[..room];
+                    let changes: Vec<ChangeEvent> = if room == job.records.len() {
+                        job.changes.clone()
+                    } else {
+                        let kept: std::collections::HashSet<([u8; 16], [u8; 8])> =
+                            records.iter().map(|r| (r.trace_id, r.span_id)).collect();
+                        job.changes.iter().filter(|c| kept.contains(&(c.trace_id, c.span_id))).cloned().collect()
+                    };
+                    let mut out = ingest_one(&tx, job.rowid, records, &changes)?;
+                    out.over_quota = (job.records.len() - room) as u64;
+                    outcomes.push(Ok(out));
+                }
                 Err(e) => outcomes.push(Err(e)),
             }
         }
@@ -758,8 +781,10 @@ fn commit_group(conn: &mut Connection, jobs: Vec<Job>) {
     }
 }
 
-/// The project's expiry and span quota, read inside the ingest transaction.
-fn admit(conn: &Connection, rowid: i64, incoming: usize, now_s: i64) -> Result<()> {
+/// The project's expiry and span quota, read inside the ingest transaction:
+/// how many of the `incoming` records fit (the first ones are kept), or why
+/// none may be written.
+fn admit(conn: &Connection, rowid: i64, incoming: usize, now_s: i64) -> Result<usize> {
     let (public_id, quota, used, expires_at): (String, i64, i64, Option<i64>) = conn
         .prepare_cached("SELECT public_id, quota_spans, span_count, expires_at FROM projects WHERE id = ?1")?
         .query_row(params![rowid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
@@ -768,24 +793,70 @@ fn admit(conn: &Connection, rowid: i64, incoming: usize, now_s: i64) -> Result<(
     if expires_at.is_some_and(|e| e <= now_s) {
         return Err(StoreError::Expired(public_id));
     }
-    if used.saturating_add(incoming as i64) > quota {
+    let room = quota.saturating_sub(used).max(0) as usize;
+    if room == 0 && incoming > 0 {
         return Err(StoreError::QuotaExceeded { project: public_id, quota, used, incoming });
     }
-    Ok(())
+    Ok(room.min(incoming))
+}
+
+/// Links failures to their causes across batches (see
+/// [`crate::loopkit::normalise::link_causes`], which does it within one):
+/// a failing parent already stored is demoted to its new failing child's
+/// cause (and its pain's total lowered), and a failing parent arriving after
+/// its failing child is stored demoted.
+fn link_stored_causes(conn: &Connection, rowid: i64, records: &[Record]) -> Result<Vec<Option<[u8; 8]>>> {
+    let mut parent_of = conn.prepare_cached(
+        "SELECT id, pain_id FROM records
+         WHERE project = ?1 AND span_id = ?2 AND trace_id = ?3 AND signal IS NOT NULL
+           AND signal IN ('error', 'exception', 'http_5xx') AND caused_by IS NULL AND pain_id IS NOT NULL",
+    )?;
+    let mut demote = conn.prepare_cached("UPDATE records SET pain_id = NULL, caused_by = ?2 WHERE id = ?1")?;
+    let mut lower =
+        conn.prepare_cached("UPDATE pains SET total = max(total - 1, 0) WHERE project = ?1 AND pain_id = ?2")?;
+    let mut child = conn.prepare_cached(
+        "SELECT span_id FROM records WHERE project = ?1 AND parent_span_id = ?2 AND trace_id = ?3 AND signal IS NOT NULL
+           AND signal IN ('error', 'exception', 'http_5xx') LIMIT 1",
+    )?;
+    let mut causes = Vec::with_capacity(records.len());
+    for r in records {
+        if !crate::loopkit::normalise::is_causal(r.signal) {
+            causes.push(None);
+            continue;
+        }
+        if let Some(parent) = r.parent_span_id {
+            let parents: Vec<(i64, String)> = parent_of
+                .query_map(params![rowid, &parent[..], &r.trace_id[..]], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            for (id, pain) in parents {
+                demote.execute(params![id, &r.span_id[..]])?;
+                lower.execute(params![rowid, pain])?;
+            }
+        }
+        if r.caused_by.is_some() {
+            causes.push(r.caused_by);
+            continue;
+        }
+        let found: Option<Vec<u8>> =
+            child.query_row(params![rowid, &r.span_id[..], &r.trace_id[..]], |row| row.get(0)).optional()?;
+        causes.push(found.and_then(|c| <[u8; 8]>::try_from(c.as_slice()).ok()));
+    }
+    Ok(causes)
 }
 
 fn ingest_one(conn: &Connection, rowid: i64, records: &[Record], changes: &[ChangeEvent]) -> Result<Ingested> {
+    let causes = link_stored_causes(conn, rowid, records)?;
     let mut out = Ingested::default();
     let mut pains: HashMap<&str, (&Record, i64, i64, i64)> = HashMap::new();
     {
         let mut insert = conn.prepare_cached(
             "INSERT OR IGNORE INTO records (project, trace_id, span_id, parent_span_id, service, name, operation, kind,
                  status_code, status_message, start_ns, end_ns, http_status, signal, pain_id, fp_version, exc_type,
-                 exc_message, exc_stack, attributes)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+                 exc_message, exc_stack, attributes, caused_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
         )?;
-        for r in records {
-            let pain_id = r.pain.as_ref().map(|p| p.id.as_str());
+        for (r, cause) in records.iter().zip(&causes) {
+            let pain_id = if cause.is_some() { None } else { r.pain.as_ref().map(|p| p.id.as_str()) };
             let n = insert.execute(params![
                 rowid,
                 &r.trace_id[..],
@@ -807,13 +878,14 @@ fn ingest_one(conn: &Connection, rowid: i64, records: &[Record], changes: &[Chan
                 r.exception.as_ref().map(|e| e.message.as_str()),
                 r.exception.as_ref().map(|e| e.stacktrace.as_str()),
                 r.attributes,
+                cause.as_ref().map(|c| &c[..]),
             ])?;
             if n == 0 {
                 out.duplicates += 1;
                 continue;
             }
             out.inserted += 1;
-            if let Some(id) = pain_id {
+            if let (Some(id), Some(_)) = (pain_id, &r.pain) {
                 let e = pains.entry(id).or_insert((r, r.start_ns, r.start_ns, 0));
                 e.1 = e.1.min(r.start_ns);
                 e.2 = e.2.max(r.start_ns);
@@ -981,6 +1053,7 @@ fn stored_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRecord> {
         exc_message: r.get(16)?,
         exc_stack: r.get(17)?,
         attributes: r.get(18)?,
+        caused_by: r.get(19)?,
     })
 }
 
@@ -1078,21 +1151,26 @@ mod tests {
                 })
                 .unwrap()
         };
-        let (small, big) = (mk("small", 10), mk("big", 1_000));
+        let (small_p, big) = (mk("small", 10), mk("big", 1_000));
         let mut handles = Vec::new();
         for t in 0..8u8 {
             let store = store.clone();
-            let rowid = if t % 2 == 0 { small.rowid } else { big.rowid };
+            let rowid = if t % 2 == 0 { small_p.rowid } else { big.rowid };
             handles.push(std::thread::spawn(move || store.ingest(rowid, records(t + 1, 4), Vec::new(), 0)));
         }
         let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-        let small_ok = results.iter().step_by(2).filter(|r| r.is_ok()).count();
-        assert_eq!(small_ok, 2, "a 10-span quota admits two batches of 4");
-        assert!(results.iter().step_by(2).filter_map(|r| r.as_ref().err()).all(|e| e.code() == "QUOTA_EXCEEDED"));
+        // A 10-span quota admits two batches of 4, two spans of a third
+        // (the rest reported over quota), and refuses the fourth whole.
+        let small: Vec<_> = results.iter().step_by(2).collect();
+        assert_eq!(small.iter().filter(|r| r.is_ok()).count(), 3);
+        assert!(small.iter().filter_map(|r| r.as_ref().err()).all(|e| e.code() == "QUOTA_EXCEEDED"));
+        let inserted: u64 = small.iter().filter_map(|r| r.as_ref().ok()).map(|o| o.inserted).sum();
+        let over: u64 = small.iter().filter_map(|r| r.as_ref().ok()).map(|o| o.over_quota).sum();
+        assert_eq!((inserted, over), (10, 2));
         assert!(results.iter().skip(1).step_by(2).all(|r| r.as_ref().is_ok_and(|o| o.inserted == 4)));
-        assert_eq!(store.project("small").unwrap().unwrap().span_count, 8);
+        assert_eq!(store.project("small").unwrap().unwrap().span_count, 10);
         assert_eq!(store.project("big").unwrap().unwrap().span_count, 16);
-        assert_eq!(store.span_total(small.rowid, (0, i64::MAX)).unwrap(), 8);
+        assert_eq!(store.span_total(small_p.rowid, (0, i64::MAX)).unwrap(), 10);
     }
 
     #[test]

@@ -58,7 +58,7 @@ pub fn encode_cursor(start_ns: i64, span_id: &[u8]) -> String {
 }
 
 pub fn decode_cursor(c: &str) -> Option<(i64, Vec<u8>)> {
-    let raw = URL_SAFE_NO_PAD.decode(c.trim()).ok()?;
+    let raw = URL_SAFE_NO_PAD.decode(c).ok()?;
     if raw.len() != 16 {
         return None;
     }
@@ -116,9 +116,9 @@ struct DiagnoseBody {
     #[serde(default)]
     window: Option<String>,
     #[serde(default)]
-    max_pains: Option<u32>,
+    max_pains: Option<serde_json::Number>,
     #[serde(default)]
-    evidence: Option<u32>,
+    evidence: Option<serde_json::Number>,
     #[serde(default)]
     pain_ids: Option<Vec<String>>,
     #[serde(default)]
@@ -132,27 +132,35 @@ pub async fn diagnose(
     body: Body,
 ) -> Result<Response, ApiError> {
     let project = require(&state, &headers, KeyKind::Agent, "diagnose").await?;
-    let body = read_body(body, SMALL_BODY).await?;
+    let body = read_body(&state, &headers, body, SMALL_BODY).await?;
     let b: DiagnoseBody = parse_json(
         &body,
         "{\"window\"?: \"24h\", \"max_pains\"?: 1..100, \"evidence\"?: 0..50, \"pain_ids\"?: [string], \"signal_types\"?: [string]}",
     )?;
     let q = query(raw)?;
-    let w = window(b.window.as_deref().or(q.window.as_deref()))?;
-    let bounded = |v: Option<u32>, default: usize, max: usize, name: &str| -> Result<usize, ApiError> {
-        match v {
-            None => Ok(default),
-            Some(n) if (n as usize) <= max => Ok(n as usize),
-            Some(n) => Err(ApiError::bad_request(
+    // Both windows must be valid when given; the body's wins.
+    let query_window = window(q.window.as_deref())?;
+    let w = match b.window.as_deref() {
+        Some(bw) => window(Some(bw))?,
+        None => query_window,
+    };
+    // JSON Schema integers: 45 and 45.0 alike, within [min, max].
+    let bounded = |v: Option<&serde_json::Number>, default: usize, min: u64, max: u64, name: &str| {
+        let Some(n) = v else { return Ok(default) };
+        let int =
+            n.as_u64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= 1e9).map(|f| f as u64));
+        match int {
+            Some(i) if (min..=max).contains(&i) => Ok(i as usize),
+            _ => Err(ApiError::bad_request(
                 "BAD_REQUEST_BODY",
-                format!("{name} {n} is over {max}"),
-                format!("pass {name} of at most {max}"),
+                format!("{name} {n} is not an integer from {min} to {max}"),
+                format!("pass {name} as an integer from {min} to {max}"),
             )),
         }
     };
     let opts = DiagnoseOptions {
-        max_pains: bounded(b.max_pains, 10, 100, "max_pains")?,
-        evidence: bounded(b.evidence, insight::DEFAULT_EVIDENCE, 50, "evidence")?,
+        max_pains: bounded(b.max_pains.as_ref(), 10, 1, 100, "max_pains")?,
+        evidence: bounded(b.evidence.as_ref(), insight::DEFAULT_EVIDENCE, 0, 50, "evidence")?,
         pain_ids: b.pain_ids,
         signal_types: b.signal_types,
     };
