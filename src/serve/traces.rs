@@ -51,7 +51,7 @@ pub fn status_response(encoding: Encoding, e: ApiError) -> Response {
         e.status.as_u16(),
         e.report.code,
         &e.report.message,
-        e.report.hint.as_deref(),
+        e.report.hint(),
         e.retry_after,
     );
     let mut res = (e.status, body).into_response();
