@@ -28,6 +28,7 @@ pub mod canonical;
 pub mod cli;
 pub mod clock;
 pub mod demo;
+pub mod doctor;
 pub mod error;
 pub mod fsutil;
 pub mod gate;

@@ -179,14 +179,18 @@ fn direct<'l>(line: &'l str, dir: &std::path::Path) -> Option<(std::path::PathBu
 /// on `PATH` (relative entries relative to `dir` too). `None` when there is
 /// no executable file there.
 pub fn find_program(word: &str, dir: &std::path::Path) -> Option<std::path::PathBuf> {
+    find_program_on(word, dir, &std::env::var_os("PATH")?)
+}
+
+/// [`find_program`] with `path` as the `PATH` (cron's, say).
+pub fn find_program_on(word: &str, dir: &std::path::Path, path: &std::ffi::OsStr) -> Option<std::path::PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     let executable =
         |p: &std::path::Path| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
     if word.contains('/') {
         return Some(dir.join(word)).filter(|p| executable(p));
     }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| dir.join(d).join(word)).find(|p| executable(p))
+    std::env::split_paths(path).map(|d| dir.join(d).join(word)).find(|p| executable(p))
 }
 
 /// Runs `cmd` with `stdin` as its input, capturing at most `max_stdout`

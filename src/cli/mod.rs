@@ -7,6 +7,7 @@ mod approve;
 mod context;
 mod demo;
 mod diff;
+mod doctor;
 mod error;
 mod gate;
 mod golden;
@@ -67,6 +68,7 @@ pub enum Command {
     Init(init::Args),
     Step(step::Args),
     Status(status::Args),
+    Doctor(doctor::Args),
     Context(context::Args),
     Propose(propose::Args),
     Review(review::Args),
@@ -182,6 +184,7 @@ fn dispatch(env: &Env, command: Command) -> CommandResult {
         Command::Init(args) => init::run(env, args),
         Command::Step(args) => step::run(env, args),
         Command::Status(args) => status::run(env, args),
+        Command::Doctor(args) => doctor::run(env, args),
         Command::Context(args) => context::run(env, args),
         Command::Propose(args) => propose::run(env, args),
         Command::Review(args) => review::run(env, args),

@@ -5,6 +5,7 @@ mod architecture;
 mod attacks;
 mod common;
 mod demo;
+mod doctor;
 mod errors;
 mod index;
 mod init;
