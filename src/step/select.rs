@@ -87,7 +87,7 @@ fn ineligibility(
     if !cfg.enabled {
         return Some("disabled (enabled = false in config/rails.toml)".into());
     }
-    if let ProviderKind::OpenAi { caps: Some(c), paid: true, .. } = &cfg.kind {
+    if let Some(rails::Endpoint { caps: Some(c), paid: true, .. }) = cfg.kind.endpoint() {
         let (usd, calls) = history.cost_on_day(&cfg.name, now);
         if usd >= c.max_usd_per_day {
             return Some(format!("cost cap reached: ${usd:.2} of ${:.2} today", c.max_usd_per_day));
