@@ -25,6 +25,7 @@
 #![recursion_limit = "512"]
 
 pub mod approve;
+pub mod assets;
 pub mod canonical;
 pub mod cli;
 pub mod clock;

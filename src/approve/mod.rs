@@ -6,8 +6,11 @@
 //! current tree, which they only read. Each attests or objects, with a
 //! stable code and a human reason, bound to the proposal's packet hash.
 //! A proposal with any rule objection is rejected without reaching a human.
+//! The quality rules of [`quality`] (`NO_CHANGE`, `DUPLICATED_TEXT`,
+//! `PROMPT_ECHO`, `BROKEN_STRUCTURE`) are rules like the others.
 //! (Critics, remote bots' attestations and Gate 2, the human, come later.)
 
+pub mod quality;
 pub mod rules;
 
-pub use rules::{Decision, EVALUATORS_VERSION, Gate1, RuleError, Verdict, evaluate, evaluate_value};
+pub use rules::{Decision, EVALUATORS_VERSION, Gate1, IntentRef, RuleError, Verdict, evaluate, evaluate_value};

@@ -417,7 +417,7 @@ fn consider(
     // Auto-merge applies to steps the loop ran itself, never to submissions.
     let auto_merge = baseline.is_some();
     let root = s.ws.root().to_path_buf();
-    let gate1 = approve::evaluate_value(&root, &s.rails, tier, &value, body.base.as_deref(), &s.intent.hash);
+    let gate1 = approve::evaluate_value(&root, &s.rails, tier, &value, body.base.as_deref(), &s.intent);
     body.gate1 = verdict_records(&gate1);
     crate::timing::mark("gate1");
     let proposal = Proposal::from_value(&value).ok();
