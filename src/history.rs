@@ -348,6 +348,7 @@ mod tests {
                 seed: "s".into(),
                 focus: "intent".into(),
                 note: None,
+                capped: Vec::new(),
             },
             proposal: Some(ProposalRecord {
                 packet: "p".into(),

@@ -63,6 +63,9 @@ pub struct PickRecord {
     /// Set when the focus came from telemetry and telemetry was unreachable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Providers left out of the pick because they were at a daily cap, with why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capped: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -43,8 +43,15 @@ pub fn run(env: &Env, _args: Args) -> CommandResult {
         env.ui.warn(note);
     }
     let telemetry = crate::telemetry::top_pain(&s.rails, &s.ws);
-    let opts =
-        Options { forced: None, allow_dirty: false, patch_file: None, gate2: None, interactive: false, telemetry };
+    let opts = Options {
+        forced: None,
+        allow_dirty: false,
+        patch_file: None,
+        gate2: None,
+        interactive: false,
+        telemetry,
+        cancel: crate::cli::interrupt::cancel_on_ctrl_c(),
+    };
     let report = match step::run(&mut s, opts, &mut Narration::new(&env.ui)) {
         Ok(r) => r,
         Err(e) => {

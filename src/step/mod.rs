@@ -35,7 +35,7 @@ use crate::score::{Signals, utility};
 
 pub use error::StepError;
 pub use inflight::{FAULT_ENV, Inflight, Phase};
-pub use select::{HEARTBEAT, Standing, configured, focus as focus_for, standings};
+pub use select::{HEARTBEAT, Standing, allowance, at_cap, configured, focus as focus_for, standings};
 pub use session::{Session, events};
 
 /// The human score an auto-merged patch gets: no human scored it.
@@ -84,6 +84,9 @@ pub trait Gate2 {
 /// Narration hooks; the CLI draws them, tests ignore them.
 pub trait Progress {
     fn phase(&mut self, _phase: &str, _detail: &str) {}
+    /// A model is generating: tokens so far, time since its call began.
+    fn generating(&mut self, _provider: &str, _tokens: u64, _elapsed: Duration) {}
+    fn generated(&mut self) {}
     fn checks_running(&mut self, _elapsed: Duration) {}
     fn checks_done(&mut self) {}
 }
@@ -91,6 +94,17 @@ pub trait Progress {
 /// Progress that says nothing.
 pub struct Quiet;
 impl Progress for Quiet {}
+
+/// The step's progress as a provider's generation hook.
+struct Generating<'a>(&'a mut dyn Progress);
+impl crate::provider::Generation for Generating<'_> {
+    fn generating(&mut self, provider: &str, tokens: u64, elapsed: Duration) {
+        self.0.generating(provider, tokens, elapsed);
+    }
+    fn generated(&mut self, _provider: &str) {
+        self.0.generated();
+    }
+}
 
 /// How a step runs.
 pub struct Options<'a> {
@@ -105,6 +119,8 @@ pub struct Options<'a> {
     pub interactive: bool,
     /// What the focus is, from telemetry: a pain, nothing, or why it could not be read.
     pub telemetry: Result<Option<Focus>, String>,
+    /// Set on Ctrl-C: a model call in flight stops.
+    pub cancel: crate::provider::Cancel,
 }
 
 /// How a step (or its continuation) ended.
@@ -290,11 +306,13 @@ pub fn run(s: &mut Session, opts: Options<'_>, progress: &mut dyn Progress) -> R
     let now = crate::clock::now();
     crate::timing::mark("history");
     let id = s.next_id();
-    let env = Surroundings {
+    let mut env = Surroundings {
         root: s.ws.root().to_path_buf(),
         interactive: opts.interactive,
         patch_file: opts.patch_file.clone(),
         step_id: id.clone(),
+        cancel: opts.cancel.clone(),
+        allowance: None,
     };
     if let Some(name) = &opts.forced {
         let known = configured(&s.rails);
@@ -327,6 +345,12 @@ pub fn run(s: &mut Session, opts: Options<'_>, progress: &mut dyn Progress) -> R
             seed: pick.seed.clone(),
             focus: focus.reference.clone(),
             note,
+            capped: standings
+                .iter()
+                .filter_map(|x| {
+                    x.reason.as_ref().filter(|r| r.contains("cap reached")).map(|r| format!("{}: {r}", x.name))
+                })
+                .collect(),
         },
         Outcome::Failed,
     );
@@ -352,7 +376,11 @@ pub fn run(s: &mut Session, opts: Options<'_>, progress: &mut dyn Progress) -> R
     inflight::fault("propose");
     let provider = select::provider(&s.rails, &pick.provider).expect("the pick is among the configured providers");
     progress.phase("propose", &format!("asking {}", pick.provider));
-    let answer = provider.propose(&ctx, &env);
+    if let Some(cfg) = configured(&s.rails).iter().find(|p| p.name == pick.provider) {
+        env.allowance = allowance(cfg, &history, now);
+    }
+    let answer = provider.propose_with(&ctx, &env, &mut Generating(&mut *progress));
+    let spent = provider.spent();
     crate::timing::mark("propose");
     match answer {
         Err(failure) => {
@@ -365,9 +393,13 @@ pub fn run(s: &mut Session, opts: Options<'_>, progress: &mut dyn Progress) -> R
             if failure.reason_code() != "provider_unavailable" {
                 body.cost.calls = 1;
             }
+            if spent.calls > 0 || failure.reason_code() == "provider_over_budget" {
+                body.cost = spent;
+            }
             finish(s, &id, body, None)
         }
         Ok(Answer::Noop { reason }) => {
+            body.cost = spent;
             body.outcome = Outcome::Noop;
             body.reason = Some("noop".into());
             body.detail = Some(reason);
@@ -396,6 +428,7 @@ pub fn propose(s: &mut Session, provider: &str, value: serde_json::Value) -> Res
             seed: String::new(),
             focus,
             note: None,
+            capped: Vec::new(),
         },
         Outcome::Pending,
     );

@@ -7,7 +7,7 @@ use crate::context::Focus;
 use crate::history::{History, ProviderStats};
 use crate::intent::Intent;
 use crate::pick::{self, Candidate, Inputs, Pick};
-use crate::provider::{self, Provider, Surroundings};
+use crate::provider::{self, Allowance, Provider, Surroundings};
 use crate::rails::{self, ProviderKind, Rails};
 
 /// The provider that is always eligible and the fallback when nothing else is.
@@ -87,19 +87,41 @@ fn ineligibility(
     if !cfg.enabled {
         return Some("disabled (enabled = false in config/rails.toml)".into());
     }
-    if let Some(rails::Endpoint { caps: Some(c), paid: true, .. }) = cfg.kind.endpoint() {
-        let (usd, calls) = history.cost_on_day(&cfg.name, now);
-        if usd >= c.max_usd_per_day {
-            return Some(format!("cost cap reached: ${usd:.2} of ${:.2} today", c.max_usd_per_day));
-        }
-        if calls >= c.max_calls_per_day as u64 {
-            return Some(format!("call cap reached: {calls} of {} calls today", c.max_calls_per_day));
-        }
+    if let Some(reason) = at_cap(cfg, history, now) {
+        return Some(reason);
     }
     if let Err(reason) = provider::from_config(cfg).availability(env) {
         return Some(format!("unavailable: {reason}"));
     }
     None
+}
+
+/// Why `cfg` is at its daily cap today (from the log), or `None`. A paid
+/// endpoint has a USD and a call cap; a local one is free, and capped only
+/// when the rails give it `max_calls_per_day`. Critic calls count too.
+pub fn at_cap(cfg: &rails::Provider, history: &History, now: chrono::DateTime<chrono::Utc>) -> Option<String> {
+    let a = allowance(cfg, history, now)?;
+    if a.calls == Some(0) {
+        let c = cfg.kind.endpoint().and_then(|e| e.caps).map_or(0, |c| c.max_calls_per_day);
+        return Some(format!("call cap reached: {c} of {c} calls today"));
+    }
+    if a.usd.is_some_and(|u| u <= 0.0) {
+        let (usd, _) = history.cost_on_day(&cfg.name, now);
+        let max = cfg.kind.endpoint().and_then(|e| e.caps).map_or(0.0, |c| c.max_usd_per_day);
+        return Some(format!("cost cap reached: ${usd:.2} of ${max:.2} today"));
+    }
+    None
+}
+
+/// What `cfg` may still spend today under its caps, or `None` without caps.
+pub fn allowance(cfg: &rails::Provider, history: &History, now: chrono::DateTime<chrono::Utc>) -> Option<Allowance> {
+    let endpoint = cfg.kind.endpoint()?;
+    let caps = endpoint.caps?;
+    let (usd, calls) = history.cost_on_day(&cfg.name, now);
+    Some(Allowance {
+        calls: Some((caps.max_calls_per_day as u64).saturating_sub(calls)),
+        usd: endpoint.paid.then(|| (caps.max_usd_per_day - usd).max(0.0)),
+    })
 }
 
 /// What the step focuses on: an open next step left by an earlier step,
