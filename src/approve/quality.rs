@@ -120,6 +120,8 @@ pub fn check_file(
 struct Hunk {
     /// (1-based line number in the new file, text without its newline).
     added: Vec<(usize, String)>,
+    /// Lines of the old file this change removed.
+    removed: Vec<String>,
     /// Unchanged neighbours in the new file, nearest first, up to 3 on each
     /// side, in the same paragraph as the added text's edge.
     around: Vec<String>,
@@ -127,7 +129,7 @@ struct Hunk {
 
 /// A change being read: its added lines, the index in the new file where it
 /// starts, and the index just past it.
-type Open = (Vec<(usize, String)>, usize, usize);
+type Open = (Vec<(usize, String)>, usize, usize, Vec<String>);
 
 fn hunks(old: &str, new: &str) -> Vec<Hunk> {
     let new_lines: Vec<&str> = new.lines().collect();
@@ -136,8 +138,8 @@ fn hunks(old: &str, new: &str) -> Vec<Hunk> {
     let mut current: Option<Open> = None;
     let mut new_index = 0usize;
     let mut flush = |cur: &mut Option<Open>| {
-        if let Some((added, first, next)) = cur.take() {
-            if added.is_empty() {
+        if let Some((added, first, next, removed)) = cur.take() {
+            if added.is_empty() && removed.is_empty() {
                 return;
             }
             // Neighbours in the same paragraph as the added text's edges:
@@ -162,7 +164,7 @@ fn hunks(old: &str, new: &str) -> Vec<Hunk> {
                     around.push(l.to_string());
                 }
             }
-            out.push(Hunk { added, around });
+            out.push(Hunk { added, removed, around });
         }
     };
     for change in diff.iter_all_changes() {
@@ -172,10 +174,11 @@ fn hunks(old: &str, new: &str) -> Vec<Hunk> {
                 new_index += 1;
             }
             ChangeTag::Delete => {
-                current.get_or_insert((Vec::new(), new_index, new_index));
+                let cur = current.get_or_insert((Vec::new(), new_index, new_index, Vec::new()));
+                cur.3.push(change.value().trim_end_matches(['\n', '\r']).to_string());
             }
             ChangeTag::Insert => {
-                let cur = current.get_or_insert((Vec::new(), new_index, new_index));
+                let cur = current.get_or_insert((Vec::new(), new_index, new_index, Vec::new()));
                 cur.0.push((new_index + 1, change.value().trim_end_matches(['\n', '\r']).to_string()));
                 new_index += 1;
                 cur.2 = new_index;
@@ -231,7 +234,7 @@ fn duplicated(path: &str, old: &str, new: &str, hunks: &[Hunk]) -> Result<String
     for h in hunks {
         let added_text = h.added.iter().map(|(_, l)| l.as_str()).collect::<Vec<_>>().join("\n");
         let added = words(&added_text);
-        if added.is_empty() {
+        if added.is_empty() || h.around.is_empty() {
             continue;
         }
         let mut candidates: Vec<Vec<String>> = Vec::new();
@@ -382,6 +385,19 @@ fn structure(path: &str, old: Option<&str>, new: &str, hunks: &[Hunk]) -> Result
     {
         if fences(new) % 2 == 1 && fences(before) % 2 == 0 {
             return broken("the patch leaves a code fence unclosed".into());
+        }
+        // A heading the change removed without putting a heading back.
+        let is_heading = |l: &str| {
+            let t = l.trim_start();
+            let hashes = t.chars().take_while(|c| *c == '#').count();
+            (1..=6).contains(&hashes) && t[hashes..].starts_with(' ')
+        };
+        for h in hunks {
+            if let Some(gone) = h.removed.iter().find(|l| is_heading(l)) {
+                if !h.added.iter().any(|(_, l)| is_heading(l)) {
+                    return broken(format!("the heading {:?} is gone and no heading replaces it", clip(gone.trim())));
+                }
+            }
         }
         for (n, line) in &added {
             let t = line.trim_start();
@@ -566,6 +582,16 @@ mod tests {
         let md = "# Guide\n\n```sh\nratchet step\n```\n\nText.\n";
         assert_eq!(code("docs/guide.md", Some(md), &md.replace("```\n\nText", "\nText")), ["BROKEN_STRUCTURE"]);
         assert_eq!(code("docs/guide.md", Some(md), &md.replace("Text.", "##Usage\n\nText.")), ["BROKEN_STRUCTURE"]);
+        assert_eq!(
+            code("docs/guide.md", Some(md), &md.replace("# Guide", "the full guide to the guide")),
+            ["BROKEN_STRUCTURE"],
+            "a heading replaced by a sentence"
+        );
+        let plain = "# Guide\n\nText.\n";
+        assert!(
+            code("docs/guide.md", Some(plain), "# The guide\n\nText.\n").is_empty(),
+            "a heading reworded stays a heading"
+        );
         let rst = "Guide\n=====\n\n.. note::\n\n   Be careful.\n";
         assert_eq!(code("docs/guide.rst", Some(rst), &rst.replace(".. note::", ".. note:")), ["BROKEN_STRUCTURE"]);
         assert_eq!(

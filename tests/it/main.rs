@@ -6,6 +6,8 @@ mod common;
 mod demo;
 mod index;
 mod init;
+mod model;
+mod ollama_stub;
 mod rails;
 mod recovery;
 mod status;

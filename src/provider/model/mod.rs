@@ -290,3 +290,54 @@ impl Model {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paid_model() -> Model {
+        let caps = crate::rails::Caps {
+            max_usd_per_day: 1.0,
+            max_calls_per_day: 10,
+            usd_per_1k_input: 1.0,
+            usd_per_1k_output: 2.0,
+        };
+        let endpoint = Endpoint {
+            url: "https://api.example.com/v1".into(),
+            model: "m".into(),
+            api_key_env: None,
+            num_ctx: 8192,
+            max_prompt_tokens: 4096,
+            max_output_tokens: 100,
+            paid: true,
+            caps: Some(caps),
+        };
+        Model::new("m", Wire::OpenAi, endpoint, 10)
+    }
+
+    fn env(calls: Option<u64>, usd: Option<f64>) -> Surroundings {
+        Surroundings {
+            root: ".".into(),
+            interactive: false,
+            patch_file: None,
+            step_id: "s1".into(),
+            cancel: Cancel::default(),
+            allowance: Some(super::super::Allowance { calls, usd }),
+        }
+    }
+
+    use super::super::Cancel;
+
+    #[test]
+    fn a_call_that_could_pass_the_usd_cap_is_not_made() {
+        let m = paid_model();
+        // 500 tokens in ($0.50) and up to 100 out ($0.20): $0.70 worst case.
+        assert_eq!(m.over_allowance(&env(None, Some(0.70)), 500, 100), None, "exactly at the allowance");
+        assert!(m.over_allowance(&env(None, Some(0.69)), 500, 100).is_some(), "one cent short");
+        m.charge(100, 10);
+        assert_eq!(m.spent().usd, 0.12);
+        assert!(m.over_allowance(&env(None, Some(0.70)), 500, 100).is_some(), "what this step spent counts");
+        assert!(m.over_allowance(&env(Some(1), None), 10, 10).is_some(), "the one call left is used");
+        assert_eq!(m.over_allowance(&env(Some(2), None), 10, 10), None);
+    }
+}
