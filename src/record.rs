@@ -87,6 +87,15 @@ pub struct VerdictRecord {
     pub code: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// For a critic (`critic:NAME`): the provider that answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// For a critic: its weight in the utility (at most 0.1), from the rails of this entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<f64>,
+    /// For a critic: what asking it cost (counted against its provider's caps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<Cost>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

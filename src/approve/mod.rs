@@ -8,8 +8,11 @@
 //! A proposal with any rule objection is rejected without reaching a human.
 //! The quality rules of [`quality`] (`NO_CHANGE`, `DUPLICATED_TEXT`,
 //! `PROMPT_ECHO`, `BROKEN_STRUCTURE`) are rules like the others.
-//! (Critics, remote bots' attestations and Gate 2, the human, come later.)
+//! Model critics ([`critics`]) are asked once the rules attest: capped,
+//! never the proposer, never deciding alone. (Remote bots' attestations
+//! and Gate 2, the human, come later.)
 
+pub mod critics;
 pub mod quality;
 pub mod rules;
 

@@ -26,6 +26,15 @@ impl TerminalGate<'_> {
             ui.paint(Style::Bold, r.provider),
             r.focus
         ));
+        // A critic's objection comes first: it is why this was not auto-merged.
+        for v in r.verdicts.iter().filter(|v| v.by.starts_with("critic:") && v.verdict == "object") {
+            out.push_str(&format!(
+                "{} {} objects: {}\n",
+                ui.paint(Style::Red, "critic"),
+                v.by.trim_start_matches("critic:"),
+                v.reason.as_deref().unwrap_or("").chars().filter(|c| !c.is_control()).collect::<String>()
+            ));
+        }
         out.push_str(&format!("rationale: {}\n", r.rationale.trim()));
         let verdicts: Vec<String> = r
             .verdicts

@@ -203,6 +203,9 @@ fn verdict_records(g: &Gate1) -> Vec<VerdictRecord> {
                 verdict: if attest { "attest" } else { "object" }.into(),
                 code: v.code.map(str::to_string),
                 reason: (!attest).then(|| v.reason.clone()),
+                provider: None,
+                weight: None,
+                cost: None,
             }
         })
         .collect()
@@ -485,6 +488,27 @@ fn consider(
     let old = current.current().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
     let new = crate::patch::resolve(&patch, current.current())?;
 
+    // Critics (Gate 1, once the rules attest): an objection only takes the
+    // proposal out of auto-merge and is shown first at Gate 2.
+    let critics = match s.rails.critics.is_empty() {
+        true => Vec::new(),
+        false => crate::approve::critics::gate(
+            &s.rails,
+            &*s.history()?,
+            &body.pick.provider,
+            &gate1.packet,
+            &proposal.rationale,
+            patch.path(),
+            &old,
+            &new,
+            &s.intent.text,
+            &root,
+            &mut Generating(&mut *progress),
+            crate::clock::now(),
+        ),
+    };
+    body.gate1.extend(critics.iter().filter_map(|c| c.record()));
+
     // Gate 2.
     let am = &s.rails.gate.auto_merge;
     let lines = gate1.stats.map_or(u64::MAX, |st| st.changed());
@@ -493,7 +517,9 @@ fn consider(
         && am.paths.is_match(patch.path())
         && lines <= am.max_lines
         && tier >= am.min_tier
-        && predicted >= am.min_predicted_utility;
+        && predicted >= am.min_predicted_utility
+        && gate1.passed()
+        && critics.iter().all(|c| c.allows_auto_merge());
     let (decision, by) = if auto {
         (Some(Decision::Approve { score: AUTO_SCORE }), "auto".to_string())
     } else if let Some(g) = gate2 {
@@ -731,7 +757,9 @@ fn describe(e: &crate::process::Ended) -> String {
 
 /// Log: appends the step's entry, then clears the crash journal and any
 /// pending file the step settled.
-fn finish(s: &mut Session, id: &str, body: StepBody, commit: Option<String>) -> Result<Report, StepError> {
+fn finish(s: &mut Session, id: &str, mut body: StepBody, commit: Option<String>) -> Result<Report, StepError> {
+    // The critics' capped signal, with the weights this entry records.
+    body.utility = body.utility.map(|u| crate::approve::critics::blend(u, &body.gate1));
     let entry = s.append(Kind::Step, Some(id), &body)?;
     crate::timing::mark("log");
     inflight::Inflight::clear(&s.ws).map_err(|e| crate::error::IoError::new("remove", inflight::path(&s.ws), e))?;
@@ -848,7 +876,9 @@ pub fn approve(s: &mut Session, id: &str, score: f64, progress: &mut dyn Progres
         }
         let tier = s.history()?.tiers(&s.rails.trust).get(&body.pick.provider).map_or(0, |t| t.tier);
         let gate1 = approve::evaluate(&root, &s.rails, tier, &proposal, body.base.as_deref(), &body.intent);
+        let critics: Vec<VerdictRecord> = body.gate1.iter().filter(|v| v.by.starts_with("critic:")).cloned().collect();
         body.gate1 = verdict_records(&gate1);
+        body.gate1.extend(critics);
         if let Some(p) = &mut body.proposal {
             let st = gate1.stats.unwrap_or_default();
             (p.added, p.removed) = (st.added, st.removed);

@@ -318,3 +318,88 @@ fn a_step_with_the_openai_kind_against_llama_cpp_is_logged_with_its_cost() {
     }
     assert_eq!(code(&ws.run(&["log", "verify"])), 0);
 }
+
+// ---- model critics in Gate 1 ----
+
+#[test]
+fn critics_attest_or_object_but_never_decide_alone() {
+    let writer = Stub::start(Script::Fix);
+    let judge = Stub::start(Script::Fix);
+    let rails = format!(
+        "{}\n[providers.judge]\nkind = \"ollama\"\nurl = \"{}\"\nmodel = \"judge\"\nnum_ctx = 4096\ntimeout_s = 20\n\n\
+         [critics.strict]\nprovider = \"judge\"\nweight = 0.1\nmax_calls_per_day = 2\n",
+        ollama_rails(&writer.url).replace("[providers.stub]", "[providers.writer]"),
+        judge.url
+    );
+    let ws = Ws::looped(Setup {
+        extra_rails: rails,
+        intent: Some(DOCS_INTENT.into()),
+        auto_merge: true,
+        ..Setup::default()
+    });
+    let typo = |ws: &Ws, text: &str| {
+        ws.write("docs/guide.md", text);
+        ws.git(&["add", "-A"]);
+        ws.git(&["commit", "-q", "-m", "a typo"]);
+    };
+    ws.git(&["rm", "-q", "README.md"]);
+    typo(&ws, DOC);
+    // The critic attests: auto-merged, its verdict bound and weighed.
+    let r = out_json(&ws.run(&["--json", "step", "--provider", "writer"]));
+    assert_eq!(r["outcome"], "merged", "{r}");
+    let e = ws.last();
+    let critic = e["gate1"].as_array().unwrap().iter().find(|v| v["by"] == "critic:strict").unwrap().clone();
+    assert_eq!(
+        (critic["verdict"].as_str(), critic["provider"].as_str(), critic["weight"].as_f64()),
+        (Some("attest"), Some("judge"), Some(0.1))
+    );
+    assert_eq!(critic["cost"]["calls"], 1);
+    let packet = e["proposal"]["packet"].as_str().unwrap();
+    let asked = judge.requests.lock().unwrap()[0].clone();
+    assert!(
+        asked["messages"][1]["content"].as_str().unwrap().contains(packet),
+        "the critic is shown the packet it binds to"
+    );
+    let base = seed(&e["signals"]);
+    assert!((e["utility"].as_f64().unwrap() - ((0.9 * base + 0.1) * 1e12).round() / 1e12).abs() < 1e-9, "{e}");
+
+    // The critic objects: not rejected, not auto-merged; it waits for a human.
+    *judge.verdict.lock().unwrap() = "object".into();
+    typo(&ws, &DOC.replace("The end.", "The end of teh guide."));
+    let r = out_json(&ws.run(&["--json", "step", "--provider", "writer"]));
+    assert_eq!(r["outcome"], "pending", "an objection alone cannot reject: {r}");
+    let e = ws.last();
+    let critic = e["gate1"].as_array().unwrap().iter().find(|v| v["by"] == "critic:strict").unwrap().clone();
+    assert_eq!((critic["verdict"].as_str(), critic["code"].as_str()), (Some("object"), Some("CRITIC_OBJECTS")));
+
+    // At its daily call cap the critic is not asked, so auto-merge does not happen.
+    *judge.verdict.lock().unwrap() = "attest".into();
+    typo(&ws, &DOC.replace("Ratchet reads", "Ratchet raeds teh"));
+    let r = out_json(&ws.run(&["--json", "step", "--provider", "writer"]));
+    assert_eq!(r["outcome"], "pending", "{r}");
+    let critic = ws.last()["gate1"].as_array().unwrap().iter().find(|v| v["by"] == "critic:strict").unwrap().clone();
+    assert_eq!(critic["verdict"], "skipped");
+    assert!(critic["reason"].as_str().unwrap().contains("critic call cap reached: 2 of 2"), "{critic}");
+    assert_eq!(judge.count(), 2, "no third call");
+
+    // A critic never judges its own provider's proposal.
+    let r = out_json(&ws.run(&["--json", "step", "--provider", "judge"]));
+    assert!(ws.last()["gate1"].as_array().unwrap().iter().all(|v| v["by"] != "critic:strict"), "{r}");
+    assert_eq!(code(&ws.run(&["log", "verify"])), 0);
+}
+
+fn seed(signals: &Value) -> f64 {
+    let w = [
+        ("ci_pass", 0.30),
+        ("path_ok", 0.15),
+        ("diff_ratio", 0.15),
+        ("atomic_ok", 0.10),
+        ("left_next_steps", 0.10),
+        ("human_score", 0.20),
+    ];
+    w.iter()
+        .map(|(k, w)| {
+            w * if *k == "diff_ratio" { 1.0 - signals[k].as_f64().unwrap() } else { signals[k].as_f64().unwrap() }
+        })
+        .sum()
+}

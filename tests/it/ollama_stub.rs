@@ -40,6 +40,8 @@ pub struct Stub {
     /// Every request body received.
     pub requests: Arc<Mutex<Vec<Value>>>,
     script: Arc<Mutex<Script>>,
+    /// What the stub answers as a critic: `attest` or `object`.
+    pub verdict: Arc<Mutex<String>>,
 }
 
 impl Stub {
@@ -48,16 +50,18 @@ impl Stub {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let requests = Arc::new(Mutex::new(Vec::new()));
         let script = Arc::new(Mutex::new(script));
-        let (r, s) = (requests.clone(), script.clone());
+        let verdict = Arc::new(Mutex::new("attest".to_string()));
+        let (r, s, v) = (requests.clone(), script.clone(), verdict.clone());
         std::thread::spawn(move || {
             for conn in listener.incoming().flatten() {
-                let (r, s) = (r.clone(), s.clone());
+                let (r, s, v) = (r.clone(), s.clone(), v.clone());
                 std::thread::spawn(move || {
-                    let _ = serve(conn, &r, *s.lock().unwrap());
+                    let verdict = v.lock().unwrap().clone();
+                    let _ = serve(conn, &r, *s.lock().unwrap(), &verdict);
                 });
             }
         });
-        Stub { url, requests, script }
+        Stub { url, requests, script, verdict }
     }
 
     pub fn set(&self, script: Script) {
@@ -69,7 +73,7 @@ impl Stub {
     }
 }
 
-fn serve(mut conn: TcpStream, requests: &Mutex<Vec<Value>>, script: Script) -> std::io::Result<()> {
+fn serve(mut conn: TcpStream, requests: &Mutex<Vec<Value>>, script: Script, verdict: &str) -> std::io::Result<()> {
     let mut reader = BufReader::new(conn.try_clone()?);
     let mut line = String::new();
     reader.read_line(&mut line)?;
@@ -99,7 +103,13 @@ fn serve(mut conn: TcpStream, requests: &Mutex<Vec<Value>>, script: Script) -> s
         let e = json!({"error": format!("model '{model}' not found, try pulling it first")});
         return respond(&mut conn, 404, "application/json", &e.to_string());
     }
-    let answer = fix_answer(&request);
+    let answer = match request["format"]["properties"]["verdict"].is_object() {
+        // Asked as a critic: bound to the packet it was shown.
+        true => json!({"packet": request["format"]["properties"]["packet"]["enum"][0], "verdict": verdict,
+                       "reason": format!("the stub critic says {verdict}")})
+        .to_string(),
+        false => fix_answer(&request),
+    };
     let pieces: Vec<String> = answer.chars().collect::<Vec<_>>().chunks(8).map(|c| c.iter().collect()).collect();
     write!(conn, "HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n")?;
     let frame = |conn: &mut TcpStream, v: Value| -> std::io::Result<()> {

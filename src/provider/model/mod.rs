@@ -21,6 +21,7 @@
 //! [`wire`] (the OpenAI-compatible and Ollama protocols), [`prompt`] (what
 //! the model sees), [`edit`] (from an answer to an exact patch).
 
+pub mod critic;
 pub mod edit;
 pub mod http;
 pub mod prompt;
