@@ -59,8 +59,13 @@ PY
   *) echo "usage: $0 [STEPS] [qwen|smol]" >&2; exit 2 ;;
 esac
 
-cargo build --release -q
-RATCHET=$PWD/target/release/ratchet
+# RATCHET_BIN runs another build (a debug one while developing this script).
+if [ -z "${RATCHET_BIN:-}" ]; then
+  cargo build --release -q
+  RATCHET=$PWD/target/release/ratchet
+else
+  RATCHET=$RATCHET_BIN
+fi
 work=$(mktemp -d)
 server_pid=
 cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; rm -rf "$work"; }
@@ -217,6 +222,8 @@ base=$(git rev-parse HEAD)
 echo "model $MODEL, $STEPS steps, server $URL" >&2
 : > "$work/timings.tsv"
 for n in $(seq 1 "$STEPS"); do
+  # MODEL_LOOP_STOP names a file whose existence ends the run early (the report still comes).
+  if [ -n "${MODEL_LOOP_STOP:-}" ] && [ -e "$MODEL_LOOP_STOP" ]; then echo "stopped after $((n - 1)) steps" >&2; break; fi
   t0=$(date +%s.%N)
   RATCHET_TIMINGS=1 RATCHET_NOW=$(date -u -d "2026-11-21 00:00:00 UTC + $n minutes" +%Y-%m-%dT%H:%M:%SZ) \
     "$RATCHET" --json step --provider local > "$work/out.json" 2> "$work/err.txt" || true

@@ -123,7 +123,7 @@ pub fn build(inputs: Inputs<'_>) -> Context {
                 Some(p) => format!("{} {}: {}", p.op, p.path, first_line(&p.rationale)),
                 None => s.body.detail.clone().or(s.body.reason.clone()).unwrap_or_default(),
             },
-            path: s.body.proposal.as_ref().map(|p| p.path.clone()),
+            path: s.body.proposal.as_ref().map(|p| p.path.clone()).or_else(|| s.body.target.clone()),
             code: s
                 .body
                 .gate1

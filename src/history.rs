@@ -397,6 +397,7 @@ mod tests {
             outcome,
             reason: None,
             detail: None,
+            target: None,
         }
     }
 

@@ -171,6 +171,10 @@ pub struct StepBody {
     /// A sentence for people.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// The file a provider looked at and left alone (a model's noop), so
+    /// later steps can move on to another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
 }
 
 /// The body of an `amend` entry: a later fact that changes how a step counts.

@@ -301,6 +301,10 @@ fn scaffolding(line: &str, heading: Option<&str>) -> Option<String> {
             }
         }
     }
+    let t = lower.trim();
+    if t == "id outcome code path" || t.starts_with("path: ") && t.contains(" (lines ") && t.ends_with(')') {
+        return Some("a line of the prompt's file header".into());
+    }
     if line.contains(SPAN_OPEN) || line.contains(SPAN_CLOSE) {
         return Some("a span marker of the prompt".into());
     }
@@ -556,6 +560,7 @@ mod tests {
             ("## Recent cycles\n", "heading"),
             ("### TARGET FILE:\n", "heading"),
             ("⟦P2⟧ Some text.\n", "span marker"),
+            ("path: docs/guide.md (lines 1-40 of 120)\n", "file header"),
             ("# Improve the documentation\n", "intent"),
             ("## Improve the documentation\n", "intent"),
         ] {

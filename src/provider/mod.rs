@@ -145,6 +145,10 @@ pub trait Provider {
     fn spent(&self) -> Cost {
         Cost::default()
     }
+    /// The file the last `propose` looked at, when it says.
+    fn target(&self) -> Option<String> {
+        None
+    }
 }
 
 /// The provider for a configured `[providers.NAME]`.

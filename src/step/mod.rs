@@ -286,6 +286,7 @@ fn fresh_body(s: &Session, pick: PickRecord, outcome: Outcome) -> StepBody {
         outcome,
         reason: None,
         detail: None,
+        target: None,
     }
 }
 
@@ -403,6 +404,7 @@ pub fn run(s: &mut Session, opts: Options<'_>, progress: &mut dyn Progress) -> R
         }
         Ok(Answer::Noop { reason }) => {
             body.cost = spent;
+            body.target = provider.target();
             body.outcome = Outcome::Noop;
             body.reason = Some("noop".into());
             body.detail = Some(reason);

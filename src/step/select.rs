@@ -221,6 +221,7 @@ mod tests {
                 outcome: Outcome::Noop,
                 reason: None,
                 detail: None,
+                target: None,
             };
             Event {
                 seq: i as u64 + 1,

@@ -47,11 +47,19 @@ pub struct Model {
     endpoint: Endpoint,
     timeout_s: u64,
     spent: RefCell<Cost>,
+    target: RefCell<Option<String>>,
 }
 
 impl Model {
     pub fn new(name: &str, wire: Wire, endpoint: Endpoint, timeout_s: u64) -> Model {
-        Model { name: name.to_string(), wire, endpoint, timeout_s, spent: RefCell::new(Cost::default()) }
+        Model {
+            name: name.to_string(),
+            wire,
+            endpoint,
+            timeout_s,
+            spent: RefCell::new(Cost::default()),
+            target: RefCell::new(None),
+        }
     }
 
     pub fn endpoint(&self) -> &Endpoint {
@@ -194,6 +202,10 @@ impl Provider for Model {
         self.spent.borrow().clone()
     }
 
+    fn target(&self) -> Option<String> {
+        self.target.borrow().clone()
+    }
+
     fn propose_with(
         &self,
         context: &Context,
@@ -207,6 +219,7 @@ impl Provider for Model {
         let Some((path, text, visits)) = target(context, env, prose_task, &words) else {
             return Ok(Answer::Noop { reason: "no file within the provider's tier to work on".into() });
         };
+        *self.target.borrow_mut() = Some(path.clone());
         // The window gets what the budget leaves after the constant parts.
         let fixed = prompt::tokens(prompt::SYSTEM) + prompt::tokens(&prompt::preamble(context)) + 64;
         let budget_tokens = (self.endpoint.max_prompt_tokens as usize).saturating_sub(fixed).max(128);
