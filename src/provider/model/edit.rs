@@ -3,7 +3,9 @@
 //! The model never writes `old`: the provider takes it from the file, so
 //! it occurs by construction, and widens it with neighbouring lines until
 //! it occurs exactly once. Prose is re-wrapped to the file's own width
-//! when the file is hard-wrapped. Everything a weak model gets wrong that
+//! when the file is hard-wrapped. An answer that names one span while its
+//! text plainly rewrites another (weak models often name the first span,
+//! a heading) goes to the span its text rewrites. Everything a weak model gets wrong that
 //! can be seen before proposing is refused here with a reason the model is
 //! told on its one retry: a span not on offer, no change, a cut-off or
 //! malformed answer, or a change the quality rules would refuse.
@@ -122,6 +124,7 @@ pub fn build(window: &Window, answer: &ModelAnswer) -> Built {
             Built::Patch { patch: Patch::Append { path: window.path.clone(), content }, rationale }
         }
         id => {
+            let id = &readdress(window, id, &answer.text);
             let Some(span) = window.span(id).filter(|s| window.offered.contains(&s.id)) else {
                 let why = match window.span(id) {
                     Some(s) if matches!(s.kind, SpanKind::Code | SpanKind::Directive) => {
@@ -155,6 +158,33 @@ pub fn build(window: &Window, answer: &ModelAnswer) -> Built {
             let (old, new) = unique(&window.text, span.start, span.end, old, new);
             Built::Patch { patch: Patch::Replace { path: window.path.clone(), old: Some(old), new }, rationale }
         }
+    }
+}
+
+/// How alike two texts are, word by word, in [0, 1].
+fn likeness(a: &str, b: &str) -> f32 {
+    similar::TextDiff::from_words(a, b).ratio()
+}
+
+/// The span an answer's text really rewrites. Weak models often name the
+/// first span (a heading) while writing the corrected text of another:
+/// when the text is unlike the named span but close to another span on
+/// offer, the edit goes to that one (it still passes every check after).
+fn readdress(window: &Window, id: &str, text: &str) -> String {
+    let Some(named) = window.span(id) else { return id.to_string() };
+    let own = likeness(&window.span_text(named), text);
+    if own >= 0.5 {
+        return id.to_string();
+    }
+    let best = window
+        .offered
+        .iter()
+        .filter_map(|o| window.span(o))
+        .map(|s| (likeness(&window.span_text(s), text), s))
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    match best {
+        Some((score, s)) if score >= 0.6 && score > own + 0.2 => s.id.clone(),
+        _ => id.to_string(),
     }
 }
 
@@ -209,6 +239,28 @@ mod tests {
         assert!(DOC.contains(&old));
         let after = DOC.replacen(&old, &new, 1);
         assert_eq!(after, DOC.replace("configuratoin", "configuration"), "only the typo changed, the wrapping kept");
+    }
+
+    #[test]
+    fn an_answer_naming_the_wrong_span_goes_to_the_span_its_text_rewrites() {
+        let w = window(DOC);
+        // Named P1 (the heading), but the text is the second paragraph fixed.
+        let a = answer(
+            "P1",
+            "Ratchet reads the rails from the configuration\nfile and checks them before every step of the\nloop it runs.",
+        );
+        let Built::Patch { patch, .. } = build(&w, &a) else { panic!("{:?}", build(&w, &a)) };
+        assert_eq!(
+            crate::patch::resolve(&patch, Some(DOC.as_bytes())).unwrap(),
+            DOC.replace("configuratoin", "configuration")
+        );
+        // Text like no span stays where it was named.
+        let a = answer("P3", "The end, at last.");
+        let Built::Patch { patch, .. } = build(&w, &a) else { panic!() };
+        assert_eq!(
+            crate::patch::resolve(&patch, Some(DOC.as_bytes())).unwrap(),
+            DOC.replace("The end.", "The end, at last.")
+        );
     }
 
     #[test]
