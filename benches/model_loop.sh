@@ -68,7 +68,8 @@ else
 fi
 work=$(mktemp -d)
 server_pid=
-cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; rm -rf "$work"; }
+# MODEL_LOOP_KEEP=1 keeps the work directory (the repository and its log) for a look afterwards.
+cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; [ -n "${MODEL_LOOP_KEEP:-}" ] && echo "kept $work" >&2 || rm -rf "$work"; }
 trap cleanup EXIT
 export XDG_STATE_HOME=$work/state HOME=$work/home
 mkdir -p "$HOME"
@@ -276,7 +277,7 @@ for e in step_entries:
     if ok:
         good += 1
     else:
-        harmful.append((e["id"], path, e["proposal"].get("rationale", "")[:80]))
+        harmful.append((e["id"], path, e["proposal"].get("rationale", "")[:80], commit))
 fixed = []
 for f, w, r in defects:
     text = show("HEAD", f)
@@ -300,6 +301,9 @@ print(f"  seeded fixed       {len(fixed)} of {len(defects)}: {[w for _, w, _ in 
 print(f"  merges             {good} seeded fixes, {len(harmful)} harmful")
 for h in harmful:
     print(f"    harmful {h}")
+    diff = subprocess.run(["git", "-C", repo, "show", "--format=", h[3], "--", h[1]], capture_output=True, text=True).stdout
+    for line in diff.splitlines()[:30]:
+        print(f"      {line}")
 print(f"  tokens             {cost['input_tokens']} prompt, {cost['output_tokens']} output, {cost['calls']} calls "
       f"({cost['input_tokens'] // n} prompt tokens a step)")
 print(f"  seconds per step   {wall / n:.2f} in all: model {model_s / n:.2f}, ratchet {own / n:.3f} ({100 * own / max(wall, 1e-9):.2f}% of the step)")

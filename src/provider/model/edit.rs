@@ -142,6 +142,21 @@ pub fn build(window: &Window, answer: &ModelAnswer) -> Built {
             if new.trim().is_empty() {
                 return refused(format!("your text for {id} is empty; to change nothing, answer NONE"));
             }
+            // The model's reasoning leaking into the file (seen: "correct format
+            // and does not need to be changed." replacing a paragraph).
+            let said = normalise(&rationale).to_lowercase();
+            let wrote = normalise(&new).to_lowercase();
+            if wrote.split(' ').count() >= 3 && said.contains(&wrote) {
+                return refused(format!(
+                    "your text for {id} repeats your rationale instead of rewriting the span; to change nothing, answer NONE"
+                ));
+            }
+            // A prose fix keeps most of the span's words.
+            if window.prose_task && span.kind != SpanKind::Heading && likeness(&old, &new) < 0.5 {
+                return refused(format!(
+                    "your text for {id} is unlike the span: rewrite the span with its words kept and only the faults fixed, or answer NONE"
+                ));
+            }
             if span.kind == SpanKind::Prose {
                 if let Some(width) = wrap_width(window) {
                     let indent: String = old.chars().take_while(|c| *c == ' ').collect();
@@ -255,11 +270,11 @@ mod tests {
             DOC.replace("configuratoin", "configuration")
         );
         // Text like no span stays where it was named.
-        let a = answer("P3", "The end, at last.");
+        let a = answer("P3", "The very end.");
         let Built::Patch { patch, .. } = build(&w, &a) else { panic!() };
         assert_eq!(
             crate::patch::resolve(&patch, Some(DOC.as_bytes())).unwrap(),
-            DOC.replace("The end.", "The end, at last.")
+            DOC.replace("The end.", "The very end.")
         );
     }
 
@@ -289,6 +304,30 @@ mod tests {
         assert!(matches!(build(&w, &answer("NONE", "")), Built::Nothing { .. }));
         let Built::Patch { patch, .. } = build(&w, &answer("END", "More.")) else { panic!() };
         assert_eq!(crate::patch::resolve(&patch, Some(DOC.as_bytes())).unwrap(), format!("{DOC}\nMore.\n"));
+    }
+
+    #[test]
+    fn a_rationale_leaking_into_the_file_or_a_paragraph_thrown_away_is_refused() {
+        let text = "# minicalc\n\nSee the [installation guide](docs/instal.md) to get started, and the\n[usage guide](docs/usage.md) for examples.\n";
+        let w = window(text);
+        // The harmful merge of the benchmark: the paragraph replaced by the tail of the rationale.
+        let a = ModelAnswer {
+            span: "P2".into(),
+            text: "correct format and does not need to be changed.".into(),
+            rationale: "The span P3 is already in a correct format and does not need to be changed.".into(),
+            path: None,
+        };
+        let Built::Refused { reason } = build(&w, &a) else { panic!() };
+        assert!(reason.contains("repeats your rationale"), "{reason}");
+        let a = answer("P2", "Something else entirely, about cats.");
+        let Built::Refused { reason } = build(&w, &a) else { panic!() };
+        assert!(reason.contains("unlike the span"), "{reason}");
+        // The real fix passes.
+        let a = answer(
+            "P2",
+            "See the [installation guide](docs/install.md) to get started, and the [usage guide](docs/usage.md) for examples.",
+        );
+        assert!(matches!(build(&w, &a), Built::Patch { .. }));
     }
 
     #[test]
