@@ -208,8 +208,14 @@ fn checks(ws: &Workspace, rails: &Rails) -> Check {
 
 fn providers(ws: &Workspace, rails: &Rails, history: &History, opts: Options) -> Vec<Check> {
     let mut out = Vec::new();
-    let env =
-        Surroundings { root: ws.root().to_path_buf(), interactive: false, patch_file: None, step_id: "doctor".into() };
+    let env = Surroundings {
+        root: ws.root().to_path_buf(),
+        interactive: false,
+        patch_file: None,
+        step_id: "doctor".into(),
+        cancel: Default::default(),
+        allowance: None,
+    };
     for cfg in crate::step::configured(rails) {
         let name = format!("provider {}", cfg.name);
         if !cfg.enabled {

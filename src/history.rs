@@ -233,13 +233,35 @@ impl History {
         out
     }
 
-    /// Spend and calls of `provider` on the UTC day of `now`.
+    /// Spend and calls of `provider` on the UTC day of `now`: its own
+    /// proposals, and its answers as a critic.
     pub fn cost_on_day(&self, provider: &str, now: DateTime<Utc>) -> (f64, u64) {
         let day = now.date_naive();
+        let mut total = (0.0, 0);
+        for s in self.steps.iter().filter(|s| s.started.date_naive() == day) {
+            if s.pick.provider == provider {
+                total = (total.0 + s.body.cost.usd, total.1 + s.body.cost.calls);
+            }
+            for v in s.body.gate1.iter().filter(|v| v.provider.as_deref() == Some(provider)) {
+                if let Some(c) = &v.cost {
+                    total = (total.0 + c.usd, total.1 + c.calls);
+                }
+            }
+        }
+        total
+    }
+
+    /// Calls made to critic `name` on the UTC day of `now`.
+    pub fn critic_calls_on_day(&self, name: &str, now: DateTime<Utc>) -> u64 {
+        let day = now.date_naive();
+        let by = format!("critic:{name}");
         self.steps
             .iter()
-            .filter(|s| s.pick.provider == provider && s.started.date_naive() == day)
-            .fold((0.0, 0), |(usd, calls), s| (usd + s.body.cost.usd, calls + s.body.cost.calls))
+            .filter(|s| s.started.date_naive() == day)
+            .flat_map(|s| s.body.gate1.iter())
+            .filter(|v| v.by == by)
+            .map(|v| v.cost.as_ref().map_or(0, |c| c.calls))
+            .sum()
     }
 
     /// Next steps left by merged steps and not yet taken up as a focus,
@@ -298,6 +320,7 @@ pub(crate) mod tests {
                 seed: "s".into(),
                 focus: "intent".into(),
                 note: None,
+                capped: Vec::new(),
             },
             proposal: Some(ProposalRecord {
                 packet: "p".into(),
@@ -325,6 +348,7 @@ pub(crate) mod tests {
             outcome,
             reason: None,
             detail: None,
+            target: None,
         }
     }
 

@@ -12,6 +12,9 @@
 //! | signals, utility, revert cap | [`score`] |
 //! | patch, proposal, packet hash, path safety, the patch engine | [`patch`] |
 //! | Approve: Gate 1's rule evaluators (`schema`, `path_ok`, `atomic_ok`, tier), verdicts | [`approve`] |
+//! | Gate 1's quality rules (`NO_CHANGE`, `DUPLICATED_TEXT`, `PROMPT_ECHO`, `BROKEN_STRUCTURE`), model critics | [`approve::quality`], [`approve::critics`] |
+//! | provider kinds: `command`, `human`, `heartbeat`, and the models `ollama` and `openai` (prompt, spans, streaming, caps) | [`provider`], [`provider::model`] |
+//! | assets (SVG, lock files, minified or generated files: never in a context) | [`assets`] |
 //! | tier, progressive trust | [`trust`] |
 //! | Log (the step log, `logs/steps.jsonl`) | `journal` — "log" means diagnostic logging in Rust, so the protocol's Log is the journal in code |
 //! | Log (the step log, `logs/steps.jsonl`), entry, checkpoint, recovery | [`journal`] — "log" means diagnostic logging in Rust, so the protocol's Log is the journal in code; its only writer |
@@ -24,6 +27,7 @@
 
 #![recursion_limit = "512"]
 
+pub mod assets;
 pub mod canonical;
 pub mod cli;
 pub mod clock;

@@ -76,6 +76,8 @@ pub enum Reason {
     /// Garbage, nothing, a crash.
     ProviderInvalidOutput,
     ProviderOverBudget,
+    /// Ctrl-C stopped the provider.
+    ProviderCancelled,
     /// The provider had nothing to propose.
     Noop,
     /// The same proposal already waits for a human.
@@ -121,6 +123,7 @@ impl Reason {
             Reason::ProviderTimeout => "provider_timeout",
             Reason::ProviderInvalidOutput => "provider_invalid_output",
             Reason::ProviderOverBudget => "provider_over_budget",
+            Reason::ProviderCancelled => "provider_cancelled",
             Reason::Noop => "noop",
             Reason::AlreadyPending => "already_pending",
             Reason::Gate1 => "gate1",
@@ -156,6 +159,8 @@ impl std::fmt::Display for Reason {
 pub enum Stance {
     Attest,
     Object,
+    /// A critic that was not asked (at its cap, unavailable): no verdict.
+    Skipped,
     #[serde(other)]
     Other,
 }
@@ -165,6 +170,7 @@ impl Stance {
         match self {
             Stance::Attest => "attest",
             Stance::Object => "object",
+            Stance::Skipped => "skipped",
             Stance::Other => "other",
         }
     }
@@ -214,6 +220,9 @@ pub struct PickRecord {
     /// Set when the focus came from telemetry and telemetry was unreachable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Providers left out of the pick because they were at a daily cap, with why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capped: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -235,6 +244,15 @@ pub struct VerdictRecord {
     pub code: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// For a critic (`critic:NAME`): the provider that answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// For a critic: its weight in the utility (at most 0.1), from the rails of this entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<f64>,
+    /// For a critic: what asking it cost (counted against its provider's caps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<Cost>,
 }
 
 impl VerdictRecord {
@@ -317,6 +335,10 @@ pub struct StepBody {
     /// A sentence for people.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// The file a provider looked at and left alone (a model's noop), so
+    /// later steps can move on to another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
 }
 
 impl Body for StepBody {

@@ -93,6 +93,7 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
             gate2: None,
             interactive: false,
             telemetry,
+            cancel: Default::default(),
         };
         let report = step::run(&mut s, opts, &mut Narration::new(ui))?;
         say(format!("  → {}", describe(ui, &report)));

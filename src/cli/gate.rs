@@ -30,6 +30,15 @@ impl TerminalGate<'_> {
             ui.paint(Style::Bold, &show(r.provider)),
             show(r.focus)
         ));
+        // A critic's objection comes first: it is why this was not auto-merged.
+        for v in r.verdicts.iter().filter(|v| v.by.starts_with("critic:") && !v.attests()) {
+            out.push_str(&format!(
+                "{} {} objects: {}\n",
+                ui.paint(Style::Red, "critic"),
+                show(v.by.trim_start_matches("critic:")),
+                show(v.reason.as_deref().unwrap_or(""))
+            ));
+        }
         out.push_str(&format!("rationale: {}\n", show_lines(r.rationale.trim())));
         // Objections first: they are what the human must weigh.
         let mut verdicts: Vec<&VerdictRecord> = r.verdicts.iter().collect();
@@ -111,12 +120,14 @@ pub struct Narration<'a> {
     pub ui: &'a Ui,
     spinner: Option<indicatif::ProgressBar>,
     live: bool,
+    /// The model call in flight: (provider, tokens, elapsed).
+    generation: Option<(String, u64, Duration)>,
 }
 
 impl<'a> Narration<'a> {
     pub fn new(ui: &'a Ui) -> Narration<'a> {
         let live = std::io::IsTerminal::is_terminal(&std::io::stderr()) && !ui.json();
-        Narration { ui, spinner: None, live }
+        Narration { ui, spinner: None, live, generation: None }
     }
 }
 
@@ -124,6 +135,39 @@ impl Progress for Narration<'_> {
     fn phase(&mut self, phase: &str, detail: &str) {
         if !self.ui.json() {
             self.ui.note(format!("{} {detail}", self.ui.paint(Style::Dim, &format!("{phase:>8}"))));
+        }
+    }
+
+    fn generating(&mut self, provider: &str, tokens: u64, elapsed: Duration) {
+        self.generation = Some((provider.to_string(), tokens, elapsed));
+        if !self.live {
+            return;
+        }
+        let bar = self.spinner.get_or_insert_with(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            bar
+        });
+        bar.set_message(format!("{provider} generating… {tokens} tokens, {}", rate(tokens, elapsed)));
+        bar.tick();
+    }
+
+    fn generated(&mut self) {
+        if let Some(bar) = self.spinner.take() {
+            bar.finish_and_clear();
+        }
+        if let Some((provider, tokens, elapsed)) = self.generation.take() {
+            if !self.ui.json() {
+                self.ui.note(format!(
+                    "{} {provider}: {tokens} tokens in {:.1} s ({})",
+                    self.ui.paint(Style::Dim, &format!("{:>8}", "model")),
+                    elapsed.as_secs_f64(),
+                    rate(tokens, elapsed)
+                ));
+            }
         }
     }
 
@@ -148,6 +192,12 @@ impl Progress for Narration<'_> {
             bar.finish_and_clear();
         }
     }
+}
+
+/// Tokens per second, in words.
+fn rate(tokens: u64, elapsed: Duration) -> String {
+    let secs = elapsed.as_secs_f64();
+    if secs <= 0.0 { "-".into() } else { format!("{:.1} tokens/s", tokens as f64 / secs) }
 }
 
 /// The process exit for a step's outcome: a failed step is an error.

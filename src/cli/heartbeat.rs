@@ -30,8 +30,15 @@ pub fn run(env: &Env, _args: Args) -> CommandResult {
         env.ui.warn(note);
     }
     let telemetry = crate::loopkit::client::top_pain(&s.rails, &s.ws);
-    let opts =
-        Options { forced: None, allow_dirty: false, patch_file: None, gate2: None, interactive: false, telemetry };
+    let opts = Options {
+        forced: None,
+        allow_dirty: false,
+        patch_file: None,
+        gate2: None,
+        interactive: false,
+        telemetry,
+        cancel: crate::cli::interrupt::cancel_on_ctrl_c(),
+    };
     let beat = step::heartbeat(&mut s, opts, &mut Narration::new(&env.ui))?;
     if env.ui.json() {
         let mut v = report_json(&beat.report);

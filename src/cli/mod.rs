@@ -14,6 +14,7 @@ mod golden;
 mod heartbeat;
 mod init;
 mod intent;
+mod interrupt;
 mod log;
 mod patch;
 mod prompt;

@@ -135,19 +135,19 @@ fn render(env: &Env, gate: &Gate1) {
     for v in &gate.verdicts {
         let (word, style) = if v.attests() { ("attest", Style::Green) } else { ("object", Style::Red) };
         let code = v.code.map(|c| format!("{c}: ")).unwrap_or_default();
-        env.ui.data(format!("{:<15} {}  {code}{}", v.by, env.ui.paint(style, word), v.reason));
+        env.ui.data(format!("{:<20} {}  {code}{}", v.by, env.ui.paint(style, word), v.reason));
     }
     match (gate.stats, gate.diff_ratio) {
         (Some(s), Some(r)) => {
-            env.ui.data(format!("{:<15} +{} -{} ({} changed)", "lines", s.added, s.removed, s.changed()));
-            env.ui.data(format!("{:<15} {}", "diff_ratio", trim_float(r)));
+            env.ui.data(format!("{:<20} +{} -{} ({} changed)", "lines", s.added, s.removed, s.changed()));
+            env.ui.data(format!("{:<20} {}", "diff_ratio", trim_float(r)));
         }
         _ => {
-            env.ui.data(format!("{:<15} not measured", "lines"));
-            env.ui.data(format!("{:<15} not measured", "diff_ratio"));
+            env.ui.data(format!("{:<20} not measured", "lines"));
+            env.ui.data(format!("{:<20} not measured", "diff_ratio"));
         }
     }
-    env.ui.data(format!("{:<15} {}", "packet", gate.packet));
+    env.ui.data(format!("{:<20} {}", "packet", gate.packet));
 }
 
 /// A ratio with at most four decimals, without trailing zeros.

@@ -42,6 +42,8 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
         interactive: Terminal::open().is_some(),
         patch_file: None,
         step_id: String::new(),
+        cancel: Default::default(),
+        allowance: None,
     };
     let standings = step::standings(&rails_cfg, &history, &env_, now);
     let watchdog = crate::watchdog::reading(&history, &rails_cfg.watchdog, now);

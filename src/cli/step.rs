@@ -48,6 +48,7 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
         gate2: gate.as_mut().map(|g| g as &mut dyn crate::gate::Gate2),
         interactive,
         telemetry,
+        cancel: crate::cli::interrupt::cancel_on_ctrl_c(),
     };
     let report = step::run(&mut s, opts, &mut Narration::new(&env.ui))?;
     crate::timing::mark("step");

@@ -6,6 +6,7 @@
 //! | `rule:schema` | the patch is well-formed and resolves against the tree: `old` found exactly once, a `create` target absent, a `replace`/`append` target present, UTF-8 text | `BAD_PATCH`, `OLD_TEXT_NOT_FOUND`, `OLD_TEXT_AMBIGUOUS`, `TARGET_EXISTS`, `TARGET_MISSING`, `NOT_UTF8` |
 //! | `rule:atomic_ok` | one op on one file, at most `budget.max_lines` lines changed and a resulting file of at most `budget.max_bytes` | `NOT_ATOMIC`, `OVER_BUDGET` |
 //! | `rule:tier` | every path's required tier is at most the provider's tier | `TIER_LOCKED` |
+//! | `rule:no_change`, `rule:duplicated_text`, `rule:prompt_echo`, `rule:structure` | the quality rules of [`super::quality`] find nothing wrong with the file after the patch | `NO_CHANGE`, `DUPLICATED_TEXT`, `PROMPT_ECHO`, `BROKEN_STRUCTURE` |
 //!
 //! Verdicts come in that order. An evaluator that cannot look because an
 //! earlier one refused (the target was never read because its path is
@@ -30,7 +31,7 @@ use crate::record::Stance;
 
 /// The version of these evaluators, recorded in every step entry. Bump it
 /// whenever a rule changes what it accepts.
-pub const EVALUATORS_VERSION: &str = "1";
+pub const EVALUATORS_VERSION: &str = "2";
 
 pub const PATH_OK: &str = "rule:path_ok";
 pub const SCHEMA: &str = "rule:schema";
@@ -158,7 +159,7 @@ impl Serialize for Verdict {
 pub struct Gate1 {
     /// The packet hash every verdict is bound to.
     pub packet: String,
-    /// `path_ok`, `schema`, `atomic_ok`, `tier`, in that order.
+    /// `path_ok`, `schema`, `atomic_ok`, `tier`, then the quality rules, in that order.
     pub verdicts: Vec<Verdict>,
     /// Lines added and removed, when every patch resolved against the tree.
     pub stats: Option<LineStats>,
@@ -225,18 +226,46 @@ fn check_one<'a>(root: &Path, rails: &Rails, patch: &'a Patch) -> Checked<'a> {
     }
 }
 
+/// The intent a proposal is judged under: its hash binds the verdicts, its
+/// text lets `rule:prompt_echo` recognise the intent's heading.
+#[derive(Clone, Copy, Debug)]
+pub struct IntentRef<'a> {
+    pub hash: &'a str,
+    pub text: &'a str,
+}
+
+impl<'a> From<&'a str> for IntentRef<'a> {
+    /// Only the hash is known.
+    fn from(hash: &'a str) -> IntentRef<'a> {
+        IntentRef { hash, text: "" }
+    }
+}
+
+impl<'a> From<&'a String> for IntentRef<'a> {
+    fn from(hash: &'a String) -> IntentRef<'a> {
+        IntentRef { hash, text: "" }
+    }
+}
+
+impl<'a> From<&'a crate::intent::Intent> for IntentRef<'a> {
+    fn from(i: &'a crate::intent::Intent) -> IntentRef<'a> {
+        IntentRef { hash: &i.hash, text: &i.text }
+    }
+}
+
 /// Runs every rule evaluator on `proposal` against the work tree at `root`.
 /// `provider_tier` indexes `rails.trust.tiers`; `base` (head commit) and
 /// `intent` (hash) bind the verdicts to the packet. Never writes.
-pub fn evaluate(
+pub fn evaluate<'a>(
     root: &Path,
     rails: &Rails,
     provider_tier: usize,
     proposal: &Proposal,
     base: Option<&str>,
-    intent: &str,
+    intent: impl Into<IntentRef<'a>>,
 ) -> Gate1 {
-    let packet = proposal.packet(base, intent);
+    let intent = intent.into();
+    let packet = proposal.packet(base, intent.hash);
     let checked: Vec<Checked> = proposal.patches.iter().map(|patch| check_one(root, rails, patch)).collect();
 
     // path_ok
@@ -303,44 +332,81 @@ pub fn evaluate(
     };
 
     let tier = tier_verdict(rails, provider_tier, proposal, &packet);
-    Gate1 {
-        packet,
-        verdicts: vec![path_ok, schema, atomic_ok, tier],
-        diff_ratio: stats.map(|s| s.diff_ratio(budget.max_lines)),
-        stats,
-        new_bytes,
+
+    // The quality rules, on the one patch's file before and after.
+    let mut verdicts = vec![path_ok, schema, atomic_ok, tier];
+    let single = match (proposal.single(), checked.first()) {
+        (Some(_), Some(Checked { target: Some((_, Some(t))), new: Some(Ok(new)), .. })) => Some((t, new)),
+        _ => None,
+    };
+    match single {
+        Some((t, new)) => {
+            let old = t.current().and_then(|b| std::str::from_utf8(b).ok());
+            let path = patch::display_path(proposal.patches[0].path());
+            let journal = heartbeat_journal(rails) == path;
+            let results = super::quality::check_file(&path, old, new, intent.text, journal);
+            for (by, r) in super::quality::EVALUATORS.into_iter().zip(results) {
+                verdicts.push(match r {
+                    Ok(reason) => Verdict::attest(by, reason, &packet),
+                    Err(e) => Verdict::object(by, &e, &packet),
+                });
+            }
+        }
+        None => {
+            let not_atomic;
+            let cause: &dyn Coded = match path_refusal.or(schema_refusal) {
+                Some(e) => e,
+                None => {
+                    not_atomic = RuleError::NotAtomic { patches: proposal.patches.len(), files };
+                    &not_atomic
+                }
+            };
+            for by in super::quality::EVALUATORS {
+                verdicts.push(Verdict::not_checked(by, cause, &packet));
+            }
+        }
     }
+    Gate1 { packet, verdicts, diff_ratio: stats.map(|s| s.diff_ratio(budget.max_lines)), stats, new_bytes }
 }
 
 /// [`evaluate`] on a JSON value that may not even be a proposal: then
 /// `rule:schema` objects with `BAD_PATCH` and the others, unable to look,
 /// object as derived; the packet hash covers the value as submitted.
-pub fn evaluate_value(
+pub fn evaluate_value<'a>(
     root: &Path,
     rails: &Rails,
     provider_tier: usize,
     value: &Value,
     base: Option<&str>,
-    intent: &str,
+    intent: impl Into<IntentRef<'a>>,
 ) -> Gate1 {
+    let intent = intent.into();
     match Proposal::from_value(value) {
         Ok(proposal) => evaluate(root, rails, provider_tier, &proposal, base, intent),
         Err(e) => {
-            let packet = propose::packet_hash(value, base, intent);
-            Gate1 {
-                verdicts: vec![
-                    Verdict::not_checked(PATH_OK, &e, &packet),
-                    Verdict::object(SCHEMA, &e, &packet),
-                    Verdict::not_checked(ATOMIC_OK, &e, &packet),
-                    Verdict::not_checked(TIER, &e, &packet),
-                ],
-                packet,
-                stats: None,
-                diff_ratio: None,
-                new_bytes: None,
-            }
+            let packet = propose::packet_hash(value, base, intent.hash);
+            let mut verdicts = vec![
+                Verdict::not_checked(PATH_OK, &e, &packet),
+                Verdict::object(SCHEMA, &e, &packet),
+                Verdict::not_checked(ATOMIC_OK, &e, &packet),
+                Verdict::not_checked(TIER, &e, &packet),
+            ];
+            verdicts.extend(super::quality::EVALUATORS.into_iter().map(|by| Verdict::not_checked(by, &e, &packet)));
+            Gate1 { verdicts, packet, stats: None, diff_ratio: None, new_bytes: None }
         }
     }
+}
+
+/// The heartbeat's journal: its configured path, else the default one.
+fn heartbeat_journal(rails: &Rails) -> &str {
+    rails
+        .providers
+        .values()
+        .find_map(|p| match &p.kind {
+            crate::rails::ProviderKind::Heartbeat { journal } => Some(journal.as_str()),
+            _ => None,
+        })
+        .unwrap_or("docs/ratchet-journal.md")
 }
 
 fn tier_verdict(rails: &Rails, provider_tier: usize, proposal: &Proposal, packet: &str) -> Verdict {
@@ -453,7 +519,8 @@ mod tests {
         assert!(g.path_ok() && g.atomic_ok());
         assert!(g.verdicts.iter().all(|v| v.packet == g.packet));
         let by: Vec<_> = g.verdicts.iter().map(|v| v.by).collect();
-        assert_eq!(by, [PATH_OK, SCHEMA, ATOMIC_OK, TIER]);
+        assert_eq!(by[..4], [PATH_OK, SCHEMA, ATOMIC_OK, TIER]);
+        assert_eq!(by[4..], super::super::quality::EVALUATORS);
         assert_eq!(
             serde_json::to_value(&g.verdicts[0]).unwrap(),
             serde_json::json!({"by":"rule:path_ok","verdict":"attest"})
@@ -490,7 +557,7 @@ mod tests {
     fn malformed_input_objects_with_bad_patch_from_schema() {
         let t = tree();
         let g = run(&t, &rails(""), 0, r#"{"op":"create","path":"docs/x.md"}"#);
-        assert_eq!(codes(&g), vec![Some("BAD_PATCH"); 4]);
+        assert_eq!(codes(&g), vec![Some("BAD_PATCH"); 8]);
         let first = g.first_objection().unwrap();
         assert_eq!((first.by, first.reason.as_str()), (SCHEMA, "content is missing"));
         assert_eq!(
@@ -562,6 +629,26 @@ mod tests {
             r#"[{"op":"append","path":"docs/a.md","content":"x"},{"op":"append","path":"docs/a.md","content":"y"}]"#,
         );
         assert_eq!(g.first_objection().unwrap().code, Some("NOT_ATOMIC"));
+    }
+
+    #[test]
+    fn quality_rules_run_on_the_resolved_file_and_are_derived_when_it_does_not_resolve() {
+        let t = tree();
+        let r = rails("");
+        let g = run(&t, &r, 0, r#"{"op":"replace","path":"docs/a.md","old":"two","new":"two"}"#);
+        let v = g.first_objection().unwrap();
+        assert_eq!((v.by, v.code), (super::super::quality::NO_CHANGE, Some("NO_CHANGE")));
+        let g = run(&t, &r, 0, r#"{"op":"replace","path":"docs/a.md","old":"zzz","new":"two"}"#);
+        assert_eq!(g.first_objection().unwrap().code, Some("OLD_TEXT_NOT_FOUND"), "the cause, not a derived one");
+        assert!(g.verdicts[4..].iter().all(|v| v.is_derived()));
+        // The intent's heading is an echo only when the intent's text is known.
+        let json = r##"{"op":"append","path":"docs/a.md","content":"# Make the docs better\n"}"##;
+        let value = propose::parse_json(json).unwrap();
+        let intent =
+            crate::intent::Intent { name: "i".into(), text: "# Make the docs better\n".into(), hash: "h".into() };
+        let g = evaluate_value(t.path(), &r, 0, &value, None, &intent);
+        assert_eq!(g.first_objection().unwrap().code, Some("PROMPT_ECHO"));
+        assert!(evaluate_value(t.path(), &r, 0, &value, None, "h").passed());
     }
 
     #[test]

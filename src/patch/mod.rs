@@ -393,6 +393,11 @@ pub fn resolve(patch: &Patch, current: Option<&[u8]>) -> Result<String, PatchErr
         (_, None) => Err(PatchError::TargetMissing { path: path.to_string(), op: patch.op().as_str() }),
         (Patch::Append { content, .. }, Some(bytes)) => {
             let mut text = text(bytes)?;
+            // An append always starts on a new line: never glued onto the
+            // file's last line when that line has no newline yet.
+            if !text.is_empty() && !text.ends_with('\n') && !content.is_empty() {
+                text.push('\n');
+            }
             text.push_str(content);
             Ok(text)
         }
@@ -547,6 +552,14 @@ mod tests {
     }
 
     #[test]
+    fn an_append_always_starts_on_a_new_line() {
+        let p = Patch::Append { path: "Makefile".into(), content: "more\n".into() };
+        assert_eq!(resolve(&p, Some(b"last line")).unwrap(), "last line\nmore\n");
+        assert_eq!(resolve(&p, Some(b"last line\n")).unwrap(), "last line\nmore\n");
+        assert_eq!(resolve(&p, Some(b"")).unwrap(), "more\n");
+    }
+
+    #[test]
     fn resolve_finds_old_text_exactly_once() {
         let rep = |old: &str| Patch::Replace { path: "f".into(), old: Some(old.into()), new: "X".into() };
         assert_eq!(resolve(&rep("b"), Some(b"abc")).unwrap(), "aXc");
@@ -563,7 +576,7 @@ mod tests {
         assert!(matches!(resolve(&create, Some(b"")), Err(PatchError::TargetExists { .. })));
         assert_eq!(resolve(&create, None).unwrap(), "c");
         let append = Patch::Append { path: "f".into(), content: "d".into() };
-        assert_eq!(resolve(&append, Some(b"c")).unwrap(), "cd");
+        assert_eq!(resolve(&append, Some(b"c")).unwrap(), "c\nd", "an append starts on a new line");
         assert!(matches!(resolve(&append, None), Err(PatchError::TargetMissing { op: "append", .. })));
     }
 

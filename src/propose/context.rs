@@ -49,6 +49,12 @@ pub struct Cycle {
     pub outcome: String,
     pub utility: Option<f64>,
     pub summary: String,
+    /// The path the cycle's patch targeted, if it had one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// The code of its first Gate 1 objection (or its reason, for a failure).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -117,6 +123,17 @@ pub fn build(inputs: Inputs<'_>) -> Context {
                 Some(p) => format!("{} {}: {}", p.op, p.path, first_line(&p.rationale)),
                 None => s.body.detail.clone().or(s.body.reason.map(|r| r.word().to_string())).unwrap_or_default(),
             },
+            path: s.body.proposal.as_ref().map(|p| p.path.clone()).or_else(|| s.body.target.clone()),
+            code: s
+                .body
+                .gate1
+                .iter()
+                .find(|v| {
+                    v.verdict == crate::record::Stance::Object
+                        && !v.reason.as_deref().unwrap_or("").starts_with("not checked:")
+                })
+                .and_then(|v| v.code.clone())
+                .or_else(|| s.body.reason.filter(|r| *r != crate::record::Reason::Gate1).map(|r| r.word().to_string())),
         })
         .collect::<Vec<_>>()
         .into_iter()
@@ -176,7 +193,9 @@ pub fn build(inputs: Inputs<'_>) -> Context {
             lines,
             tier: rails.trust.tier_of(path).map(|i| rails.trust.tiers[i].name.clone()),
         });
-        if *score > 0 && budget > 0 {
+        // Assets (SVG, lock files, minified or generated files) are listed
+        // but never read into the context, nor counted against max_bytes.
+        if *score > 0 && budget > 0 && !crate::assets::is_asset(path, &bytes) {
             if let Ok(text) = String::from_utf8(bytes) {
                 let mut cut = text.len().min(budget);
                 while !text.is_char_boundary(cut) {
@@ -272,5 +291,32 @@ mod tests {
         let mut shuffled = tracked;
         shuffled.reverse();
         assert_eq!(build_for("", &shuffled, 3), ["docs/cache.md", "docs/other.md", "src/CACHE_eviction_cache.rs"]);
+    }
+
+    #[test]
+    fn assets_are_listed_but_never_read_nor_counted_against_max_bytes() {
+        let mut rails = crate::rails::parse(crate::init::RAILS_TEMPLATE, "").unwrap();
+        rails.context.max_bytes = 64;
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("docs")).unwrap();
+        std::fs::write(root.path().join("docs/a-docs-logo.svg"), format!("<svg>{}</svg>", "x".repeat(500))).unwrap();
+        std::fs::write(root.path().join("docs/docs-guide.md"), "# Guide\n\nHow to use it.\n").unwrap();
+        std::fs::write(root.path().join("docs/docs.min.js"), "var a=1;").unwrap();
+        let intent = Intent { name: "i".into(), text: "t".into(), hash: "h".into() };
+        let ctx = build(Inputs {
+            rails: &rails,
+            intent: &intent,
+            history: &History::default(),
+            focus: Focus { reference: "intent".into(), text: "docs".into(), evidence: vec![] },
+            provider: "self",
+            tier: 0,
+            base: None,
+            tracked: &["docs/a-docs-logo.svg", "docs/docs-guide.md", "docs/docs.min.js"],
+            root: root.path(),
+        });
+        assert_eq!(ctx.files.len(), 3, "assets stay in the index");
+        let read: Vec<&str> = ctx.contents.iter().map(|c| c.path.as_str()).collect();
+        assert_eq!(read, ["docs/docs-guide.md"]);
+        assert!(!ctx.contents[0].truncated, "the SVG did not eat the byte budget");
     }
 }

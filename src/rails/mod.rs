@@ -8,6 +8,7 @@
 pub mod accept;
 mod codeowners;
 mod lock;
+pub mod model;
 mod parse;
 mod protected;
 
@@ -18,7 +19,8 @@ pub use lock::{
     CODEOWNERS_FILES, Change, ChangeKind, FileDiff, Lock, LockError, accepted_copies_dir, check, compute,
     diff_accepted, store_accepted,
 };
-pub use parse::{RailsError, is_loopback_url, parse};
+pub use model::{Endpoint, is_loopback_url};
+pub use parse::{RailsError, parse};
 pub use protected::{PathClass, PathPolicy, PatternSet, builtin_patterns, glob, is_git_alias};
 
 use crate::score::Weights;
@@ -296,17 +298,13 @@ pub enum ProviderKind {
         argv: Vec<String>,
     },
     Human,
+    /// Ollama's native `/api/chat`.
     Ollama {
-        url: String,
-        model: String,
-        num_ctx: u32,
+        endpoint: Endpoint,
     },
+    /// Any OpenAI-compatible `/v1/chat/completions`.
     OpenAi {
-        url: String,
-        model: String,
-        api_key_env: Option<String>,
-        caps: Option<Caps>,
-        paid: bool,
+        endpoint: Endpoint,
     },
     Heartbeat {
         journal: String,
@@ -314,6 +312,14 @@ pub enum ProviderKind {
 }
 
 impl ProviderKind {
+    /// The model endpoint of the `ollama` and `openai` kinds.
+    pub fn endpoint(&self) -> Option<&Endpoint> {
+        match self {
+            ProviderKind::Ollama { endpoint } | ProviderKind::OpenAi { endpoint } => Some(endpoint),
+            _ => None,
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             ProviderKind::Command { .. } => "command",
@@ -474,15 +480,5 @@ mod tests {
         assert!(rails.trust.runs_on_use("tests/test_api.py") && rails.trust.runs_on_use("docs/conftest.py"));
         assert!(rails.trust.runs_on_use(".github/workflows/ci.yml") && rails.trust.runs_on_use("src/build.rs"));
         assert!(!rails.trust.runs_on_use("docs/guide.md"));
-    }
-
-    #[test]
-    fn loopback_urls_are_recognised() {
-        for u in ["http://127.0.0.1:11434", "http://localhost/v1", "http://[::1]:8080/v1"] {
-            assert!(is_loopback_url(u), "{u}");
-        }
-        for u in ["https://api.openai.com/v1", "http://127.0.0.1.evil.com/v1", "http://localhost@evil.com/"] {
-            assert!(!is_loopback_url(u), "{u}");
-        }
     }
 }

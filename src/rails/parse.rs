@@ -204,6 +204,9 @@ struct TomlProvider {
     url: Option<String>,
     model: Option<String>,
     num_ctx: Option<u32>,
+    max_prompt_tokens: Option<u32>,
+    max_output_tokens: Option<u32>,
+    paid: Option<bool>,
     api_key_env: Option<String>,
     max_usd_per_day: Option<f64>,
     max_calls_per_day: Option<u32>,
@@ -681,6 +684,9 @@ impl Validator<'_> {
             ("url", p.url.is_some()),
             ("model", p.model.is_some()),
             ("num_ctx", p.num_ctx.is_some()),
+            ("max_prompt_tokens", p.max_prompt_tokens.is_some()),
+            ("max_output_tokens", p.max_output_tokens.is_some()),
+            ("paid", p.paid.is_some()),
             ("api_key_env", p.api_key_env.is_some()),
             ("max_usd_per_day", p.max_usd_per_day.is_some()),
             ("max_calls_per_day", p.max_calls_per_day.is_some()),
@@ -691,16 +697,7 @@ impl Validator<'_> {
         let allowed: &[&str] = match p.kind.as_str() {
             "command" => &["command"],
             "human" => &[],
-            "ollama" => &["url", "model", "num_ctx"],
-            "openai" => &[
-                "url",
-                "model",
-                "api_key_env",
-                "max_usd_per_day",
-                "max_calls_per_day",
-                "usd_per_1k_input",
-                "usd_per_1k_output",
-            ],
+            "ollama" | "openai" => super::model::KEYS,
             "heartbeat" => &["journal"],
             other => {
                 return Err(self.invalid(
@@ -721,15 +718,6 @@ impl Validator<'_> {
                 },
             ));
         }
-        let required = |value: Option<String>, key: &str| {
-            value.filter(|v| !v.trim().is_empty()).ok_or_else(|| {
-                self.invalid(
-                    span.clone(),
-                    format!("provider {name:?} of kind {:?} needs `{key}`", p.kind),
-                    format!("add {key} = \"...\" to [providers.{name}]"),
-                )
-            })
-        };
         let timeout_default = match p.kind.as_str() {
             "ollama" => 300,
             "human" => 3600,
@@ -757,55 +745,29 @@ impl Validator<'_> {
                 (ProviderKind::Command { argv }, true)
             }
             "human" => (ProviderKind::Human, true),
-            "ollama" => (
-                ProviderKind::Ollama {
-                    url: p.url.unwrap_or_else(|| "http://127.0.0.1:11434".into()),
-                    model: required(p.model, "model")?,
-                    num_ctx: p.num_ctx.unwrap_or(8192),
-                },
-                true,
-            ),
-            "openai" => {
-                let url = required(p.url, "url")?;
-                let paid = !is_loopback_url(&url);
-                let caps = match (p.max_usd_per_day, p.max_calls_per_day) {
-                    (Some(usd), Some(calls)) => Some(Caps {
-                        max_usd_per_day: usd,
-                        max_calls_per_day: calls,
-                        usd_per_1k_input: p.usd_per_1k_input.unwrap_or(0.0),
-                        usd_per_1k_output: p.usd_per_1k_output.unwrap_or(0.0),
-                    }),
-                    _ => None,
+            "ollama" | "openai" => {
+                let raw = super::model::RawEndpoint {
+                    url: p.url,
+                    model: p.model,
+                    api_key_env: p.api_key_env,
+                    num_ctx: p.num_ctx,
+                    max_prompt_tokens: p.max_prompt_tokens,
+                    max_output_tokens: p.max_output_tokens,
+                    paid: p.paid,
+                    enabled: p.enabled,
+                    max_usd_per_day: p.max_usd_per_day,
+                    max_calls_per_day: p.max_calls_per_day,
+                    usd_per_1k_input: p.usd_per_1k_input,
+                    usd_per_1k_output: p.usd_per_1k_output,
                 };
-                let enabled = p.enabled.unwrap_or(!paid);
-                if paid && enabled {
-                    let Some(c) = caps else {
-                        return Err(self.invalid(
-                            span,
-                            format!("provider {name:?} is paid ({url} is not on loopback) and enabled without caps"),
-                            format!("add max_usd_per_day and max_calls_per_day (and usd_per_1k_input, usd_per_1k_output) to [providers.{name}], or set enabled = false"),
-                        ));
-                    };
-                    if p.usd_per_1k_input.is_none() || p.usd_per_1k_output.is_none() || c.max_usd_per_day < 0.0 {
-                        return Err(self.invalid(
-                            span,
-                            format!(
-                                "provider {name:?} is paid but its prices are not set, so its spend cannot be capped"
-                            ),
-                            "set usd_per_1k_input and usd_per_1k_output",
-                        ));
-                    }
-                }
-                (
-                    ProviderKind::OpenAi {
-                        url,
-                        model: required(p.model, "model")?,
-                        api_key_env: p.api_key_env,
-                        caps,
-                        paid,
-                    },
-                    !paid,
-                )
+                let (endpoint, enabled) = super::model::endpoint(name, &p.kind, raw)
+                    .map_err(|r| self.invalid(span.clone(), r.message, r.hint))?;
+                let kind = if p.kind == "ollama" {
+                    ProviderKind::Ollama { endpoint }
+                } else {
+                    ProviderKind::OpenAi { endpoint }
+                };
+                (kind, enabled)
             }
             "heartbeat" => {
                 let journal = p.journal.unwrap_or_else(|| "docs/ratchet-journal.md".into());
@@ -825,17 +787,4 @@ impl Validator<'_> {
         };
         Ok(Provider { name: name.to_string(), enabled: p.enabled.unwrap_or(default_enabled), kind, timeout_s })
     }
-}
-
-/// Whether `url` points at this machine (so calling it costs nothing).
-pub fn is_loopback_url(url: &str) -> bool {
-    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host = authority.rsplit_once('@').map(|(_, h)| h).unwrap_or(authority);
-    let host = if let Some(v6) = host.strip_prefix('[') {
-        v6.split(']').next().unwrap_or("")
-    } else {
-        host.split(':').next().unwrap_or("")
-    };
-    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }

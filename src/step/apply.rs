@@ -20,7 +20,7 @@ use std::time::Duration;
 use crate::patch::{Before, Patch, Previous, Undo, Written};
 use crate::process::Ended;
 use crate::record::{ApplyRecord, ChecksRecord, Outcome, Reason, StepBody};
-use crate::score::{Signals, utility};
+use crate::score::Signals;
 
 use super::fence::{Fence, Phase as FencePhase};
 use super::inflight::{self, Inflight, Phase};
@@ -190,7 +190,7 @@ pub(super) fn apply_and_score(
         return fail(s, body, ending);
     }
     signals.ci_pass = 1.0;
-    let u = utility(&signals, &s.rails.utility.weights);
+    let u = super::settle::score(s, &signals, &body);
 
     // The entry that will describe the commit must fit before there is a commit.
     let mut merged = body.clone();

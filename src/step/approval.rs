@@ -32,6 +32,9 @@ pub(super) fn verdict_records(g: &Gate1) -> Vec<VerdictRecord> {
                 verdict: if attest { Stance::Attest } else { Stance::Object },
                 code: v.code.map(str::to_string),
                 reason: (!attest).then(|| v.reason.clone()),
+                provider: None,
+                weight: None,
+                cost: None,
             }
         })
         .collect()
@@ -95,7 +98,7 @@ pub(super) fn consider(
     progress: &mut dyn Progress,
 ) -> Result<Report, StepError> {
     let root = s.ws.root().to_path_buf();
-    let gate1 = gate::evaluate_value(&root, &s.rails, tier, &value, body.base.as_deref(), &s.intent.hash);
+    let gate1 = gate::evaluate_value(&root, &s.rails, tier, &value, body.base.as_deref(), &s.intent);
     body.gate1 = verdict_records(&gate1);
     crate::timing::mark("gate1");
     let proposal = Proposal::from_value(&value).ok();
@@ -138,11 +141,35 @@ pub(super) fn consider(
     let predicted_signals = Signals { ci_pass: 1.0, human_score: 1.0, ..signals };
     let predicted = utility(&predicted_signals, &s.rails.utility.weights);
 
+    // Critics (Gate 1, once the rules attest): an objection only takes the
+    // proposal out of auto-merge and is shown first at Gate 2.
+    let critics = if s.rails.critics.is_empty() {
+        Vec::new()
+    } else {
+        let history = s.history()?;
+        crate::gate::critics::gate(
+            &s.rails,
+            &history,
+            &body.pick.provider,
+            &gate1.packet,
+            &proposal.rationale,
+            &path,
+            &old,
+            &new,
+            &s.intent.text,
+            &root,
+            &mut super::Generating(&mut *progress),
+            crate::clock::now(),
+        )
+    };
+    body.gate1.extend(critics.iter().filter_map(|c| c.record()));
+
     // Gate 2.
     let lines = gate1.stats.map_or(u64::MAX, |st| st.changed());
     let auto =
         two::auto_merge(&s.rails, AutoMergeCase { path: &path, lines, tier, predicted, loop_step: fence.is_some() })
-            .is_ok();
+            .is_ok()
+            && critics.iter().all(|c| c.allows_auto_merge());
     let (decision, by) = if auto {
         (Some(Decision::Approve { score: AUTO_SCORE }), "auto".to_string())
     } else if let Some(g) = gate2 {

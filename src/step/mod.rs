@@ -61,7 +61,7 @@ pub use heartbeat::{Beat, heartbeat, heartbeat_failed};
 pub use inflight::{FAULT_ENV, Inflight, Phase};
 pub use pending::{Pending, PendingState, PendingView, decide, reject, waiting};
 pub use revert::{Reverted, revert};
-pub use select::{HEARTBEAT, Standing, configured, focus as focus_for, standings};
+pub use select::{HEARTBEAT, Standing, allowance, at_cap, configured, focus as focus_for, standings};
 pub use session::Session;
 
 use approval::consider;
@@ -79,6 +79,9 @@ fn seal() -> Seal {
 /// Narration hooks; the CLI draws them, tests ignore them.
 pub trait Progress {
     fn phase(&mut self, _phase: &str, _detail: &str) {}
+    /// A model is generating: tokens so far, time since its call began.
+    fn generating(&mut self, _provider: &str, _tokens: u64, _elapsed: Duration) {}
+    fn generated(&mut self) {}
     fn checks_running(&mut self, _elapsed: Duration) {}
     fn checks_done(&mut self) {}
 }
@@ -86,6 +89,17 @@ pub trait Progress {
 /// Progress that says nothing.
 pub struct Quiet;
 impl Progress for Quiet {}
+
+/// The step's progress as a provider's generation hook.
+pub(crate) struct Generating<'a>(pub(crate) &'a mut dyn Progress);
+impl crate::propose::provider::Generation for Generating<'_> {
+    fn generating(&mut self, provider: &str, tokens: u64, elapsed: Duration) {
+        self.0.generating(provider, tokens, elapsed);
+    }
+    fn generated(&mut self, _provider: &str) {
+        self.0.generated();
+    }
+}
 
 /// How a step runs.
 pub struct Options<'a> {
@@ -100,6 +114,8 @@ pub struct Options<'a> {
     pub interactive: bool,
     /// What the focus is, from telemetry: a pain, nothing, or why it could not be read.
     pub telemetry: Result<Option<Focus>, String>,
+    /// Set on Ctrl-C: a model call in flight stops.
+    pub cancel: crate::propose::provider::Cancel,
 }
 
 /// How a step (or its continuation) ended.
@@ -152,6 +168,7 @@ fn fresh_body(s: &Session, base: Option<String>, pick: PickRecord, outcome: Outc
         outcome,
         reason: None,
         detail: None,
+        target: None,
     }
 }
 
@@ -175,11 +192,13 @@ pub fn run(s: &mut Session, opts: Options<'_>, progress: &mut dyn Progress) -> R
     let now = crate::clock::now();
     crate::timing::mark("history");
     let id = s.next_id();
-    let env = Surroundings {
+    let mut env = Surroundings {
         root: s.ws.root().to_path_buf(),
         interactive: opts.interactive,
         patch_file: opts.patch_file.clone(),
         step_id: id.clone(),
+        cancel: opts.cancel.clone(),
+        allowance: None,
     };
     if let Some(name) = &opts.forced {
         let known = configured(&s.rails);
@@ -213,6 +232,12 @@ pub fn run(s: &mut Session, opts: Options<'_>, progress: &mut dyn Progress) -> R
             seed: pick.seed.clone(),
             focus: focus.reference.clone(),
             note,
+            capped: standings
+                .iter()
+                .filter_map(|x| {
+                    x.reason.as_ref().filter(|r| r.contains("cap reached")).map(|r| format!("{}: {r}", x.name))
+                })
+                .collect(),
         },
         Outcome::Failed,
     );
@@ -237,10 +262,17 @@ pub fn run(s: &mut Session, opts: Options<'_>, progress: &mut dyn Progress) -> R
     inflight::fault("propose");
     let provider = select::provider(&s.rails, &pick.provider).expect("the pick is among the configured providers");
     progress.phase("propose", &format!("asking {}", pick.provider));
-    let answer = provider.propose(&ctx, &env);
+    if let Some(cfg) = configured(&s.rails).iter().find(|p| p.name == pick.provider) {
+        env.allowance = allowance(cfg, &history, now);
+    }
+    let answer = provider.propose_with(&ctx, &env, &mut Generating(&mut *progress));
+    let spent = provider.spent();
     crate::timing::mark("propose");
     if answer.as_ref().is_err_and(|f| f.reason_code() != "provider_unavailable") || answer.is_ok() {
         body.cost.calls = 1;
+    }
+    if spent.calls > 0 || answer.as_ref().is_err_and(|f| f.reason_code() == "provider_over_budget") {
+        body.cost = spent.clone();
     }
     // Whatever it answered, the provider may not have changed anything.
     if let Err(breach) = fence.check(&s.repo, &s.rails.paths, fence::Phase::Proposed) {
@@ -258,15 +290,19 @@ pub fn run(s: &mut Session, opts: Options<'_>, progress: &mut dyn Progress) -> R
                 "provider_unavailable" => Reason::ProviderUnavailable,
                 "provider_timeout" => Reason::ProviderTimeout,
                 "provider_over_budget" => Reason::ProviderOverBudget,
+                "provider_cancelled" => Reason::ProviderCancelled,
                 _ => Reason::ProviderInvalidOutput,
             };
             let ending = Ending::new(Outcome::Failed, reason).detail(failure.to_string()).signals(failure_signals());
             settle(s, &id, body, ending, None)
         }
         Ok(Answer::Noop { reason }) => {
+            body.target = provider.target();
             settle(s, &id, body, Ending::new(Outcome::Noop, Reason::Noop).detail(reason), None)
         }
         Ok(Answer::Proposal { value, cost }) => {
+            // The provider's own account (a model's every try), else what it said it cost.
+            let cost = if spent.calls > 0 { spent } else { cost };
             body.cost = Cost { calls: cost.calls.max(1), ..cost };
             consider(s, &id, body, value, tier, opts.gate2, Some(fence), progress)
         }
@@ -289,6 +325,7 @@ pub fn propose(s: &mut Session, provider: &str, value: serde_json::Value) -> Res
             seed: String::new(),
             focus: settle::bound(focus, settle::MAX_SHORT),
             note: None,
+            capped: Vec::new(),
         },
         Outcome::Pending,
     );

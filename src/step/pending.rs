@@ -219,7 +219,7 @@ fn view(s: &Session, id: &str, body: &StepBody) -> Result<PendingView, String> {
     let tier = crate::trust::tier_of(&history, &s.rails.trust, &body.pick.provider);
     let head = s.repo.head_commit();
     let root = s.ws.root().to_path_buf();
-    let gate1 = gate::evaluate(&root, &s.rails, tier, &proposal, head.as_deref(), &s.intent.hash);
+    let gate1 = gate::evaluate(&root, &s.rails, tier, &proposal, head.as_deref(), &s.intent);
     let signals = gate1_signals(&gate1, Some(&proposal));
     let predicted = utility(&Signals { ci_pass: 1.0, human_score: 1.0, ..signals }, &s.rails.utility.weights);
     let patch = proposal.single().cloned();
@@ -303,7 +303,11 @@ pub fn decide(
         }
     }
     let mut body = view.body.clone();
+    // The rules are judged again; the critics' verdicts (bound to the packet
+    // when it went pending) stay.
+    let critics: Vec<VerdictRecord> = body.gate1.iter().filter(|v| v.by.starts_with("critic:")).cloned().collect();
     body.gate1 = view.verdicts.clone();
+    body.gate1.extend(critics);
     body.proposal = Some(proposal_record(&view.proposal, &view.gate1.packet, &view.gate1));
     body.base = s.repo.head_commit();
     let mut signals = gate1_signals(&view.gate1, Some(&view.proposal));

@@ -7,7 +7,7 @@ use crate::history::{History, ProviderStats};
 use crate::intent::Intent;
 use crate::pick::{self, Candidate, Inputs, Pick};
 use crate::propose::context::Focus;
-use crate::propose::provider::{self, Provider, Surroundings};
+use crate::propose::provider::{self, Allowance, Provider, Surroundings};
 use crate::rails::{self, ProviderKind, Rails};
 
 /// The provider that is always eligible and the fallback when nothing else is.
@@ -87,19 +87,41 @@ fn ineligibility(
     if !cfg.enabled {
         return Some("disabled (enabled = false in config/rails.toml)".into());
     }
-    if let ProviderKind::OpenAi { caps: Some(c), paid: true, .. } = &cfg.kind {
-        let (usd, calls) = history.cost_on_day(&cfg.name, now);
-        if usd >= c.max_usd_per_day {
-            return Some(format!("cost cap reached: ${usd:.2} of ${:.2} today", c.max_usd_per_day));
-        }
-        if calls >= c.max_calls_per_day as u64 {
-            return Some(format!("call cap reached: {calls} of {} calls today", c.max_calls_per_day));
-        }
+    if let Some(reason) = at_cap(cfg, history, now) {
+        return Some(reason);
     }
     if let Err(reason) = provider::from_config(cfg).availability(env) {
         return Some(format!("unavailable: {reason}"));
     }
     None
+}
+
+/// Why `cfg` is at its daily cap today (from the log), or `None`. A paid
+/// endpoint has a USD and a call cap; a local one is free, and capped only
+/// when the rails give it `max_calls_per_day`. Critic calls count too.
+pub fn at_cap(cfg: &rails::Provider, history: &History, now: chrono::DateTime<chrono::Utc>) -> Option<String> {
+    let a = allowance(cfg, history, now)?;
+    if a.calls == Some(0) {
+        let c = cfg.kind.endpoint().and_then(|e| e.caps).map_or(0, |c| c.max_calls_per_day);
+        return Some(format!("call cap reached: {c} of {c} calls today"));
+    }
+    if a.usd.is_some_and(|u| u <= 0.0) {
+        let (usd, _) = history.cost_on_day(&cfg.name, now);
+        let max = cfg.kind.endpoint().and_then(|e| e.caps).map_or(0.0, |c| c.max_usd_per_day);
+        return Some(format!("cost cap reached: ${usd:.2} of ${max:.2} today"));
+    }
+    None
+}
+
+/// What `cfg` may still spend today under its caps, or `None` without caps.
+pub fn allowance(cfg: &rails::Provider, history: &History, now: chrono::DateTime<chrono::Utc>) -> Option<Allowance> {
+    let endpoint = cfg.kind.endpoint()?;
+    let caps = endpoint.caps?;
+    let (usd, calls) = history.cost_on_day(&cfg.name, now);
+    Some(Allowance {
+        calls: Some((caps.max_calls_per_day as u64).saturating_sub(calls)),
+        usd: endpoint.paid.then(|| (caps.max_usd_per_day - usd).max(0.0)),
+    })
 }
 
 /// What the step focuses on: an open next step left by an earlier step,
@@ -161,4 +183,118 @@ pub fn choose(
 /// The provider object for `name`.
 pub fn provider(rails: &Rails, name: &str) -> Option<Box<dyn Provider>> {
     configured(rails).iter().find(|p| p.name == name).map(provider::from_config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::Event;
+    use crate::record::*;
+
+    fn at(t: &str) -> chrono::DateTime<chrono::Utc> {
+        crate::clock::parse(t).unwrap()
+    }
+
+    /// A log of steps by `provider`, each `(time, calls, usd)`.
+    fn history(provider: &str, steps: &[(&str, u64, f64)]) -> History {
+        let events = steps.iter().enumerate().map(|(i, (ts, calls, usd))| {
+            let body = StepBody {
+                intent: "i".into(),
+                rails: "r".into(),
+                versions: Versions::current(),
+                base: None,
+                pick: PickRecord {
+                    provider: provider.into(),
+                    reason: crate::pick::Reason::Thompson,
+                    seed: "s".into(),
+                    focus: "intent".into(),
+                    note: None,
+                    capped: Vec::new(),
+                },
+                proposal: None,
+                gate1: vec![],
+                gate2: None,
+                apply: None,
+                signals: None,
+                utility: None,
+                cost: Cost { usd: *usd, input_tokens: 10, output_tokens: 10, calls: *calls },
+                sandbox: None,
+                outcome: Outcome::Noop,
+                reason: None,
+                detail: None,
+                target: None,
+            };
+            Event {
+                seq: i as u64 + 1,
+                id: format!("s{}", i + 1),
+                ts: at(ts),
+                kind: "step".into(),
+                body: serde_json::to_string(&body).unwrap(),
+            }
+        });
+        History::from_events(events.collect::<Vec<_>>())
+    }
+
+    fn paid(calls: u32, usd: f64) -> rails::Provider {
+        let text = format!(
+            "[paths]\nallow = [\"docs/**\"]\n[providers.m]\nkind = \"openai\"\nurl = \"https://api.example.com/v1\"\nmodel = \"x\"\n\
+             enabled = true\nmax_calls_per_day = {calls}\nmax_usd_per_day = {usd}\nusd_per_1k_input = 0.001\nusd_per_1k_output = 0.002\n"
+        );
+        rails::parse(&text, "").unwrap().providers["m"].clone()
+    }
+
+    const NOON: &str = "2026-11-21T12:00:00Z";
+
+    #[test]
+    fn the_call_cap_at_one_under_and_one_over() {
+        let cfg = paid(3, 100.0);
+        let under = history("m", &[("2026-11-21T01:00:00Z", 1, 0.0), ("2026-11-21T02:00:00Z", 1, 0.0)]);
+        assert_eq!(at_cap(&cfg, &under, at(NOON)), None, "one under the cap");
+        assert_eq!(allowance(&cfg, &under, at(NOON)).unwrap().calls, Some(1));
+        let at_it = history("m", &[("2026-11-21T01:00:00Z", 1, 0.0), ("2026-11-21T02:00:00Z", 2, 0.0)]);
+        assert_eq!(at_cap(&cfg, &at_it, at(NOON)).as_deref(), Some("call cap reached: 3 of 3 calls today"));
+        let over = history("m", &[("2026-11-21T01:00:00Z", 4, 0.0)]);
+        assert!(at_cap(&cfg, &over, at(NOON)).is_some(), "one over the cap");
+        assert_eq!(allowance(&cfg, &over, at(NOON)).unwrap().calls, Some(0));
+    }
+
+    #[test]
+    fn the_usd_cap_at_one_under_and_one_over() {
+        let cfg = paid(100, 1.0);
+        let under = history("m", &[("2026-11-21T01:00:00Z", 1, 0.99)]);
+        assert_eq!(at_cap(&cfg, &under, at(NOON)), None);
+        let left = allowance(&cfg, &under, at(NOON)).unwrap().usd.unwrap();
+        assert!((left - 0.01).abs() < 1e-9, "{left}");
+        let at_it = history("m", &[("2026-11-21T01:00:00Z", 1, 0.5), ("2026-11-21T02:00:00Z", 1, 0.5)]);
+        assert_eq!(at_cap(&cfg, &at_it, at(NOON)).as_deref(), Some("cost cap reached: $1.00 of $1.00 today"));
+        let over = history("m", &[("2026-11-21T01:00:00Z", 1, 1.01)]);
+        assert!(at_cap(&cfg, &over, at(NOON)).is_some());
+        // Another provider's spend is not this one's.
+        assert_eq!(at_cap(&cfg, &history("other", &[("2026-11-21T01:00:00Z", 9, 9.0)]), at(NOON)), None);
+    }
+
+    #[test]
+    fn the_caps_start_again_at_the_utc_day_boundary() {
+        let cfg = paid(2, 1.0);
+        let h = history("m", &[("2026-11-21T23:59:58Z", 1, 0.6), ("2026-11-21T23:59:59Z", 1, 0.4)]);
+        assert!(at_cap(&cfg, &h, at("2026-11-21T23:59:59Z")).is_some());
+        assert_eq!(at_cap(&cfg, &h, at("2026-11-22T00:00:00Z")), None);
+        assert_eq!(
+            allowance(&cfg, &h, at("2026-11-22T00:00:00Z")).unwrap(),
+            Allowance { calls: Some(2), usd: Some(1.0) }
+        );
+    }
+
+    #[test]
+    fn a_local_endpoint_is_free_and_capped_only_by_calls() {
+        let text =
+            "[paths]\nallow = [\"docs/**\"]\n[providers.l]\nkind = \"ollama\"\nmodel = \"x\"\nmax_calls_per_day = 1\n";
+        let cfg = rails::parse(text, "").unwrap().providers["l"].clone();
+        let a = allowance(&cfg, &History::default(), at(NOON)).unwrap();
+        assert_eq!(a, Allowance { calls: Some(1), usd: None }, "no USD cap on a free endpoint");
+        assert!(at_cap(&cfg, &history("l", &[("2026-11-21T01:00:00Z", 1, 0.0)]), at(NOON)).is_some());
+        let uncapped = "[paths]\nallow = [\"docs/**\"]\n[providers.l]\nkind = \"ollama\"\nmodel = \"x\"\n";
+        let cfg = rails::parse(uncapped, "").unwrap().providers["l"].clone();
+        assert_eq!(allowance(&cfg, &history("l", &[("2026-11-21T01:00:00Z", 50, 0.0)]), at(NOON)), None);
+    }
 }

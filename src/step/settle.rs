@@ -85,7 +85,7 @@ pub fn settle(
         body.detail = Some(bound(&d, MAX_TEXT));
     }
     if let Some(signals) = ending.signals {
-        body.utility = Some(utility(&signals, &s.rails.utility.weights));
+        body.utility = Some(score(s, &signals, &body));
         body.signals = Some(signals);
     }
     bound_body(&mut body);
@@ -114,6 +114,12 @@ pub fn settle(
         quit: false,
         seq: entry.seq,
     })
+}
+
+/// The utility of `signals` under the rails' weights, with the critics'
+/// capped signal blended in (their weights are recorded in their verdicts).
+pub fn score(s: &Session, signals: &Signals, body: &StepBody) -> f64 {
+    crate::gate::critics::blend(utility(signals, &s.rails.utility.weights), &body.gate1)
 }
 
 /// Bounds every string in `body` that a provider or a child could make long.

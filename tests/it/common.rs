@@ -209,6 +209,10 @@ pub struct Setup {
     pub agent_timeout: u64,
     /// `[loopkit] url`, when the workspace reads pains.
     pub loopkit: Option<String>,
+    /// More rails appended to the template (extra providers, critics).
+    pub extra_rails: String,
+    /// The intent's text, instead of the template's (as `intents/docs.md`).
+    pub intent: Option<String>,
 }
 
 impl Default for Setup {
@@ -220,6 +224,8 @@ impl Default for Setup {
             auto_merge_lines: 10,
             agent_timeout: 20,
             loopkit: None,
+            extra_rails: String::new(),
+            intent: None,
         }
     }
 }
@@ -276,7 +282,12 @@ impl Ws {
             rails.push_str(&line);
             rails.push('\n');
         }
+        rails.push_str(&setup.extra_rails);
         ws.write("config/rails.toml", &rails);
+        if let Some(text) = &setup.intent {
+            ws.write("intents/docs.md", text);
+            ws.write("intents/CURRENT", "docs\n");
+        }
         let out = ws.run(&["init"]);
         assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
         ws.git(&["add", "-A"]);

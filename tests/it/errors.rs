@@ -70,6 +70,21 @@ fn codes_in_source() -> BTreeSet<String> {
                 out.extend(code_literal(piece));
             }
         }
+        // A code kept in a constant of its own name: `const X: &str = "X";`.
+        for line in text.lines() {
+            if let Some((name, value)) = line
+                .trim_start()
+                .trim_start_matches("pub ")
+                .strip_prefix("const ")
+                .and_then(|l| l.split_once(": &str = "))
+            {
+                if let Some(code) = code_literal(value) {
+                    if code == name.trim() {
+                        out.insert(code);
+                    }
+                }
+            }
+        }
         for piece in text.split("ApiError::new(").skip(1) {
             if let Some((_, after)) = piece.split_once(',') {
                 out.extend(code_literal(after));

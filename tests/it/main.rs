@@ -9,6 +9,8 @@ mod doctor;
 mod errors;
 mod index;
 mod init;
+mod model;
+mod ollama_stub;
 mod rails;
 mod recovery;
 mod status;

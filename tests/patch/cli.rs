@@ -57,13 +57,17 @@ fn a_clean_patch_attests_and_exits_0() {
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
     snapshot!(run.stdout, @r#"
-        rule:path_ok    attest  docs/guide.md: allowed by docs/**; not protected; no symlink on the path; a regular file (mode 0644)
-        rule:schema     attest  replace: the old text occurs exactly once in docs/guide.md
-        rule:atomic_ok  attest  one replace on one file: 2 lines changed (budget 120), 38 bytes after (budget 65536)
-        rule:tier       attest  docs/guide.md needs tier docs; the provider is at tier docs
-        lines           +1 -1 (2 changed)
-        diff_ratio      0.0167
-        packet          [HASH]
+        rule:path_ok         attest  docs/guide.md: allowed by docs/**; not protected; no symlink on the path; a regular file (mode 0644)
+        rule:schema          attest  replace: the old text occurs exactly once in docs/guide.md
+        rule:atomic_ok       attest  one replace on one file: 2 lines changed (budget 120), 38 bytes after (budget 65536)
+        rule:tier            attest  docs/guide.md needs tier docs; the provider is at tier docs
+        rule:no_change       attest  the file changes
+        rule:duplicated_text attest  no added text repeats its neighbours
+        rule:prompt_echo     attest  no added line carries ratchet's scaffolding
+        rule:structure       attest  fences, headings, directives and format intact
+        lines                +1 -1 (2 changed)
+        diff_ratio           0.0167
+        packet               [HASH]
     "#);
     snapshot!(run.stderr, @r#"checking replace docs/guide.md for provider self (tier docs) on commit [SHORT]"#);
     assert!(repo.snapshot() == before, "patch check wrote to the tree");
@@ -75,13 +79,17 @@ fn a_protected_path_objects_and_exits_1_with_its_code() {
     let run = check(&repo, r#"{"op":"replace","path":"Config/Rails.toml","new":"version = 1\n"}"#, &[]);
     assert_eq!(run.code, 1);
     snapshot!(run.stdout, @r#"
-        rule:path_ok    object  PATH_PROTECTED: Config/Rails.toml is protected (matches config/**)
-        rule:schema     object  PATH_PROTECTED: not checked: Config/Rails.toml is protected (matches config/**)
-        rule:atomic_ok  object  PATH_PROTECTED: not checked: Config/Rails.toml is protected (matches config/**)
-        rule:tier       object  TIER_LOCKED: Config/Rails.toml needs tier code (it is in no tier, so it needs the top one); the provider is at tier docs
-        lines           not measured
-        diff_ratio      not measured
-        packet          [HASH]
+        rule:path_ok         object  PATH_PROTECTED: Config/Rails.toml is protected (matches config/**)
+        rule:schema          object  PATH_PROTECTED: not checked: Config/Rails.toml is protected (matches config/**)
+        rule:atomic_ok       object  PATH_PROTECTED: not checked: Config/Rails.toml is protected (matches config/**)
+        rule:tier            object  TIER_LOCKED: Config/Rails.toml needs tier code (it is in no tier, so it needs the top one); the provider is at tier docs
+        rule:no_change       object  PATH_PROTECTED: not checked: Config/Rails.toml is protected (matches config/**)
+        rule:duplicated_text object  PATH_PROTECTED: not checked: Config/Rails.toml is protected (matches config/**)
+        rule:prompt_echo     object  PATH_PROTECTED: not checked: Config/Rails.toml is protected (matches config/**)
+        rule:structure       object  PATH_PROTECTED: not checked: Config/Rails.toml is protected (matches config/**)
+        lines                not measured
+        diff_ratio           not measured
+        packet               [HASH]
     "#);
     snapshot!(run.stderr, @r#"
         checking replace Config/Rails.toml for provider self (tier docs) on commit [SHORT]
@@ -135,6 +143,26 @@ fn json_output_has_the_verdicts_and_the_actionable_error_shape() {
             {
               "by": "rule:tier",
               "reason": "docs/guide.md needs tier docs; the provider is at tier docs",
+              "verdict": "attest"
+            },
+            {
+              "by": "rule:no_change",
+              "reason": "the file changes",
+              "verdict": "attest"
+            },
+            {
+              "by": "rule:duplicated_text",
+              "reason": "no added text repeats its neighbours",
+              "verdict": "attest"
+            },
+            {
+              "by": "rule:prompt_echo",
+              "reason": "no added line carries ratchet's scaffolding",
+              "verdict": "attest"
+            },
+            {
+              "by": "rule:structure",
+              "reason": "fences, headings, directives and format intact",
               "verdict": "attest"
             }
           ]
@@ -190,6 +218,30 @@ fn json_output_has_the_verdicts_and_the_actionable_error_shape() {
               "by": "rule:tier",
               "reason": "\"docs/../../etc/cron.d/x\" needs tier docs; the provider is at tier docs",
               "verdict": "attest"
+            },
+            {
+              "by": "rule:no_change",
+              "code": "PATH_INVALID",
+              "reason": "not checked: \"docs/../../etc/cron.d/x\" is not a valid patch path: it has a '..' component",
+              "verdict": "object"
+            },
+            {
+              "by": "rule:duplicated_text",
+              "code": "PATH_INVALID",
+              "reason": "not checked: \"docs/../../etc/cron.d/x\" is not a valid patch path: it has a '..' component",
+              "verdict": "object"
+            },
+            {
+              "by": "rule:prompt_echo",
+              "code": "PATH_INVALID",
+              "reason": "not checked: \"docs/../../etc/cron.d/x\" is not a valid patch path: it has a '..' component",
+              "verdict": "object"
+            },
+            {
+              "by": "rule:structure",
+              "code": "PATH_INVALID",
+              "reason": "not checked: \"docs/../../etc/cron.d/x\" is not a valid patch path: it has a '..' component",
+              "verdict": "object"
             }
           ]
         }

@@ -133,7 +133,7 @@ fn evaluating_never_writes() {
         r#"{"op":"create","path":"docs/a/b/new.md","content":"x"}"#,
         r#"{"op":"append","path":"docs/guide.md","content":"x"}"#,
         r#"{"op":"replace","path":"src/lib.rs","old":"42","new":"43"}"#,
-        r#"{"op":"replace","path":"docs/guide.md","new":"whole"}"#,
+        r##"{"op":"replace","path":"docs/guide.md","new":"# Guide\nwhole\n"}"##,
     ] {
         let g = gate::evaluate(repo.root(), &rails, 2, &Proposal::parse(json).unwrap(), None, "i");
         assert!(g.passed(), "{json}: {:#?}", g.verdicts);

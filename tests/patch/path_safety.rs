@@ -22,7 +22,7 @@ fn patch(op: Op, path: &str) -> Patch {
     match op {
         Op::Create => Patch::Create { path, content: "pwned\n".into() },
         Op::Append => Patch::Append { path, content: "pwned\n".into() },
-        Op::Replace => Patch::Replace { path, old: None, new: "pwned\n".into() },
+        Op::Replace => Patch::Replace { path, old: None, new: "# pwned\n".into() },
     }
 }
 
@@ -220,7 +220,7 @@ fn a_hard_link_to_a_protected_file_is_replaced_not_written_through() {
     let rails_before = repo.read("config/rails.toml");
     let p = patch(Op::Replace, "docs/hard.md");
     let undo = patch::apply(repo.root(), &repo.rails().paths, &p).unwrap();
-    assert_eq!(repo.read("docs/hard.md"), b"pwned\n");
+    assert_eq!(repo.read("docs/hard.md"), b"# pwned\n");
     assert_eq!(repo.read("config/rails.toml"), rails_before);
     undo.restore(repo.root()).unwrap();
     assert_eq!(repo.read("docs/hard.md"), rails_before);

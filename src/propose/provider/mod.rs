@@ -6,15 +6,21 @@
 //! never touches the tree, and can never hang or crash the loop.
 //!
 //! Kinds here: `command` (with `self`, the operator's own agent, as the
-//! default configured command provider), `human` and `heartbeat`. The model
-//! kinds (`ollama`, `openai`) are configured and shown, but report
-//! `unavailable` until their clients land: the seam is [`Provider`].
+//! default configured command provider), `human`, `heartbeat`, and the
+//! model kinds `ollama` and `openai` ([`model`]). A provider that streams
+//! reports its progress through [`Generation`] (the step passes a hook; the
+//! domain never prints) and stops when [`Cancel`] is set (Ctrl-C); what its
+//! tries cost is [`Provider::spent`].
 
 mod command;
 mod heartbeat;
 mod human;
+pub mod model;
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -47,6 +53,8 @@ pub enum Failure {
     InvalidOutput { reason: String },
     #[error("over budget: {reason}")]
     OverBudget { reason: String },
+    #[error("cancelled (Ctrl-C)")]
+    Cancelled,
 }
 
 impl Failure {
@@ -57,6 +65,7 @@ impl Failure {
             Failure::Timeout { .. } => "provider_timeout",
             Failure::InvalidOutput { .. } => "provider_invalid_output",
             Failure::OverBudget { .. } => "provider_over_budget",
+            Failure::Cancelled => "provider_cancelled",
         }
     }
 }
@@ -72,7 +81,49 @@ pub struct Surroundings {
     pub patch_file: Option<PathBuf>,
     /// The step id, passed to command providers as `RATCHET_STEP_ID`.
     pub step_id: String,
+    /// Set when the user asks to stop (Ctrl-C): a streaming call ends.
+    pub cancel: Cancel,
+    /// What the provider may still spend today under its caps (`None`: no caps).
+    pub allowance: Option<Allowance>,
 }
+
+/// A cancellation flag shared with whoever catches Ctrl-C.
+#[derive(Clone, Debug, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    /// The flag, for a signal handler to set.
+    pub fn flag(&self) -> Arc<AtomicBool> {
+        self.0.clone()
+    }
+
+    pub fn set(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// What a capped provider may still spend today, from the log.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Allowance {
+    pub calls: Option<u64>,
+    pub usd: Option<f64>,
+}
+
+/// Progress while a model generates: the step passes a hook, the CLI draws it.
+pub trait Generation {
+    /// `tokens` generated so far by `provider`, `elapsed` since the call began.
+    fn generating(&mut self, _provider: &str, _tokens: u64, _elapsed: Duration) {}
+    /// The call ended.
+    fn generated(&mut self, _provider: &str) {}
+}
+
+/// A hook that shows nothing.
+pub struct Silent;
+impl Generation for Silent {}
 
 /// Something that proposes patches.
 pub trait Provider {
@@ -80,23 +131,23 @@ pub trait Provider {
     /// `Err(reason)` when the provider cannot be asked now.
     fn availability(&self, env: &Surroundings) -> Result<(), String>;
     fn propose(&self, context: &Context, env: &Surroundings) -> Result<Answer, Failure>;
-}
-
-/// A configured kind without a client in this version.
-struct NotYet {
-    name: String,
-    kind: &'static str,
-}
-
-impl Provider for NotYet {
-    fn name(&self) -> &str {
-        &self.name
+    /// [`Provider::propose`], reporting progress while generating.
+    fn propose_with(
+        &self,
+        context: &Context,
+        env: &Surroundings,
+        _hooks: &mut dyn Generation,
+    ) -> Result<Answer, Failure> {
+        self.propose(context, env)
     }
-    fn availability(&self, _: &Surroundings) -> Result<(), String> {
-        Err(format!("the {} provider kind has no client in ratchet {} yet", self.kind, env!("CARGO_PKG_VERSION")))
+    /// What the last `propose` spent, every try counted (zero when the
+    /// provider does not count: the step then counts one call).
+    fn spent(&self) -> Cost {
+        Cost::default()
     }
-    fn propose(&self, _: &Context, env: &Surroundings) -> Result<Answer, Failure> {
-        Err(Failure::Unavailable { reason: self.availability(env).unwrap_err() })
+    /// The file the last `propose` looked at, when it says.
+    fn target(&self) -> Option<String> {
+        None
     }
 }
 
@@ -106,8 +157,11 @@ pub fn from_config(cfg: &rails::Provider) -> Box<dyn Provider> {
         ProviderKind::Command { argv } => Box::new(Command::new(&cfg.name, argv.clone(), cfg.timeout_s)),
         ProviderKind::Human => Box::new(Human::new(&cfg.name)),
         ProviderKind::Heartbeat { journal } => Box::new(Heartbeat::new(&cfg.name, journal)),
-        kind @ (ProviderKind::Ollama { .. } | ProviderKind::OpenAi { .. }) => {
-            Box::new(NotYet { name: cfg.name.clone(), kind: kind.name() })
+        ProviderKind::Ollama { endpoint } => {
+            Box::new(model::Model::new(&cfg.name, model::Wire::Ollama, endpoint.clone(), cfg.timeout_s))
+        }
+        ProviderKind::OpenAi { endpoint } => {
+            Box::new(model::Model::new(&cfg.name, model::Wire::OpenAi, endpoint.clone(), cfg.timeout_s))
         }
     }
 }
