@@ -24,6 +24,7 @@
 
 #![recursion_limit = "512"]
 
+pub mod agents;
 pub mod approve;
 pub mod canonical;
 pub mod cli;

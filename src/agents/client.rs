@@ -1,0 +1,1 @@
+//! The blocking client behind `ratchet agent` (filled in below).
