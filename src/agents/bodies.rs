@@ -137,7 +137,8 @@ pub fn candidate(body: &Json) -> Result<Candidate, BodyError> {
     let bot_id = f.string("botId", 200)?;
     let verified = f.boolean("verified", true)?;
     let base = f.string("base", 64)?;
-    if !(base.len() == 40 || base.len() == 64) || !base.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    if !(base.len() == 40 || base.len() == 64)
+        || !base.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
     {
         return Err(bad("base", "base must be a full commit id (40 or 64 lower-case hex digits)"));
     }
@@ -306,7 +307,10 @@ mod tests {
             (r#"{"botId":"b","verified":false,"base":"HEAD"}"#, "base"),
             (r#"{"botId":"b","extra":1}"#, "extra"),
             (r#"[1]"#, ""),
-            (r#"{"botId":"b","verified":false,"base":"0123456789abcdef0123456789abcdef01234567","rationale":"r","patch":[],"next_steps":[]}"#, "patch"),
+            (
+                r#"{"botId":"b","verified":false,"base":"0123456789abcdef0123456789abcdef01234567","rationale":"r","patch":[],"next_steps":[]}"#,
+                "patch",
+            ),
         ];
         for (text, field) in cases {
             let e = candidate(&parse(text.as_bytes()).unwrap()).unwrap_err();

@@ -233,3 +233,62 @@ pub struct ErrorBody {
     #[serde(default)]
     pub retry_after_seconds: Option<u64>,
 }
+
+/// The error codes of this API with their statuses (the bootstrap's errorMap).
+pub const ERROR_MAP: &[(Option<u16>, &str, &str)] = &[
+    (
+        None,
+        "SDK_PACKAGE_UNPUBLISHED",
+        "The public docs advertise @machinesroom/api-client, but npm cannot resolve the package. This server needs no SDK: sign as signedWrite says, or use `ratchet agent`.",
+    ),
+    (Some(401), "AGENT_SIGNED_HEADERS_MISSING", "A required x-agent-* header is absent."),
+    (
+        Some(401),
+        "AGENT_SIGNED_HEADERS_INVALID",
+        "Malformed raw x-agent-* values before signature verification; details lists {header, code, message}.",
+    ),
+    (Some(401), "AGENT_TIMESTAMP_DRIFT_EXCEEDED", "x-agent-timestamp is more than 120 s from this server's clock."),
+    (Some(401), "AGENT_SIGNATURE_INVALID", "Header values passed shape checks but signature verification failed."),
+    (Some(401), "AGENT_BOT_UNREGISTERED", "The bot skipped self-serve admission and is not in the registry."),
+    (Some(401), "AGENT_BOT_ACTION_NOT_ALLOWED", "The bot may not make this write (its own candidate or revision)."),
+    (Some(409), "AGENT_NONCE_REPLAY", "The nonce was already used by an accepted write of this bot."),
+    (Some(409), "CURRENT_PACKET_MISMATCH", "The write targeted a stale packet hash."),
+    (
+        Some(409),
+        "IDEMPOTENCY_KEY_CONFLICT",
+        "The Idempotency-Key is in progress or bound to a different actor, operation, or payload.",
+    ),
+    (Some(409), "CANDIDATE_BASE_STALE", "The candidate's base is not the repository's current base."),
+    (Some(409), "STORY_CLOSED", "The story was decided and takes no more writes."),
+    (Some(409), "REVISION_CLOSED", "The revision proposal was adopted, rejected or went stale."),
+    (Some(403), "AGENT_VERIFIED_REQUIRED", "This server counts only bots an operator vouched for."),
+    (
+        Some(403),
+        "AGENTKIT_VERIFICATION_FAILED",
+        "verified=true without a vouch on record, or a vouch statement that does not verify.",
+    ),
+    (Some(403), "SELF_SERVE_AGENTS_DISABLED", "Self-serve onboarding is off ([agents] self_serve = false)."),
+    (Some(401), "PUBLIC_API_KEY_REQUIRED", "Candidate status or evidence read requires x-api-key."),
+    (
+        Some(401),
+        "OPERATIONS_ACCESS_REQUIRED",
+        "The route is operations-only; publication is a merge by a human at a terminal.",
+    ),
+    (Some(404), "STORY_NOT_FOUND", "No remote candidate story with that id."),
+    (Some(404), "CANDIDATE_NOT_FOUND", "No candidate with that hash."),
+    (Some(404), "REVISION_NOT_FOUND", "No revision proposal with that id on the story."),
+    (Some(422), "GATE1_OBJECTION", "Gate 1's rules object to a revised patch."),
+    (Some(400), "VALIDATION_ERROR", "A body field is missing or wrong; details names it."),
+    (Some(400), "INVALID_JSON", "Not one JSON object: duplicate keys, integers beyond ±(2^53−1), trailing bytes."),
+    (Some(400), "IDEMPOTENCY_KEY_REQUIRED", "The write needs an Idempotency-Key."),
+    (
+        Some(400),
+        "IDEMPOTENCY_KEY_INVALID",
+        "The Idempotency-Key is not 1 to 255 visible ASCII characters, or was sent twice.",
+    ),
+    (Some(413), "PAYLOAD_TOO_LARGE", "The body is over 1 MiB."),
+    (Some(415), "UNSUPPORTED_MEDIA_TYPE", "The body is not application/json."),
+    (Some(429), "RATE_LIMITED", "The bot made more signed writes than the per-minute limit; see retryAfterSeconds."),
+    (Some(503), "WORKSPACE_BUSY", "A loop command holds the workspace lock; see retryAfterSeconds."),
+    (Some(503), "AGENTS_UNAVAILABLE", "The server runs outside a workspace, or its rails cannot be read."),
+];

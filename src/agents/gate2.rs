@@ -62,7 +62,13 @@ impl Coded for Gate2Error {
 }
 
 /// The quorum of a remote candidate (`None` for other providers).
-pub fn state(rails: &Rails, provider: &str, story: &str, packet: &str, ledger: &dyn Ledger) -> Result<Option<QuorumState>, Gate2Error> {
+pub fn state(
+    rails: &Rails,
+    provider: &str,
+    story: &str,
+    packet: &str,
+    ledger: &dyn Ledger,
+) -> Result<Option<QuorumState>, Gate2Error> {
     let Some(author) = super::bot_of(provider) else { return Ok(None) };
     let verdicts = ledger.verdicts(story).map_err(Gate2Error::Ledger)?;
     Ok(Some(quorum(&rails.gate.quorum, author, packet, &verdicts)))

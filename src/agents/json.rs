@@ -338,8 +338,8 @@ mod tests {
         assert_eq!(
             keys_in(KeyOrder::Locale, &keys),
             [
-                "_a", "$x", "10", "9", "A", "a_b", "a-b", "a.b", "a1", "ab", "aB", "Ab", "AB", "bot_id", "botid", "botId",
-                "e", "é", "f", "z", "Z"
+                "_a", "$x", "10", "9", "A", "a_b", "a-b", "a.b", "a1", "ab", "aB", "Ab", "AB", "bot_id", "botid",
+                "botId", "e", "é", "f", "z", "Z"
             ]
         );
         assert_eq!(

@@ -161,10 +161,8 @@ pub fn audit(records: impl Iterator<Item = Result<Stored, String>>, anchors: &[(
         };
         let seq = s.record.seq;
         if seq != report.writes + 1 {
-            report.first_bad = bad(
-                seq,
-                format!("record {seq} follows record {}: records were deleted or inserted", report.writes),
-            );
+            report.first_bad =
+                bad(seq, format!("record {seq} follows record {}: records were deleted or inserted", report.writes));
             return report;
         }
         if !s.record.signature_ok() {
@@ -189,10 +187,8 @@ pub fn audit(records: impl Iterator<Item = Result<Stored, String>>, anchors: &[(
         report.writes = seq;
         while next_anchor < anchors.len() && anchors[next_anchor].0 == seq {
             if anchors[next_anchor].1 != crate::journal::line::hex(&chain) {
-                report.first_bad = bad(
-                    seq,
-                    format!("the log anchors record {seq} with another chain: records up to it were changed"),
-                );
+                report.first_bad =
+                    bad(seq, format!("the log anchors record {seq} with another chain: records up to it were changed"));
                 return report;
             }
             report.anchors += 1;
@@ -200,10 +196,8 @@ pub fn audit(records: impl Iterator<Item = Result<Stored, String>>, anchors: &[(
         }
     }
     if let Some((n, _)) = anchors.get(next_anchor) {
-        report.first_bad = bad(
-            *n,
-            format!("the log anchors {n} writes but the ledger holds {}: records were deleted", report.writes),
-        );
+        report.first_bad =
+            bad(*n, format!("the log anchors {n} writes but the ledger holds {}: records were deleted", report.writes));
     }
     report
 }

@@ -14,7 +14,7 @@
 //!
 //! Quorum makes a candidate *ready* for Gate 2; it never merges anything.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::rails::{Agents, Quorum};
 
@@ -31,7 +31,8 @@ pub fn agents_rails(
             if aud.is_empty() || aud.len() > 100 || aud.contains('.') || aud.chars().any(|c| c.is_whitespace()) {
                 return Err((
                     format!("[agents] audience {aud:?} must be 1 to 100 characters without dots or spaces"),
-                    "the audience is one word such as \"ratchet\"; a dot would make the signed message ambiguous".into(),
+                    "the audience is one word such as \"ratchet\"; a dot would make the signed message ambiguous"
+                        .into(),
                 ));
             }
             a.audience = aud;
@@ -42,7 +43,10 @@ pub fn agents_rails(
                 return Err(("[agents] roles is empty".into(), "name at least one role, such as \"REVIEW\"".into()));
             }
             for r in &roles {
-                if r.is_empty() || r.len() > 64 || !r.bytes().all(|b| b.is_ascii_uppercase() || b == b'_' || b.is_ascii_digit()) {
+                if r.is_empty()
+                    || r.len() > 64
+                    || !r.bytes().all(|b| b.is_ascii_uppercase() || b == b'_' || b.is_ascii_digit())
+                {
                     return Err((
                         format!("[agents] role {r:?} is not UPPER_SNAKE_CASE"),
                         "write roles as the SDK does: WRITER, FACT_CHECK, REVIEW, TESTS, SECURITY".into(),
@@ -82,7 +86,7 @@ pub fn agents_rails(
 }
 
 /// What a bot said about a packet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Attest,
@@ -108,7 +112,7 @@ pub struct BotVerdict {
 }
 
 /// Where a story stands against `[gate.quorum]`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct QuorumState {
     pub met: bool,
@@ -129,7 +133,7 @@ pub struct QuorumState {
     pub waiting_for: Vec<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Ignored {
     pub bot_id: String,
@@ -144,7 +148,8 @@ pub fn quorum(rule: &Quorum, author: &str, packet: &str, verdicts: &[BotVerdict]
     sorted.sort_by_key(|v| std::cmp::Reverse(v.seq));
     for v in sorted {
         if v.packet_hash != packet {
-            ignored.push(Ignored { bot_id: v.bot_id.clone(), why: format!("on stale packet {}", short(&v.packet_hash)) });
+            ignored
+                .push(Ignored { bot_id: v.bot_id.clone(), why: format!("on stale packet {}", short(&v.packet_hash)) });
             continue;
         }
         if latest.iter().any(|l| l.bot_id == v.bot_id) {

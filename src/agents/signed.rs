@@ -101,11 +101,12 @@ impl<'a> Headers<'a> {
 
     /// Judges every header's shape; returns all problems, not just the first.
     pub fn check(&self) -> Result<Checked, HeaderError> {
-        let missing: Vec<&'static str> = [(TIMESTAMP, &self.timestamp), (NONCE, &self.nonce), (SIGNATURE, &self.signature)]
-            .into_iter()
-            .filter(|(_, v)| v.is_empty())
-            .map(|(n, _)| n)
-            .collect();
+        let missing: Vec<&'static str> =
+            [(TIMESTAMP, &self.timestamp), (NONCE, &self.nonce), (SIGNATURE, &self.signature)]
+                .into_iter()
+                .filter(|(_, v)| v.is_empty())
+                .map(|(n, _)| n)
+                .collect();
         if !missing.is_empty() {
             return Err(HeaderError::Missing(missing));
         }
@@ -403,11 +404,9 @@ mod tests {
         let key = id.verifying_key();
         let (h, body) = signed(&id, r#"{"botId":"x","b":1}"#);
         assert_eq!(verify(&key, &T, &h, &body).unwrap().order, KeyOrder::Code);
-        for other in [
-            Target { audience: "tmr", ..T },
-            Target { method: "PUT", ..T },
-            Target { path: "/v1/agents/verify", ..T },
-        ] {
+        for other in
+            [Target { audience: "tmr", ..T }, Target { method: "PUT", ..T }, Target { path: "/v1/agents/verify", ..T }]
+        {
             assert!(verify(&key, &other, &h, &body).is_none(), "{other:?}");
         }
         let changed = parse(br#"{"botId":"x","b":2}"#).unwrap();
@@ -437,10 +436,7 @@ mod tests {
         assert!(headers("1700000000000", "0123456789abcdef", &padded).check().is_ok());
         let Err(HeaderError::Invalid(p)) = headers("17e11", "short", "a+b/").check() else { panic!() };
         let codes: Vec<_> = p.iter().map(|p| (p.header, p.code)).collect();
-        assert_eq!(
-            codes,
-            [(TIMESTAMP, "INVALID_FORMAT"), (NONCE, "INVALID_LENGTH"), (SIGNATURE, "INVALID_ENCODING")]
-        );
+        assert_eq!(codes, [(TIMESTAMP, "INVALID_FORMAT"), (NONCE, "INVALID_LENGTH"), (SIGNATURE, "INVALID_ENCODING")]);
         let Err(HeaderError::Invalid(p)) = headers(&"1".repeat(33), "0123456789abcdef", &sig).check() else { panic!() };
         assert_eq!(p[0].code, "INVALID_FORMAT");
         let Err(HeaderError::Invalid(p)) = headers("1", "0123456789abcdef", &URL_SAFE_NO_PAD.encode([1u8; 63])).check()
@@ -505,7 +501,10 @@ mod tests {
             // Through the botId path: base64 of the group's DER SPKI.
             let key = bot_key(&STANDARD.encode(group.der.as_slice())).map(|k| k.key);
             if let Ok(pk) = <[u8; 32]>::try_from(group.key.pk.as_slice()) {
-                assert_eq!(key.as_ref().ok().map(|k| k.to_bytes()), VerifyingKey::from_bytes(&pk).ok().map(|k| k.to_bytes()));
+                assert_eq!(
+                    key.as_ref().ok().map(|k| k.to_bytes()),
+                    VerifyingKey::from_bytes(&pk).ok().map(|k| k.to_bytes())
+                );
             }
             for t in group.tests {
                 n += 1;

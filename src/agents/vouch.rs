@@ -78,8 +78,14 @@ pub fn check(header: &str, bot_id: &str, nonce: &str, audience: &str, operators:
         return Err(BadVouch(format!("unknown member {k:?}")));
     }
     let need = |k: &str| field(k).filter(|v| !v.is_empty()).ok_or_else(|| BadVouch(format!("{k} is missing")));
-    let (aud, bot, human, issued, operator, sig) =
-        (need("aud")?, need("botId")?, need("linkedHumanId")?, need("issuedAt")?, need("operator")?, need("signature")?);
+    let (aud, bot, human, issued, operator, sig) = (
+        need("aud")?,
+        need("botId")?,
+        need("linkedHumanId")?,
+        need("issuedAt")?,
+        need("operator")?,
+        need("signature")?,
+    );
     if aud != audience {
         return Err(BadVouch(format!("the statement is for audience {aud:?}, not this server's {audience:?}")));
     }

@@ -23,6 +23,8 @@ pub struct Args {
 pub fn run(env: &Env, args: Args) -> CommandResult {
     let _tty = Terminal::require("ratchet approve", None)?;
     let mut s = session(env, "approve")?;
+    // The agents API: a remote candidate needs its quorum; the decision anchors the ledger.
+    crate::cli::agent::gate2_hook(&mut s, &args.id, true)?;
     let report = step::approve(&mut s, &args.id, args.score, &mut Narration::new(&env.ui))?;
     if env.ui.json() {
         env.ui.emit_json(&report_json(&report));

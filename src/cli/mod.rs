@@ -3,6 +3,7 @@
 //! One file per subcommand: its `Args` (whose doc comment is the `--help`)
 //! and a thin `run` that parses, resolves, calls the domain and renders.
 
+mod agent;
 mod approve;
 mod context;
 mod demo;
@@ -81,6 +82,7 @@ pub enum Command {
     Log(log::Args),
     Score(score::Args),
     Serve(serve::Args),
+    Agent(agent::Args),
 }
 
 /// Everything a command needs besides its arguments.
@@ -166,6 +168,7 @@ fn dispatch(env: &Env, command: Command) -> CommandResult {
         Command::Log(args) => log::run(env, args),
         Command::Score(args) => score::run(env, args),
         Command::Serve(args) => serve::run(env, args),
+        Command::Agent(args) => agent::run(env, args),
     }
 }
 

@@ -30,10 +30,31 @@ pub fn run(env: &Env, _args: Args) -> CommandResult {
                 "\n{id}: the patch no longer applies to the current tree; approving it re-runs Gate 1\n"
             ));
         }
+        // The agents API: a remote candidate's quorum, before the human decides.
+        let remote = crate::cli::agent::quorum_of(
+            &s.ws,
+            &s.rails,
+            &view.pending.body.pick.provider,
+            &id,
+            view.pending.body.proposal.as_ref().map_or("", |p| p.packet.as_str()),
+        );
+        if let Some(q) = &remote {
+            gate.tty.say(&format!("\n{id}: remote candidate, {}\n", crate::cli::agent::quorum_line(q)));
+        }
         let decision = step::Gate2::decide(&mut gate, &view.review());
+        let hook = |s: &mut crate::step::Session, approving| crate::cli::agent::gate2_hook(s, &id, approving);
         let report = match decision {
-            Decision::Approve { score } => step::approve(&mut s, &id, score, &mut Narration::new(&env.ui))?,
-            Decision::Reject { reason } => step::reject(&mut s, &id, reason)?,
+            Decision::Approve { score } => {
+                if let Err(e) = hook(&mut s, true) {
+                    env.ui.error(&e.0);
+                    continue;
+                }
+                step::approve(&mut s, &id, score, &mut Narration::new(&env.ui))?
+            }
+            Decision::Reject { reason } => {
+                hook(&mut s, false)?;
+                step::reject(&mut s, &id, reason)?
+            }
             Decision::Skip => {
                 env.ui.note(format!("{id} stays pending"));
                 continue;

@@ -48,7 +48,13 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
         .into_iter()
         .filter(|p| history.step(&p.id).is_some_and(|s| s.outcome() == crate::record::Outcome::Pending))
         .map(|p| {
+            // The agents API: a remote candidate's attestations, objections and quorum.
+            let quorum =
+                p.body.proposal.as_ref().and_then(|x| {
+                    crate::cli::agent::quorum_of(&ws, &rails_cfg, &p.body.pick.provider, &p.id, &x.packet)
+                });
             json!({
+                "quorum": quorum,
                 "id": p.id,
                 "provider": p.body.pick.provider,
                 "path": p.body.proposal.as_ref().map(|x| x.path.clone()),
@@ -129,6 +135,9 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
             p["path"].as_str().unwrap_or(""),
             p["predicted_utility"]
         ));
+        if let Ok(q) = serde_json::from_value::<crate::agents::policy::QuorumState>(p["quorum"].clone()) {
+            ui.data(format!("          {}", crate::cli::agent::quorum_line(&q)));
+        }
     }
     ui.data("recent");
     for r in &recent {

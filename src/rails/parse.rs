@@ -514,7 +514,12 @@ impl Validator<'_> {
                 min_predicted_utility: 0.8,
                 remote: false,
             },
-            quorum: Quorum { min_attestations: 0, max_objections: 0, required_roles: Vec::new(), require_verified: false },
+            quorum: Quorum {
+                min_attestations: 0,
+                max_objections: 0,
+                required_roles: Vec::new(),
+                require_verified: false,
+            },
         };
         if let Some(g) = raw.gate {
             if let Some(h) = g.human {

@@ -217,7 +217,7 @@ pub fn openapi(base: &str) -> Value {
     );
     provision["responses"]["200"] = json_ok("resumed: no key returned", keys.clone());
     provision["security"] = json!([{}, {"bearer": []}]);
-    let mut paths = json!({
+    let paths = json!({
         "/v1/provision": { "post": provision },
         "/v1/signup": { "post": op(
             "Mint a fresh sandbox project (non-idempotent)", None,
@@ -266,10 +266,14 @@ pub fn openapi(base: &str) -> Value {
         "/": { "get": doc("Links to the documents", "application/json") },
         "/healthz": { "get": doc("Liveness", "application/json") },
     });
+    // The agents API's routes and schemas (seed 004).
+    let mut doc = json!({"paths": paths, "components": {"schemas": {}}});
+    crate::serve::agents::docs::extend_openapi(&mut doc);
+    let (mut paths, agent_schemas) = (doc["paths"].take(), doc["components"]["schemas"].take());
     paths["/dashboard"]["get"]["parameters"] = json!([
         {"name": "project_id", "in": "query", "required": false, "schema": {"type": "string"}},
         {"name": "token", "in": "query", "required": false, "schema": {"type": "string"}}, window_param()]);
-    json!({
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": {"title": "LoopKit (ratchet serve)", "version": env!("CARGO_PKG_VERSION"),
                  "description": "OTLP ingest, pains, improvement packets. Errors follow the actionable shape {error, code, message, nextAction, retryAfterSeconds}."},
@@ -290,5 +294,9 @@ pub fn openapi(base: &str) -> Value {
                     "dashboard_url": {"type": "string"}, "resumed": {"type": "boolean"}, "graduated": {"type": "boolean"}}}
             }
         }
-    })
+    });
+    if let (Some(schemas), Value::Object(add)) = (doc["components"]["schemas"].as_object_mut(), agent_schemas) {
+        schemas.extend(add);
+    }
+    doc
 }

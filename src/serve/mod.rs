@@ -17,6 +17,7 @@
 //! Invariants: handlers never panic on input; every 401/403/409/429 carries
 //! `nextAction`; rejected requests write nothing.
 
+pub mod agents;
 pub mod auth;
 pub mod docs;
 pub mod error;
@@ -61,6 +62,8 @@ pub struct ServeConfig {
     pub slow: SlowRules,
     /// SIGNUP_UPGRADE_SECRET; when unset, the server secret signs upgrade codes.
     pub upgrade_secret: Option<String>,
+    /// The workspace whose loop takes remote candidates (the agents API).
+    pub workspace: Option<crate::workspace::Workspace>,
 }
 
 impl ServeConfig {
@@ -80,6 +83,7 @@ impl ServeConfig {
             mint_period: Duration::from_secs(3_600),
             slow: SlowRules::default(),
             upgrade_secret: None,
+            workspace: None,
         }
     }
 
@@ -98,6 +102,8 @@ pub struct AppState {
     pub secret: Arc<secret::Secret>,
     pub config: Arc<ServeConfig>,
     pub limiter: Arc<auth::MintLimiter>,
+    /// The agents API (seed 004), when the server runs in a workspace.
+    pub agents: Option<Arc<agents::Agents>>,
 }
 
 impl AppState {
@@ -112,7 +118,13 @@ impl AppState {
         let secret = secret::Secret::load_or_create(&secret::path_for(&config.db))
             .map_err(|e| crate::error::Report::from_coded(&e))?;
         let store = Store::open(&config.db, config.synchronous).map_err(|e| crate::error::Report::from_coded(&e))?;
-        Ok(AppState::new(store, secret, config))
+        let agents = match &config.workspace {
+            Some(ws) => {
+                Some(Arc::new(agents::Agents::open(ws.clone()).map_err(|e| crate::error::Report::from_coded(&e))?))
+            }
+            None => None,
+        };
+        Ok(AppState { agents, ..AppState::new(store, secret, config) })
     }
 
     pub fn new(store: Store, secret: secret::Secret, config: ServeConfig) -> AppState {
@@ -122,7 +134,13 @@ impl AppState {
             secret: Arc::new(secret),
             config: Arc::new(config),
             limiter: Arc::new(limiter),
+            agents: None,
         }
+    }
+
+    /// The same state with the agents API of `agents`.
+    pub fn with_agents(self, agents: agents::Agents) -> AppState {
+        AppState { agents: Some(Arc::new(agents)), ..self }
     }
 }
 
@@ -140,7 +158,7 @@ fn r(method: Method, path: &'static str, handler: MethodRouter<AppState>) -> Rou
 
 /// Every route of the server.
 pub fn routes() -> Vec<Route> {
-    vec![
+    let mut routes = vec![
         r(Method::POST, "/v1/provision", post(projects::provision)),
         r(Method::POST, "/v1/signup", post(projects::signup)),
         r(Method::POST, "/v1/recover", post(projects::recover)),
@@ -159,7 +177,33 @@ pub fn routes() -> Vec<Route> {
         r(Method::GET, "/dashboard", get(page::dashboard)),
         r(Method::GET, "/", get(docs::index)),
         r(Method::GET, "/healthz", get(docs::healthz)),
-    ]
+    ];
+    // The agents API (seed 004): every route echoes x-request-id.
+    let rid = || axum::middleware::from_fn(agents::with_request_id);
+    use agents::{docs as adocs, reads, writes};
+    let agents_routes = vec![
+        r(Method::GET, "/.well-known/agent-bootstrap.json", get(adocs::bootstrap)),
+        r(Method::GET, "/v1/bootstrap", get(adocs::bootstrap)),
+        r(Method::GET, "/agents/skill.md", get(adocs::skill_md)),
+        r(Method::GET, "/auth.md", get(adocs::auth_md)),
+        r(Method::GET, "/.well-known/llms.txt", get(adocs::llms_txt)),
+        r(Method::GET, "/openapi.yaml", get(adocs::openapi_yaml)),
+        r(Method::POST, "/v1/agents/join", post(writes::join)),
+        r(Method::POST, "/v1/agents/verify", post(writes::verify)),
+        r(Method::POST, "/v1/candidates", post(writes::candidates)),
+        r(Method::POST, "/v1/agents/attestations", post(writes::attestations)),
+        r(Method::POST, "/v1/agents/objections", post(writes::objections)),
+        r(Method::POST, "/v1/stories/{id}/revision-proposals", post(writes::revision_proposals)),
+        r(Method::POST, "/v1/stories/{id}/revision-proposals/{proposalId}/votes", post(writes::votes)),
+        r(Method::POST, "/v1/publish/{candidateHash}/compute", post(writes::publish_compute)),
+        r(Method::GET, "/v1/candidates/{hash}/status", get(reads::candidate_status)),
+        r(Method::GET, "/v1/candidates/{hash}/evidence", get(reads::candidate_evidence)),
+        r(Method::GET, "/v1/stories/{id}/machine-room", get(reads::machine_room)),
+        r(Method::GET, "/v1/assistant/orientation", get(reads::orientation)),
+        r(Method::GET, "/v1/stories/{id}/assistant-orientation", get(reads::story_orientation)),
+    ];
+    routes.extend(agents_routes.into_iter().map(|route| Route { handler: route.handler.layer(rid()), ..route }));
+    routes
 }
 
 /// The HTTP surface over `state`.

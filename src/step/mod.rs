@@ -16,6 +16,8 @@
 pub mod inflight;
 
 mod error;
+// The agents API's hook (seed 004): an adopted revision replaces a pending proposal.
+mod revise;
 mod select;
 mod session;
 
@@ -35,6 +37,7 @@ use crate::score::{Signals, utility};
 
 pub use error::StepError;
 pub use inflight::{FAULT_ENV, Inflight, Phase};
+pub use revise::{Replaced, replace_pending};
 pub use select::{HEARTBEAT, Standing, configured, focus as focus_for, standings};
 pub use session::{Session, events};
 
