@@ -245,6 +245,8 @@ fn submit(s: &Signed, c: bodies::Candidate) -> Result<Outcome, AgentError> {
         None => crate::step::propose(&mut session, &provider, c.proposal.clone()).map_err(step_error)?.id,
     };
     agents.invalidate();
+    // A crash here leaves the step logged and the write unstored: the retry finds the step.
+    crate::step::inflight::fault("agents_candidate_stored");
     let history = session.history().map_err(step_error)?;
     let st = history.step(&id).ok_or_else(|| AgentError::Internal(format!("step {id} is not in the log")))?;
     let outcome = st.outcome();
