@@ -470,3 +470,30 @@ fn a_deleted_edited_or_inserted_ledger_record_fails_log_verify() {
         assert!(stderr(&out).contains("AGENTS_LEDGER_TAMPERED"), "{what}: {}", stderr(&out));
     }
 }
+
+/// The Node client (node:crypto, signing as the public SDK does, with
+/// `@machinesroom/contracts` parsing every error) drives the first smoke,
+/// a revision and a vote, and the errors. Installed by
+/// `.ci/install-agents-clients`; this test fails when it is missing.
+#[test]
+fn the_node_client_drives_the_first_smoke_and_parses_every_error_with_the_contracts() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/agents");
+    assert!(
+        dir.join("node_modules/@machinesroom/contracts/package.json").is_file(),
+        "the agents Node client is not installed; run: bash .ci/install-agents-clients (or cd tests/agents && npm ci)"
+    );
+    let api = api("min_attestations = 1\nmax_objections = 1\n", "writes_per_minute = 1000\n");
+    let out = std::process::Command::new("node")
+        .arg("smoke.mjs")
+        .arg(&api.base)
+        .arg(now_ms().to_string())
+        .arg(PUBLIC_KEY)
+        .current_dir(&dir)
+        .output()
+        .expect("node runs (install Node 20.19 or later)");
+    assert!(out.status.success(), "node client failed:\n{}\n{}", stdout(&out), stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["failures"], 0);
+    assert_eq!(report["checked"]["AGENT_NONCE_REPLAY"], 409);
+    assert!(api.ws.run(&["log", "verify"]).status.success());
+}
