@@ -37,7 +37,7 @@ use crate::score::{Signals, utility};
 
 pub use error::StepError;
 pub use inflight::{FAULT_ENV, Inflight, Phase};
-pub use revise::{Replaced, replace_pending};
+pub use revise::{Replaced, approve_auto, replace_pending};
 pub use select::{HEARTBEAT, Standing, configured, focus as focus_for, standings};
 pub use session::{Session, events};
 
@@ -799,6 +799,17 @@ fn pending_for(s: &Session, id: &str) -> Result<Pending, StepError> {
 /// Apply+Score. When the tree moved since the proposal, Gate 1 runs again
 /// against it, and a whole-file `replace` of a changed file is refused.
 pub fn approve(s: &mut Session, id: &str, score: f64, progress: &mut dyn Progress) -> Result<Report, StepError> {
+    approve_by(s, id, score, None, progress)
+}
+
+/// [`approve`], recorded as by `by` (the approver's identity when `None`).
+fn approve_by(
+    s: &mut Session,
+    id: &str,
+    score: f64,
+    by: Option<String>,
+    progress: &mut dyn Progress,
+) -> Result<Report, StepError> {
     if !(0.0..=1.0).contains(&score) {
         return Err(StepError::BadScore { what: "--score", value: score });
     }
@@ -841,7 +852,7 @@ pub fn approve(s: &mut Session, id: &str, score: f64, progress: &mut dyn Progres
             return finish(s, id, body, None);
         }
     }
-    let by = s.identity().display().to_string();
+    let by = by.unwrap_or_else(|| s.identity().display().to_string());
     body.gate2 = Some(Gate2Record { by, decision: "approve".into(), human_score: score, reason: None });
     apply_and_score(s, id, body, &patch, &target, signals, &baseline, progress)
 }

@@ -60,3 +60,11 @@ pub fn replace_pending(s: &mut Session, id: &str, value: serde_json::Value, why:
     let entry = s.append(Kind::Step, Some(id), &body)?;
     Ok(Replaced::Adopted { packet: gate1.packet, seq: entry.seq })
 }
+
+/// Auto-merges the pending remote candidate `id` (`gate2.by = "auto"`):
+/// only for the agents API, once the rails' `[gate.auto_merge]` names
+/// `remote = true` and every one of its conditions and the quorum hold —
+/// the caller (`serve::agents`) checks them under the same session.
+pub fn approve_auto(s: &mut Session, id: &str, progress: &mut dyn Progress) -> Result<Report, StepError> {
+    approve_by(s, id, AUTO_SCORE, Some("auto".into()), progress)
+}

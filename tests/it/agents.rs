@@ -35,6 +35,10 @@ const PUBLIC_KEY: &str = "public-read-key-0123456789";
 /// A workspace whose rails have `quorum` (TOML lines for [gate.quorum]) and
 /// `agents` (TOML lines for [agents]), with `ratchet serve` running in it.
 fn api(quorum: &str, agents: &str) -> Api {
+    api_rails(quorum, agents, |r| r)
+}
+
+fn api_rails(quorum: &str, agents: &str, edit: impl Fn(String) -> String) -> Api {
     let ws = Ws::new();
     ws.write("docs/guide.md", "# Guide\n\nline one\nline two\n");
     ws.git(&["add", "-A"]);
@@ -45,7 +49,7 @@ fn api(quorum: &str, agents: &str) -> Api {
         .replace("min_attestations = 0\nmax_objections = 0\n", quorum)
         + "\n[agents]\n"
         + agents;
-    ws.write("config/rails.toml", &rails);
+    ws.write("config/rails.toml", &edit(rails));
     let out = ws.run(&["init"]);
     assert!(out.status.success(), "init: {}", stderr(&out));
     ws.git(&["add", "-A"]);
@@ -496,4 +500,38 @@ fn the_node_client_drives_the_first_smoke_and_parses_every_error_with_the_contra
     assert_eq!(report["failures"], 0);
     assert_eq!(report["checked"]["AGENT_NONCE_REPLAY"], 409);
     assert!(api.ws.run(&["log", "verify"]).status.success());
+}
+
+#[test]
+fn auto_merge_takes_a_remote_candidate_only_when_the_rails_name_remote_and_quorum_holds() {
+    for remote in [false, true] {
+        let api = api_rails("min_attestations = 1\nmax_objections = 0\n", "writes_per_minute = 1000\n", |r| {
+            let on = if remote { "enabled = true\nremote = true\n" } else { "enabled = true\n" };
+            r.replace("enabled = false\npaths = [\"docs/**\"]", &format!("{on}paths = [\"docs/**\"]"))
+        });
+        let (author, b) = (api.join(), api.join());
+        let r = api.candidate(&author, "auto", "k-1");
+        assert_eq!(r.2["status"], "PENDING", "auto-merge never applies before quorum: {}", r.2);
+        let (story, packet) =
+            (r.2["storyId"].as_str().unwrap().to_string(), r.2["packetHash"].as_str().unwrap().to_string());
+        assert_eq!(api.attest(&b, &story, &packet).0, 202);
+        let mut status = String::new();
+        for _ in 0..50 {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            status =
+                api.get(&format!("/v1/stories/{story}/machine-room"), None).2["status"].as_str().unwrap().to_string();
+            if status != "PENDING" {
+                break;
+            }
+        }
+        if remote {
+            assert_eq!(status, "MERGED");
+            let merged = api.ws.entries().into_iter().rev().find(|e| e["id"] == story.as_str()).unwrap();
+            assert_eq!(merged["gate2"]["by"], "auto");
+            assert!(api.ws.run(&["log", "verify"]).status.success());
+        } else {
+            assert_eq!(status, "PENDING", "without remote = true a bot's candidate waits for a human");
+            assert_eq!(api.ws.read("docs/guide.md"), "# Guide\n\nline one\nline two\n");
+        }
+    }
 }

@@ -212,6 +212,11 @@ impl Agents {
         Some(Claim { agents: self.clone(), key: key.to_string() })
     }
 
+    /// Whether a minute passed since the last checkpoint anchor was considered.
+    pub fn checkpoint_due(&self) -> bool {
+        self.last_anchor.lock().unwrap_or_else(|p| p.into_inner()).elapsed().as_secs() >= 60
+    }
+
     /// Appends a `checkpoint` anchor when writes arrived since the last one
     /// and a minute has passed; never waits for the workspace lock.
     pub fn maybe_checkpoint(&self) {

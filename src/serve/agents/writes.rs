@@ -24,7 +24,9 @@ async fn run(state: AppState, req: Request, kind: WriteKind, then: impl AsyncFnO
             let rid = s.rid.clone();
             let agents = s.agents.clone();
             let res = then(s).await.unwrap_or_else(|e| fail(&rid, e));
-            tokio::task::spawn_blocking(move || agents.maybe_checkpoint());
+            if agents.checkpoint_due() {
+                tokio::task::spawn_blocking(move || agents.maybe_checkpoint());
+            }
             res
         }
     }
@@ -175,7 +177,17 @@ async fn verdict(state: AppState, req: Request, verdict: Verdict) -> Response {
                    "machineRoom": format!("/v1/stories/{sid}/machine-room")})
         });
         let effect = Effect::Verdict { verdict, role: v.role, severity: v.severity, reason: v.reason };
-        answer(&s, commit(&s.agents, job(&s, record, effect, r)).await?)
+        let out = commit(&s.agents, job(&s, record, effect, r)).await?;
+        let am = &s.rails().gate.auto_merge;
+        if verdict == Verdict::Attest && am.enabled && am.remote && matches!(out, Outcome::Committed { .. }) {
+            let (agents, id) = (s.agents.clone(), story.id.clone());
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = auto_merge(&agents, &id) {
+                    tracing::warn!(story = %id, error = %e, "remote auto-merge did not run");
+                }
+            });
+        }
+        answer(&s, out)
     })
     .await
 }
@@ -323,6 +335,43 @@ fn step_error(e: crate::step::StepError) -> AgentError {
             ),
         },
     }
+}
+
+/// Auto-merges a remote candidate when the rails name `remote` in
+/// `[gate.auto_merge]` and every condition holds: quorum on the current
+/// packet, the paths, the lines, the provider's tier and the predicted
+/// utility. Returns whether it merged.
+pub fn auto_merge(agents: &Agents, id: &str) -> Result<bool, AgentError> {
+    let _one = agents.loop_lock.lock().unwrap_or_else(|p| p.into_inner());
+    let mut s = session(agents)?;
+    let am = s.rails.gate.auto_merge.clone();
+    if !(am.enabled && am.remote) {
+        return Ok(false);
+    }
+    let history = s.history().map_err(step_error)?;
+    let Some(st) = history.step(id).filter(|st| st.outcome() == crate::record::Outcome::Pending) else {
+        return Ok(false);
+    };
+    let (provider, Some(p)) = (st.pick.provider.clone(), st.body.proposal.clone()) else { return Ok(false) };
+    let tier = history.tiers(&s.rails.trust).get(&provider).map_or(0, |t| t.tier);
+    let Some(pending) = crate::step::Pending::load(&s.ws, id) else { return Ok(false) };
+    let predicted = crate::score::utility(&pending.predicted, &s.rails.utility.weights);
+    if !(am.paths.is_match(&p.path)
+        && p.added + p.removed <= am.max_lines
+        && tier >= am.min_tier
+        && predicted >= am.min_predicted_utility)
+    {
+        return Ok(false);
+    }
+    let anchor =
+        match crate::agents::gate2::before_decision(&s.rails, &provider, id, &p.packet, true, agents.store.as_ref()) {
+            Ok(Some(a)) => a,
+            _ => return Ok(false),
+        };
+    s.append(crate::journal::Kind::Agents, None, &anchor).map_err(step_error)?;
+    let report = crate::step::approve_auto(&mut s, id, &mut crate::step::Quiet).map_err(step_error)?;
+    agents.invalidate();
+    Ok(report.outcome == crate::record::Outcome::Merged)
 }
 
 /// `POST /v1/stories/{id}/revision-proposals`
