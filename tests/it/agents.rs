@@ -369,6 +369,13 @@ fn idempotent_replays_races_and_a_crash_between_the_log_and_the_store() {
     assert!(ok.windows(2).all(|w| w[0].2 == w[1].2));
     let pending = |ws: &Ws| ws.entries().iter().filter(|e| e["kind"] == "step").count();
     assert_eq!(pending(&api.ws), 2);
+    // An accepted attestation, to replay after the restarts.
+    let other = api.join();
+    let story = first.2["storyId"].as_str().unwrap();
+    let att = json!({"botId": other.bot_id(), "storyId": story, "packetHash": first.2["packetHash"], "verified": false, "role": "RISK"})
+        .to_string();
+    let fixed = || Sig { nonce: Some("nonce-kept-across-restarts".into()), ..Sig::default() };
+    assert_eq!(api.send(&other, "/v1/agents/attestations", &att, fixed(), &[]).0, 202);
     // A crash after the step is logged but before the write is stored.
     let mut a = api;
     let _ = a.child.kill();
@@ -387,6 +394,8 @@ fn idempotent_replays_races_and_a_crash_between_the_log_and_the_store() {
     let retry = api.candidate(&bot, "z", "k-crash");
     assert_eq!(retry.0, 202, "{}", retry.2);
     assert_eq!(pending(&api.ws), 3, "the retry found the logged step instead of proposing again");
+    // Nonces are persisted: a restart opens no replay window.
+    assert_eq!(code(&api.send(&other, "/v1/agents/attestations", &att, fixed(), &[])), (409, "AGENT_NONCE_REPLAY"));
     let out = api.ws.run(&["log", "verify"]);
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
 }
@@ -534,4 +543,30 @@ fn auto_merge_takes_a_remote_candidate_only_when_the_rails_name_remote_and_quoru
             assert_eq!(api.ws.read("docs/guide.md"), "# Guide\n\nline one\nline two\n");
         }
     }
+}
+
+/// `/openapi.yaml` is `/openapi.json` as YAML: PyYAML reads it back to the
+/// same value (python3 with PyYAML is needed; the test fails without it).
+#[test]
+fn openapi_yaml_is_the_json_document() {
+    let api = api("min_attestations = 0\nmax_objections = 0\n", "");
+    let (s, h, json) = api.get("/openapi.json", None);
+    assert_eq!(s, 200);
+    assert!(json["paths"]["/v1/candidates"]["post"]["responses"]["202"].is_object());
+    let yaml = api.http.get(format!("{}/openapi.yaml", api.base)).send().unwrap();
+    assert_eq!(yaml.headers()["content-type"], "application/yaml");
+    let text = yaml.text().unwrap();
+    let _ = h;
+    let mut py = std::process::Command::new("python3")
+        .args(["-c", "import sys, json, yaml; print(json.dumps(yaml.safe_load(sys.stdin.read())))"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs (with PyYAML: pip install pyyaml)");
+    std::io::Write::write_all(&mut py.stdin.take().unwrap(), text.as_bytes()).unwrap();
+    let out = py.wait_with_output().unwrap();
+    assert!(out.status.success(), "PyYAML could not read /openapi.yaml: {}", String::from_utf8_lossy(&out.stderr));
+    let back: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(back, json);
 }

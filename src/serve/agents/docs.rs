@@ -324,7 +324,7 @@ fn signed_params(idempotent: bool) -> Value {
         json!({"name": "x-agent-nonce", "in": "header", "required": true, "schema": {"type": "string", "minLength": 8, "maxLength": 200, "pattern": "^[A-Za-z0-9_-]+$"}}),
         json!({"name": "x-agent-signature", "in": "header", "required": true, "schema": {"type": "string", "maxLength": 256}, "description": "base64url Ed25519 signature over tmr-agent-v1:${aud}.${timestamp}.${nonce}.${method}.${path}.${canonicalBodyJson}"}),
         json!({"name": "x-agent-key-version", "in": "header", "required": false, "schema": {"type": "string", "minLength": 1, "maxLength": 120}}),
-        json!({"name": "x-request-id", "in": "header", "required": false, "schema": {"type": "string", "maxLength": 128}}),
+        json!({"name": "x-request-id", "in": "header", "required": false, "schema": {"type": "string"}, "description": "echoed (header and requestId) when 1 to 128 visible ASCII characters; otherwise a fresh id is used"}),
     ];
     if idempotent {
         p.push(json!({"name": "Idempotency-Key", "in": "header", "required": true, "schema": {"type": "string", "minLength": 1, "maxLength": 255}}));
@@ -351,13 +351,17 @@ fn read_op(summary: &str, params: Vec<Value>, keyed: bool, errs: &[(&str, &str)]
     if keyed {
         p.push(json!({"name": "x-api-key", "in": "header", "required": false, "schema": {"type": "string"}, "description": "PUBLIC_API_KEYS or a LoopKit agent key; required"}));
     }
-    p.push(json!({"name": "x-request-id", "in": "header", "required": false, "schema": {"type": "string", "maxLength": 128}}));
+    p.push(json!({"name": "x-request-id", "in": "header", "required": false, "schema": {"type": "string"}, "description": "echoed (header and requestId) when 1 to 128 visible ASCII characters; otherwise a fresh id is used"}));
     json!({"summary": summary, "tags": ["agents"], "parameters": p,
            "responses": responses(&[("200", "ok", json!({"type": "object"}))], errs)})
 }
 
 fn doc_op(summary: &str, media: &str) -> Value {
-    json!({"summary": summary, "tags": ["agents"], "responses": {"200": {"description": summary, "content": {media: {"schema": {"type": if media == "application/json" { "object" } else { "string" }}}}}}})
+    json!({"summary": summary, "tags": ["agents"], "responses": {"200": {"description": summary, "content": {media: {"schema": match media {
+        "application/json" => json!({"type": "object"}),
+        "application/yaml" => json!({}),
+        _ => json!({"type": "string"}),
+    }}}}}})
 }
 
 /// Adds the agents routes and schemas to the server's OpenAPI document.
