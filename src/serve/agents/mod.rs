@@ -46,6 +46,8 @@ pub const MAX_BODY: usize = 1 << 20;
 /// The agents side of the server state.
 pub struct Agents {
     pub ws: Workspace,
+    /// The step log's file, through the journal (only its size is read here).
+    log: std::path::PathBuf,
     pub store: Arc<AgentStore>,
     book: Mutex<Option<Arc<Book>>>,
     limiter: Mutex<HashMap<String, Bucket>>,
@@ -108,6 +110,7 @@ impl Agents {
             .filter(|k| k.len() >= 16)
             .collect();
         Ok(Agents {
+            log: crate::journal::JournalPaths::for_workspace(&ws).log,
             ws,
             store: Arc::new(store),
             book: Mutex::new(None),
@@ -126,7 +129,7 @@ impl Agents {
                 (m.len(), t.map_or(0, |d| d.as_nanos() as u64))
             })
         };
-        let (log, _) = meta(self.ws.steps_log()).unwrap_or((0, 0));
+        let (log, _) = meta(self.log.clone()).unwrap_or((0, 0));
         let (rl, rt) = meta(self.ws.rails_toml()).unwrap_or((0, 0));
         (log, rl, rt)
     }
