@@ -27,6 +27,7 @@
 
 #![recursion_limit = "512"]
 
+pub mod agents;
 pub mod assets;
 pub mod canonical;
 pub mod cli;

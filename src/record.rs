@@ -9,6 +9,7 @@
 //! | `rails` | [`RailsBody`] | [`crate::rails::accept`], [`crate::init`] |
 //! | `intent` | [`IntentBody`] | [`crate::intent::set`] |
 //! | `recovery` | [`RecoveryBody`] | [`crate::journal`] itself, when it quarantines a torn line |
+//! | `agents` | [`crate::agents::ledger::Anchor`] | the agents API ([`crate::serve`]) and Gate 2's hook, anchoring the bots' signed writes |
 //!
 //! An entry's kind follows from its body's type ([`Body::KIND`]), and who may
 //! write it from the type too: [`crate::journal::Journal::append`] takes the
@@ -109,6 +110,8 @@ pub enum Reason {
     Stale,
     /// The pending file no longer hashes to the packet the log names.
     PendingTampered,
+    /// A pending proposal replaced by a revision the bots adopted.
+    Revised,
     /// The process stopped mid-step; recovery finished it.
     Interrupted,
     /// A reason this version does not know (a newer log).
@@ -141,6 +144,7 @@ impl Reason {
             Reason::EntryTooLarge => "entry_too_large",
             Reason::Stale => "stale",
             Reason::PendingTampered => "pending_tampered",
+            Reason::Revised => "revised",
             Reason::Interrupted => "interrupted",
             Reason::Other => "other",
         }
@@ -537,6 +541,7 @@ pub enum AnyBody {
     Heartbeat(HeartbeatBody),
     Watchdog(WatchdogBody),
     Recovery(RecoveryBody),
+    Agents(crate::agents::ledger::Anchor),
 }
 
 impl AnyBody {
@@ -550,6 +555,7 @@ impl AnyBody {
             Kind::Heartbeat => AnyBody::Heartbeat(serde_json::from_str(body)?),
             Kind::Watchdog => AnyBody::Watchdog(serde_json::from_str(body)?),
             Kind::Recovery => AnyBody::Recovery(serde_json::from_str(body)?),
+            Kind::Agents => AnyBody::Agents(serde_json::from_str(body)?),
         })
     }
 }

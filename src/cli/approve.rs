@@ -26,8 +26,21 @@ pub struct Args {
 pub fn run(env: &Env, args: Args) -> CommandResult {
     let tty = Terminal::require("ratchet approve", None)?;
     let mut s = session(env, "approve")?;
+    // A remote candidate whose bots have not reached quorum cannot be
+    // approved: say so before showing it (the hook below checks again, on
+    // what the human was shown).
+    if let Some(st) = s.history()?.step(&args.id).filter(|st| st.outcome() == crate::record::Outcome::Pending) {
+        let packet = st.body.proposal.as_ref().map(|p| p.packet.clone()).unwrap_or_default();
+        if let Some(q) = crate::cli::agent::quorum_of(&s.ws, &s.rails, &st.pick.provider, &args.id, &packet) {
+            if !q.met {
+                return Err(crate::cli::agent::quorum_not_met(&args.id, q));
+            }
+        }
+    }
     let mut gate = TerminalGate { tty, ui: &env.ui };
-    let report = step::decide(&mut s, &args.id, &mut gate, args.score, &mut Narration::new(&env.ui))?;
+    // The agents API: a remote candidate needs its quorum; the decision anchors the ledger.
+    let mut hook = crate::cli::agent::decision_hook;
+    let report = step::decide(&mut s, &args.id, &mut gate, args.score, Some(&mut hook), &mut Narration::new(&env.ui))?;
     if env.ui.json() {
         env.ui.emit_json(&report_json(&report));
     } else {

@@ -199,6 +199,10 @@ fn summary(body: Option<&AnyBody>) -> String {
         Some(AnyBody::Intent(i)) => format!("intent {}", i.name),
         Some(AnyBody::Heartbeat(h)) => format!("{}: {}", h.error, h.message),
         Some(AnyBody::Watchdog(w)) => w.reason.clone().unwrap_or_else(|| "alarm".into()),
+        Some(AnyBody::Agents(a)) => match &a.story {
+            Some(story) => format!("agents {} of {story}: {} signed writes", a.event, a.writes),
+            None => format!("agents {}: {} signed writes", a.event, a.writes),
+        },
         None => "(a body this version cannot read)".into(),
     };
     let line = text.lines().next().unwrap_or("");
@@ -230,9 +234,26 @@ fn run_show(env: &Env, args: ShowArgs) -> CommandResult {
 fn run_verify(env: &Env) -> CommandResult {
     let ws = env.workspace()?;
     let report = journal::verify(&ws)?;
+    // The agents API's ledger, against the log's anchors (only once the log itself verifies).
+    let agents = if report.ok() { crate::cli::agent::audit(&ws)? } else { None };
+    let agents_bad = agents.as_ref().and_then(|a| a.first_bad.clone());
     if env.ui.json() {
-        env.ui.emit_json(&report.to_json());
-        return Ok(if report.ok() { Exit::Ok } else { Exit::Error });
+        let mut v = report.to_json();
+        if let Some(a) = &agents {
+            v["agents"] = serde_json::to_value(a).unwrap_or_default();
+            if agents_bad.is_some() {
+                v["ok"] = false.into();
+            }
+        }
+        env.ui.emit_json(&v);
+        return Ok(if report.ok() && agents_bad.is_none() { Exit::Ok } else { Exit::Error });
+    }
+    if let Some(bad) = &agents_bad {
+        env.ui.error(
+            &Report::new("AGENTS_LEDGER_TAMPERED", format!(".ratchet/agents.db record {}: {}", bad.seq, bad.reason))
+                .with_hint("restore .ratchet/agents.db from a backup; the step log itself verifies"),
+        );
+        return Ok(Exit::Error);
     }
     let Some(bad) = &report.first_bad else {
         let head = match &report.head {
@@ -240,6 +261,12 @@ fn run_verify(env: &Env) -> CommandResult {
             None => "empty".to_string(),
         };
         let cps = report.checkpoints.iter().filter(|c| c.status == "ok").count();
+        if let Some(a) = &agents {
+            env.ui.data(format!(
+                "ok: agents ledger: {} signed writes re-verified, {} anchors match",
+                a.signatures, a.anchors
+            ));
+        }
         env.ui.data(format!(
             "ok: {} entries in {} ({} bytes), {head}; {cps} of {} checkpoints match; {} step commits cross-checked{}",
             report.entries,

@@ -3,6 +3,7 @@
 //! One file per subcommand: its `Args` (whose doc comment is the `--help`)
 //! and a thin `run` that parses, resolves, calls the domain and renders.
 
+mod agent;
 mod approve;
 mod context;
 mod demo;
@@ -85,6 +86,7 @@ pub enum Command {
     Log(log::Args),
     Score(score::Args),
     Serve(serve::Args),
+    Agent(agent::Args),
 }
 
 /// Everything a command needs besides its arguments.
@@ -201,5 +203,6 @@ fn dispatch(env: &Env, command: Command) -> CommandResult {
         Command::Log(args) => log::run(env, args),
         Command::Score(args) => score::run(env, args),
         Command::Serve(args) => serve::run(env, args),
+        Command::Agent(args) => agent::run(env, args),
     }
 }

@@ -20,6 +20,8 @@ pub struct Args {
 pub fn run(env: &Env, args: Args) -> CommandResult {
     let _tty = Terminal::require("ratchet reject", None)?;
     let mut s = session(env, "reject")?;
+    // The agents API: the decision on a remote candidate anchors the ledger.
+    crate::cli::agent::gate2_hook(&mut s, &args.id, false)?;
     let report = step::reject(&mut s, &args.id, args.reason)?;
     if env.ui.json() {
         env.ui.emit_json(&report_json(&report));

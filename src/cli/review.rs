@@ -39,9 +39,17 @@ pub fn run(env: &Env, _args: Args) -> CommandResult {
             }
             PendingState::Ready(_) => {}
         }
-        let report = match step::decide(&mut s, &id, &mut gate, 1.0, &mut Narration::new(&env.ui)) {
+        // The agents API: a remote candidate's quorum, before the human decides.
+        if let PendingState::Ready(v) = &state {
+            let packet = v.packet().to_string();
+            if let Some(q) = crate::cli::agent::quorum_of(&s.ws, &s.rails, &v.provider, &id, &packet) {
+                gate.tty.say(&format!("\n{id}: remote candidate, {}\n", crate::cli::agent::quorum_line(&q)));
+            }
+        }
+        let mut hook = crate::cli::agent::decision_hook;
+        let report = match step::decide(&mut s, &id, &mut gate, 1.0, Some(&mut hook), &mut Narration::new(&env.ui)) {
             Ok(r) => r,
-            Err(e) if crate::error::Coded::code(&e) == "PENDING_TAMPERED" => {
+            Err(e) if matches!(crate::error::Coded::code(&e), "PENDING_TAMPERED" | "QUORUM_NOT_MET") => {
                 env.ui.warn(format!("{id}: {}", show(&e.to_string())));
                 continue;
             }

@@ -146,6 +146,8 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
         config.slow.per_operation.insert(op, ms);
     }
     config.upgrade_secret = std::env::var("SIGNUP_UPGRADE_SECRET").ok().filter(|s| !s.is_empty());
+    // The agents API takes candidates into this workspace's loop.
+    config.workspace = env.workspace().ok();
     env.ui.note(format!("database: {}", config.db.display()));
     let print_addr = args.print_addr;
     crate::serve::run(config, |addr| {

@@ -53,7 +53,13 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
         .pending()
         .into_iter()
         .map(|p| {
+            // The agents API: a remote candidate's attestations, objections and quorum.
+            let quorum =
+                p.body.proposal.as_ref().and_then(|x| {
+                    crate::cli::agent::quorum_of(&ws, &rails_cfg, &p.body.pick.provider, &p.id, &x.packet)
+                });
             json!({
+                "quorum": quorum,
                 "id": p.id,
                 "provider": p.pick.provider,
                 "path": p.body.proposal.as_ref().map(|x| x.path.clone()),
@@ -164,6 +170,9 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
             p["op"].as_str().unwrap_or(""),
             show(p["path"].as_str().unwrap_or("")),
         ));
+        if let Ok(q) = serde_json::from_value::<crate::agents::policy::QuorumState>(p["quorum"].clone()) {
+            ui.data(format!("          {}", crate::cli::agent::quorum_line(&q)));
+        }
     }
     ui.data("recent");
     for r in &recent {

@@ -72,6 +72,9 @@ pub struct AutoMergeCase<'a> {
     pub predicted: f64,
     /// The step was run by the loop itself (not a submission or a remote candidate).
     pub loop_step: bool,
+    /// A remote candidate of the agents API (auto-merged only when the rails
+    /// name `remote = true` in `[gate.auto_merge]`, and quorum holds).
+    pub remote: bool,
 }
 
 /// Whether `[gate.auto_merge]` lets `case` merge without a human, and if
@@ -81,8 +84,8 @@ pub fn auto_merge(rails: &Rails, case: AutoMergeCase<'_>) -> Result<(), String> 
     if !am.enabled {
         return Err("auto-merge is off".into());
     }
-    if !case.loop_step {
-        return Err("only steps the loop ran itself can auto-merge".into());
+    if !(case.loop_step || case.remote && am.remote) {
+        return Err("only steps the loop ran itself (or remote candidates, with `remote = true`) can auto-merge".into());
     }
     if !am.paths.is_match(case.path) {
         return Err(format!("{} is outside [gate.auto_merge] paths", case.path));

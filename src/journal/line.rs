@@ -51,11 +51,22 @@ pub enum Kind {
     Watchdog,
     /// A torn tail was quarantined and the log truncated to its last good line.
     Recovery,
+    /// The agents API's ledger of signed bot writes, anchored: its length
+    /// and chain (`agents::ledger::Anchor`).
+    Agents,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 7] =
-        [Kind::Step, Kind::Amend, Kind::Rails, Kind::Intent, Kind::Heartbeat, Kind::Watchdog, Kind::Recovery];
+    pub const ALL: [Kind; 8] = [
+        Kind::Step,
+        Kind::Amend,
+        Kind::Rails,
+        Kind::Intent,
+        Kind::Heartbeat,
+        Kind::Watchdog,
+        Kind::Recovery,
+        Kind::Agents,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -66,6 +77,7 @@ impl Kind {
             Kind::Heartbeat => "heartbeat",
             Kind::Watchdog => "watchdog",
             Kind::Recovery => "recovery",
+            Kind::Agents => "agents",
         }
     }
 

@@ -42,6 +42,8 @@ pub struct Rails {
     pub providers: BTreeMap<String, Provider>,
     pub critics: BTreeMap<String, Critic>,
     pub loopkit: Option<Loopkit>,
+    /// `[agents]`: the agents API of `ratchet serve` (see [`crate::agents`]).
+    pub agents: Agents,
 }
 
 impl Rails {
@@ -91,12 +93,46 @@ pub struct AutoMerge {
     /// Index into `trust.tiers` of the lowest tier allowed to auto-merge.
     pub min_tier: usize,
     pub min_predicted_utility: f64,
+    /// Whether remote candidates (`remote:<botId>`) may auto-merge, and then
+    /// only with their quorum met: the rails must say `remote = true`.
+    pub remote: bool,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Quorum {
     pub min_attestations: u32,
     pub max_objections: u32,
+    /// Roles that must each attest at least once (from `[agents] roles`).
+    pub required_roles: Vec<String>,
+    /// Only verified bots (vouched for by an operator) may write, and count.
+    pub require_verified: bool,
+}
+
+/// `[agents]`: who may write to the agents API of `ratchet serve`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Agents {
+    /// The audience every signed write names (`aud`); never taken from a request.
+    pub audience: String,
+    /// Whether a bot may join by itself (`POST /v1/agents/join`).
+    pub self_serve: bool,
+    /// The roles an attestation or vote may name.
+    pub roles: Vec<String>,
+    /// Signed writes one bot may make per minute.
+    pub writes_per_minute: u32,
+    /// The operators' public keys (botId form) whose vouch statements verify bots.
+    pub operator_keys: Vec<String>,
+}
+
+impl Default for Agents {
+    fn default() -> Self {
+        Agents {
+            audience: "ratchet".into(),
+            self_serve: true,
+            roles: ["WRITER", "FACT_CHECK", "RISK", "SOURCE_DIVERSITY"].map(String::from).to_vec(),
+            writes_per_minute: 600,
+            operator_keys: Vec::new(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -90,6 +90,7 @@ struct TomlRails {
     #[serde(default)]
     critics: BTreeMap<String, Spanned<TomlCritic>>,
     loopkit: Option<TomlLoopkit>,
+    agents: Option<TomlAgents>,
 }
 
 #[derive(Deserialize)]
@@ -145,6 +146,7 @@ struct TomlAutoMerge {
     max_lines: Option<u64>,
     min_tier: Option<Spanned<String>>,
     min_predicted_utility: Option<f64>,
+    remote: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -152,6 +154,20 @@ struct TomlAutoMerge {
 struct TomlQuorum {
     min_attestations: Option<u32>,
     max_objections: Option<u32>,
+    #[serde(default)]
+    required_roles: Vec<String>,
+    require_verified: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TomlAgents {
+    audience: Option<String>,
+    self_serve: Option<bool>,
+    roles: Option<Vec<String>>,
+    writes_per_minute: Option<u32>,
+    #[serde(default)]
+    operator_keys: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -513,8 +529,14 @@ impl Validator<'_> {
                 max_lines: 10,
                 min_tier: 0,
                 min_predicted_utility: 0.8,
+                remote: false,
             },
-            quorum: Quorum { min_attestations: 0, max_objections: 0 },
+            quorum: Quorum {
+                min_attestations: 0,
+                max_objections: 0,
+                required_roles: Vec::new(),
+                require_verified: false,
+            },
         };
         if let Some(g) = raw.gate {
             if let Some(h) = g.human {
@@ -565,12 +587,15 @@ impl Validator<'_> {
                     max_lines: am.max_lines.unwrap_or(10),
                     min_tier,
                     min_predicted_utility,
+                    remote: am.remote.unwrap_or(false),
                 };
             }
             if let Some(q) = g.quorum {
                 gate.quorum = Quorum {
                     min_attestations: q.min_attestations.unwrap_or(0),
                     max_objections: q.max_objections.unwrap_or(0),
+                    required_roles: q.required_roles,
+                    require_verified: q.require_verified.unwrap_or(false),
                 };
             }
         }
@@ -659,6 +684,16 @@ impl Validator<'_> {
             agent_key_env: l.agent_key_env.unwrap_or_else(|| "LOOPKIT_AGENT_KEY".into()),
         });
 
+        // [agents]: checked by the agents module, which owns their meaning.
+        let agents = crate::agents::policy::agents_rails(
+            raw.agents.map(|a| (a.audience, a.self_serve, a.roles, a.writes_per_minute, a.operator_keys)),
+            &gate.quorum,
+        )
+        .map_err(|(message, hint)| {
+            let at = self.text.find("[agents]").or_else(|| self.text.find("[gate.quorum]")).unwrap_or(0);
+            RailsError::Invalid { file: FILE.into(), line: line_of(self.text, at), message, hint }
+        })?;
+
         Ok(Rails {
             version,
             paths: policy,
@@ -673,6 +708,7 @@ impl Validator<'_> {
             providers,
             critics,
             loopkit,
+            agents,
         })
     }
 

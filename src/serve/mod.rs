@@ -24,6 +24,7 @@
 //! Invariants: handlers never panic on input; every 401/403/409/429 carries
 //! `nextAction`; rejected requests write nothing.
 
+pub mod agents;
 pub mod auth;
 pub mod body;
 pub mod conn;
@@ -82,6 +83,8 @@ pub struct ServeConfig {
     pub body: body::BodyLimits,
     /// Origins allowed to call the API from a browser (CORS); `*` for any.
     pub cors_origins: Vec<String>,
+    /// The workspace whose loop takes remote candidates (the agents API).
+    pub workspace: Option<crate::workspace::Workspace>,
 }
 
 impl ServeConfig {
@@ -106,6 +109,7 @@ impl ServeConfig {
             conn: conn::ConnLimits::default(),
             body: body::BodyLimits::default(),
             cors_origins: Vec::new(),
+            workspace: None,
         }
     }
 
@@ -129,6 +133,8 @@ pub struct AppState {
     pub recovery: Arc<auth::Limiter<String>>,
     /// Results of form recoveries, shown once after the redirect.
     pub recovered: Arc<once::OneTime>,
+    /// The agents API (seed 004), when the server runs in a workspace.
+    pub agents: Option<Arc<agents::Agents>>,
 }
 
 impl AppState {
@@ -143,7 +149,13 @@ impl AppState {
         let secret = secret::Secret::load_or_create(&secret::path_for(&config.db))
             .map_err(|e| crate::error::Report::from_coded(&e))?;
         let store = Store::open(&config.db, config.synchronous).map_err(|e| crate::error::Report::from_coded(&e))?;
-        Ok(AppState::new(store, secret, config))
+        let agents = match &config.workspace {
+            Some(ws) => {
+                Some(Arc::new(agents::Agents::open(ws.clone()).map_err(|e| crate::error::Report::from_coded(&e))?))
+            }
+            None => None,
+        };
+        Ok(AppState { agents, ..AppState::new(store, secret, config) })
     }
 
     pub fn new(store: Store, secret: secret::Secret, config: ServeConfig) -> AppState {
@@ -156,7 +168,13 @@ impl AppState {
             mint: Arc::new(mint),
             recovery: Arc::new(recovery),
             recovered: Arc::new(once::OneTime::new(Duration::from_secs(600))),
+            agents: None,
         }
+    }
+
+    /// The same state with the agents API of `agents`.
+    pub fn with_agents(self, agents: agents::Agents) -> AppState {
+        AppState { agents: Some(Arc::new(agents)), ..self }
     }
 }
 
@@ -174,7 +192,7 @@ fn r(method: Method, path: &'static str, handler: MethodRouter<AppState>) -> Rou
 
 /// Every route of the server.
 pub fn routes() -> Vec<Route> {
-    vec![
+    let mut routes = vec![
         r(Method::POST, "/v1/provision", post(projects::provision)),
         r(Method::POST, "/v1/signup", post(projects::signup)),
         r(Method::POST, "/v1/recover", post(projects::recover)),
@@ -197,7 +215,32 @@ pub fn routes() -> Vec<Route> {
         r(Method::GET, "/favicon.svg", get(docs::favicon)),
         r(Method::GET, "/", get(docs::index)),
         r(Method::GET, "/healthz", get(docs::healthz)),
-    ]
+    ];
+    // The agents API (seed 004): every route echoes x-request-id.
+    let rid = || axum::middleware::from_fn(agents::with_request_id);
+    use agents::{docs as adocs, reads, writes};
+    let agents_routes = vec![
+        r(Method::GET, "/.well-known/agent-bootstrap.json", get(adocs::bootstrap)),
+        r(Method::GET, "/v1/bootstrap", get(adocs::bootstrap)),
+        r(Method::GET, "/agents/skill.md", get(adocs::skill_md)),
+        r(Method::GET, "/auth.md", get(adocs::auth_md)),
+        r(Method::GET, "/.well-known/llms.txt", get(adocs::llms_txt)),
+        r(Method::POST, "/v1/agents/join", post(writes::join)),
+        r(Method::POST, "/v1/agents/verify", post(writes::verify)),
+        r(Method::POST, "/v1/candidates", post(writes::candidates)),
+        r(Method::POST, "/v1/agents/attestations", post(writes::attestations)),
+        r(Method::POST, "/v1/agents/objections", post(writes::objections)),
+        r(Method::POST, "/v1/stories/{id}/revision-proposals", post(writes::revision_proposals)),
+        r(Method::POST, "/v1/stories/{id}/revision-proposals/{proposalId}/votes", post(writes::votes)),
+        r(Method::POST, "/v1/publish/{candidateHash}/compute", post(writes::publish_compute)),
+        r(Method::GET, "/v1/candidates/{hash}/status", get(reads::candidate_status)),
+        r(Method::GET, "/v1/candidates/{hash}/evidence", get(reads::candidate_evidence)),
+        r(Method::GET, "/v1/stories/{id}/machine-room", get(reads::machine_room)),
+        r(Method::GET, "/v1/assistant/orientation", get(reads::orientation)),
+        r(Method::GET, "/v1/stories/{id}/assistant-orientation", get(reads::story_orientation)),
+    ];
+    routes.extend(agents_routes.into_iter().map(|route| Route { handler: route.handler.layer(rid()), ..route }));
+    routes
 }
 
 /// The HTTP surface over `state`.

@@ -643,7 +643,7 @@ fn schemas() -> Value {
 
 /// The OpenAPI 3.1 document of this server.
 pub fn document(base: &str) -> Value {
-    json!({
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": {"title": "LoopKit (ratchet serve)", "version": env!("CARGO_PKG_VERSION"),
                  "description": "OTLP ingest, pains, improvement packets. JSON API errors follow the actionable shape {error, code, message, nextAction, retryAfterSeconds}; OTLP ingest errors are google.rpc.Status. Every response that may carry a key or telemetry is Cache-Control: no-store."},
@@ -656,7 +656,95 @@ pub fn document(base: &str) -> Value {
             },
             "schemas": schemas(),
         }
-    })
+    });
+    // The agents API's routes and schemas (seed 004), held to the same
+    // rules as the rest: every operation named, every status documented.
+    crate::serve::agents::docs::extend_openapi(&mut doc);
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        for (path, ops) in paths.iter_mut() {
+            let Some(ops) = ops.as_object_mut() else { continue };
+            for (method, op) in ops.iter_mut() {
+                if !op["operationId"].is_string() {
+                    op["operationId"] = Value::String(operation_id(method, path));
+                }
+                if let Some(res) = op["responses"].as_object_mut() {
+                    res.entry("431").or_insert_with(head_too_large);
+                }
+            }
+        }
+    }
+    doc
+}
+
+/// An operation's id from its method and path: `POST /v1/agents/join` is
+/// `postAgentsJoin`, `GET /v1/stories/{id}/machine-room` is `getStoriesIdMachineRoom`.
+fn operation_id(method: &str, path: &str) -> String {
+    let mut out = method.to_ascii_lowercase();
+    for word in path.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty() && *w != "v1") {
+        let mut chars = word.chars();
+        if let Some(first) = chars.next() {
+            out.push(first.to_ascii_uppercase());
+            out.extend(chars);
+        }
+    }
+    out
+}
+
+/// `value` as block YAML whose scalars are JSON: block mappings and
+/// sequences whose keys and scalars are JSON strings, numbers, booleans and
+/// null, which YAML 1.2 reads exactly as JSON does — and so do YAML 1.1
+/// readers (PyYAML), which a general emitter trips: it leaves `NO` or `on`
+/// unquoted, and they read those as booleans. Written by hand because that
+/// is all the document needs (no anchors, tags or multi-line scalars); a
+/// test parses it back with PyYAML.
+pub fn yaml(value: &Value) -> String {
+    let mut out = String::new();
+    write_yaml(value, 0, &mut out);
+    out
+}
+
+fn write_yaml(v: &Value, indent: usize, out: &mut String) {
+    let pad = " ".repeat(indent);
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            for (k, val) in m {
+                out.push_str(&pad);
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                nested(val, indent, out);
+            }
+        }
+        Value::Array(a) if !a.is_empty() => {
+            for val in a {
+                out.push_str(&pad);
+                out.push('-');
+                nested(val, indent, out);
+            }
+        }
+        other => {
+            out.push_str(&pad);
+            out.push_str(&other.to_string());
+            out.push('\n');
+        }
+    }
+}
+
+fn nested(v: &Value, indent: usize, out: &mut String) {
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            out.push('\n');
+            write_yaml(v, indent + 2, out);
+        }
+        Value::Array(a) if !a.is_empty() => {
+            out.push('\n');
+            write_yaml(v, indent + 2, out);
+        }
+        scalar => {
+            out.push(' ');
+            out.push_str(&scalar.to_string());
+            out.push('\n');
+        }
+    }
 }
 
 #[cfg(test)]

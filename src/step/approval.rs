@@ -166,10 +166,12 @@ pub(super) fn consider(
 
     // Gate 2.
     let lines = gate1.stats.map_or(u64::MAX, |st| st.changed());
-    let auto =
-        two::auto_merge(&s.rails, AutoMergeCase { path: &path, lines, tier, predicted, loop_step: fence.is_some() })
-            .is_ok()
-            && critics.iter().all(|c| c.allows_auto_merge());
+    let auto = two::auto_merge(
+        &s.rails,
+        AutoMergeCase { path: &path, lines, tier, predicted, loop_step: fence.is_some(), remote: false },
+    )
+    .is_ok()
+        && critics.iter().all(|c| c.allows_auto_merge());
     let (decision, by) = if auto {
         (Some(Decision::Approve { score: AUTO_SCORE }), "auto".to_string())
     } else if let Some(g) = gate2 {

@@ -56,6 +56,9 @@ pub enum StepError {
     UnexpectedChanges { what: String },
     #[error(transparent)]
     Commit(#[from] crate::git::CommitError),
+    /// A decision hook (the agents API's quorum) refused.
+    #[error("{}", .0.message)]
+    Refused(crate::error::Report),
 }
 
 impl Coded for StepError {
@@ -84,6 +87,7 @@ impl Coded for StepError {
             StepError::PendingTampered { .. } => "PENDING_TAMPERED",
             StepError::UnexpectedChanges { .. } => "UNEXPECTED_CHANGES",
             StepError::Commit(e) => e.code(),
+            StepError::Refused(r) => r.code,
         }
     }
 
@@ -137,6 +141,7 @@ impl Coded for StepError {
                 Some("nothing was committed; look at `git status` and the checks' log in logs/runs/".into())
             }
             StepError::Commit(e) => e.hint(),
+            StepError::Refused(r) => r.hint().map(str::to_string),
         }
     }
 

@@ -12,6 +12,7 @@
 //! | what a child may not change, checked after each child | `fence` |
 //! | Log: the one way a step's outcome is settled and logged | `settle` |
 //! | reverts, by `ratchet revert` or found in git | `revert` |
+//! | a revision the agents API's bots adopted; the opt-in remote auto-merge | `revise` |
 //! | an unattended run for cron, and the watchdog's entry | `heartbeat` |
 //!
 //! Invariants:
@@ -39,6 +40,7 @@ mod fence;
 mod heartbeat;
 mod pending;
 mod revert;
+mod revise;
 mod select;
 mod session;
 mod settle;
@@ -59,8 +61,9 @@ pub use error::StepError;
 pub use fence::{CHECKS_OUTPUTS, guarded_labels};
 pub use heartbeat::{Beat, heartbeat, heartbeat_failed};
 pub use inflight::{FAULT_ENV, Inflight, Phase};
-pub use pending::{Pending, PendingState, PendingView, decide, reject, waiting};
+pub use pending::{DecisionHook, Pending, PendingState, PendingView, decide, reject, waiting};
 pub use revert::{Reverted, revert};
+pub use revise::{Replaced, approve_auto, replace_pending};
 pub use select::{HEARTBEAT, Standing, allowance, at_cap, configured, focus as focus_for, standings};
 pub use session::Session;
 

@@ -133,6 +133,11 @@ pub struct PendingView {
 }
 
 impl PendingView {
+    /// The packet hash the proposal stands on (as logged).
+    pub fn packet(&self) -> &str {
+        self.body.proposal.as_ref().map_or("", |p| p.packet.as_str())
+    }
+
     /// The review screen, with `default_score` offered at approval.
     pub fn review(&self, default_score: f64) -> Review<'_> {
         Review {
@@ -199,7 +204,7 @@ pub(super) fn twin(s: &Session, id: &str, packet: &str) -> Result<Option<String>
 
 /// Loads the pending file of `id`, proves it is the logged proposal, and
 /// judges it again now.
-fn view(s: &Session, id: &str, body: &StepBody) -> Result<PendingView, String> {
+pub(super) fn view(s: &Session, id: &str, body: &StepBody) -> Result<PendingView, String> {
     let pending = Pending::load(&s.ws, id)?.ok_or_else(|| "its file in logs/pending/ is missing".to_string())?;
     let logged = body.proposal.as_ref().map(|p| p.packet.as_str());
     let packet = crate::propose::packet_hash(
@@ -249,7 +254,7 @@ fn view(s: &Session, id: &str, body: &StepBody) -> Result<PendingView, String> {
 }
 
 /// The pending step `id` from the log, or `NOT_PENDING`.
-fn pending_body(s: &Session, id: &str) -> Result<StepBody, StepError> {
+pub(super) fn pending_body(s: &Session, id: &str) -> Result<StepBody, StepError> {
     let history = s.history()?;
     match history.step(id) {
         Some(st) if st.outcome() == Outcome::Pending => Ok(st.body.clone()),
@@ -262,7 +267,7 @@ fn pending_body(s: &Session, id: &str) -> Result<StepBody, StepError> {
 
 /// Settles a pending proposal whose file was tampered with: logged as
 /// failed, the file quarantined, and `PENDING_TAMPERED` returned.
-fn tampered(s: &mut Session, id: &str, body: StepBody, why: String) -> StepError {
+pub(super) fn tampered(s: &mut Session, id: &str, body: StepBody, why: String) -> StepError {
     let path = Pending::path(&s.ws, id);
     let quarantine = s.ws.quarantine_dir().join(format!("pending-{id}.json"));
     if std::fs::create_dir_all(s.ws.quarantine_dir()).is_ok() {
@@ -275,15 +280,35 @@ fn tampered(s: &mut Session, id: &str, body: StepBody, why: String) -> StepError
     }
 }
 
+/// What runs once Gate 2 has decided (approve: `true`, reject: `false`)
+/// and before the decision is carried out; an error stops it. The agents
+/// API checks a remote candidate's quorum and anchors its ledger here.
+pub type DecisionHook<'a> = &'a mut dyn FnMut(&mut Session, &str, bool) -> Result<(), StepError>;
+
 /// A human's decision on the pending proposal `id`, at Gate 2: the
 /// proposal is verified against the log and judged again (see the module
-/// doc), `gate2` is shown the review and decides, and the decision is
-/// carried out. `default_score` is offered when approving.
+/// doc), `gate2` is shown the review and decides, `hook` (when given) has
+/// its say, and the decision is carried out. `default_score` is offered
+/// when approving.
 pub fn decide(
     s: &mut Session,
     id: &str,
     gate2: &mut dyn Gate2,
     default_score: f64,
+    hook: Option<DecisionHook<'_>>,
+    progress: &mut dyn Progress,
+) -> Result<Report, StepError> {
+    decide_as(s, id, gate2, default_score, None, hook, progress)
+}
+
+/// [`decide`], recorded as decided by `by` (the approver's git identity when `None`).
+pub(super) fn decide_as(
+    s: &mut Session,
+    id: &str,
+    gate2: &mut dyn Gate2,
+    default_score: f64,
+    by: Option<String>,
+    mut hook: Option<DecisionHook<'_>>,
     progress: &mut dyn Progress,
 ) -> Result<Report, StepError> {
     if !(0.0..=1.0).contains(&default_score) {
@@ -324,7 +349,10 @@ pub fn decide(
         return settle(s, id, body, ending, None);
     }
     let decision = gate2.decide(&view.review(default_score));
-    let by = s.identity().display().to_string();
+    let by = by.unwrap_or_else(|| s.identity().display().to_string());
+    if let (Some(h), Decision::Approve { .. } | Decision::Reject { .. }) = (hook.as_mut(), &decision) {
+        h(s, id, matches!(decision, Decision::Approve { .. }))?;
+    }
     match decision {
         Decision::Approve { score } => {
             if !(0.0..=1.0).contains(&score) {

@@ -102,6 +102,13 @@ impl Session {
         Ok(self.journal.append(None, body, seal())?)
     }
 
+    /// Appends an entry of a kind any domain module may write (an agents
+    /// anchor, say).
+    pub fn record<B: crate::record::Body<Permit = ()>>(&mut self, body: &B) -> Result<Entry, StepError> {
+        self.forget_history();
+        Ok(self.journal.append(None, body, ())?)
+    }
+
     /// Drops the cached history after an append.
     pub(super) fn forget_history(&self) {
         self.history.borrow_mut().take();

@@ -346,6 +346,24 @@ impl Ws {
         cmd.output().expect("ratchet runs")
     }
 
+    /// `ratchet serve` on a free loopback port in this workspace, with
+    /// `env` besides the hermetic one; returns the child and its address.
+    pub fn serve(&self, env: &[(&str, &str)]) -> (std::process::Child, std::net::SocketAddr) {
+        use std::io::BufRead;
+        let mut cmd = Command::new(bin());
+        cmd.args(["-q", "serve", "--addr", "127.0.0.1:0", "--print-addr"]);
+        self.configure(&mut cmd);
+        cmd.env("RATCHET_LOG", "warn").stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn ratchet serve");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let addr = line.trim().parse().unwrap_or_else(|_| panic!("ratchet serve printed {line:?}"));
+        (child, addr)
+    }
+
     pub fn pty_env(&self, env: &[(&str, &str)], args: &[&str]) -> rexpect::session::PtySession {
         let mut cmd = Command::new(bin());
         cmd.args(args);
