@@ -143,6 +143,17 @@ impl AppState {
         let secret = secret::Secret::load_or_create(&secret::path_for(&config.db))
             .map_err(|e| crate::error::Report::from_coded(&e))?;
         let store = Store::open(&config.db, config.synchronous).map_err(|e| crate::error::Report::from_coded(&e))?;
+        if let Some(r) = store.regrouped().filter(|r| r.records > 0) {
+            tracing::info!(
+                from = r.from.as_deref().unwrap_or("unrecorded"),
+                to = r.to,
+                records = r.records,
+                moved = r.moved,
+                pains = r.pains,
+                changes = r.changes,
+                "regrouped the stored records under the new fingerprint version"
+            );
+        }
         Ok(AppState::new(store, secret, config))
     }
 
