@@ -29,10 +29,15 @@ pub fn run(env: &Env, _args: Args) -> CommandResult {
     for note in &s.notes {
         env.ui.warn(note);
     }
-    let telemetry = crate::loopkit::client::top_pain(&s.rails, &s.ws);
+    let (mut tele, telemetry) = step::Telemetry::before(&mut s)?;
+    for note in &tele.notes {
+        env.ui.note(note);
+    }
     let opts =
         Options { forced: None, allow_dirty: false, patch_file: None, gate2: None, interactive: false, telemetry };
     let beat = step::heartbeat(&mut s, opts, &mut Narration::new(&env.ui))?;
+    tele.after(&s);
+    crate::cli::step::warn_telemetry(env, &tele);
     if env.ui.json() {
         let mut v = report_json(&beat.report);
         v["watchdog"] = serde_json::to_value(&beat.watchdog).expect("watchdog state serialises");

@@ -21,6 +21,9 @@ pub struct Focus {
     /// Evidence references for a pain (span ids, counts).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub evidence: Vec<String>,
+    /// For a pain: its improvement packet's essentials ([`crate::propose::pain`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pain: Option<Box<crate::propose::pain::PainBrief>>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -123,8 +126,22 @@ pub fn build(inputs: Inputs<'_>) -> Context {
         .rev()
         .collect();
 
+    // A pain's brief: its frames mapped to tracked files, within its share of the budget.
+    let mut focus = inputs.focus;
+    let mut budget = limits.max_bytes as usize;
+    if let Some(brief) = &mut focus.pain {
+        brief.map_frames(inputs.tracked);
+        if brief.fit(crate::propose::pain::budget(budget)) {
+            budget -= brief.size();
+        } else {
+            focus.pain = None;
+        }
+    }
+    let frame_paths: Vec<String> =
+        focus.pain.as_ref().map(|b| b.frame_paths().into_iter().map(str::to_string).collect()).unwrap_or_default();
+
     // Allowlisted, unprotected files, ranked by how many distinct focus words their path holds.
-    let mut focus_words = words(&format!("{} {}", inputs.focus.text, inputs.focus.reference));
+    let mut focus_words = words(&format!("{} {}", focus.text, focus.reference));
     focus_words.sort_unstable();
     focus_words.dedup();
     let finders: Vec<memchr::memmem::Finder<'_>> =
@@ -147,6 +164,10 @@ pub fn build(inputs: Inputs<'_>) -> Context {
             (finders.iter().filter(|f| f.find(lower.as_bytes()).is_some()).count(), p)
         })
         .collect();
+    // The files a pain's frames name come first; assets never rank.
+    for s in &mut scored {
+        s.0 = crate::propose::pain::rank(s.0, s.1, &frame_paths);
+    }
     // Best score first, then path order (a stable sort keeps it within a score).
     if !scored.is_sorted_by(|a, b| a.1 <= b.1) {
         scored.sort_unstable_by(|a, b| a.1.cmp(b.1));
@@ -162,7 +183,6 @@ pub fn build(inputs: Inputs<'_>) -> Context {
 
     let mut files = Vec::with_capacity(ranked.len());
     let mut contents = Vec::new();
-    let mut budget = limits.max_bytes as usize;
     for (score, path) in &ranked {
         // Through the same no-symlink walk as a patch: a tracked symlink to
         // a secret outside the tree is never read into a provider's context.
@@ -203,7 +223,7 @@ pub fn build(inputs: Inputs<'_>) -> Context {
         recent,
         files,
         contents,
-        focus: inputs.focus,
+        focus,
         rails: Binding {
             provider: inputs.provider.to_string(),
             allow: rails.paths.allow.patterns().to_vec(),
@@ -239,7 +259,7 @@ mod tests {
             rails: &rails,
             intent: &intent,
             history: &history,
-            focus: Focus { reference: "intent".into(), text: focus.into(), evidence: vec![] },
+            focus: Focus { reference: "intent".into(), text: focus.into(), evidence: vec![], pain: None },
             provider: "self",
             tier: 0,
             base: None,

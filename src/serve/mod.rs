@@ -194,6 +194,7 @@ pub fn routes() -> Vec<Route> {
         r(Method::GET, "/v1/telemetry", get(telemetry::records)),
         r(Method::POST, "/v1/runs/diagnose", post(telemetry::diagnose)),
         r(Method::GET, "/v1/dashboard", get(telemetry::dashboard)),
+        r(Method::GET, "/v1/changes", get(telemetry::changes)),
         r(Method::GET, "/v1/reports/latest.md", get(telemetry::report)),
         r(Method::GET, "/agents.md", get(docs::agents_md)),
         r(Method::GET, "/llms.txt", get(docs::llms_txt)),

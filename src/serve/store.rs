@@ -296,6 +296,9 @@ pub struct ChangeRow {
     pub pain_id: String,
     pub at_ns: i64,
     pub step: Option<String>,
+    /// The span that reported the change.
+    pub trace_id: Vec<u8>,
+    pub span_id: Vec<u8>,
 }
 
 /// What an ingest wrote.
@@ -660,10 +663,18 @@ impl Store {
     pub fn changes(&self, rowid: i64) -> Result<Vec<ChangeRow>> {
         self.read(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT pain_id, min(at_ns), min(step) FROM changes WHERE project = ?1 GROUP BY pain_id, trace_id, span_id
-                 ORDER BY min(at_ns), pain_id",
+                "SELECT pain_id, min(at_ns), min(step), trace_id, span_id FROM changes WHERE project = ?1
+                 GROUP BY pain_id, trace_id, span_id ORDER BY min(at_ns), pain_id",
             )?;
-            let rows = stmt.query_map(params![rowid], |r| Ok(ChangeRow { pain_id: r.get(0)?, at_ns: r.get(1)?, step: r.get(2)? }))?;
+            let rows = stmt.query_map(params![rowid], |r| {
+                Ok(ChangeRow {
+                    pain_id: r.get(0)?,
+                    at_ns: r.get(1)?,
+                    step: r.get(2)?,
+                    trace_id: r.get(3)?,
+                    span_id: r.get(4)?,
+                })
+            })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
     }

@@ -13,6 +13,8 @@
 //! | Log: the one way a step's outcome is settled and logged | `settle` |
 //! | reverts, by `ratchet revert` or found in git | `revert` |
 //! | an unattended run for cron, and the watchdog's entry | `heartbeat` |
+//! | Verify: a merge that targeted a pain, judged by the next telemetry window | `verify` |
+//! | telemetry around a run: report steps, verify merges, read the top pain | `telemetry` |
 //!
 //! Invariants:
 //! - The step is the only path to a merge and the only writer of `step`,
@@ -42,6 +44,8 @@ mod revert;
 mod select;
 mod session;
 mod settle;
+mod telemetry;
+mod verify;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -63,6 +67,8 @@ pub use pending::{Pending, PendingState, PendingView, decide, reject, waiting};
 pub use revert::{Reverted, revert};
 pub use select::{HEARTBEAT, Standing, configured, focus as focus_for, standings};
 pub use session::Session;
+pub use telemetry::Telemetry;
+pub use verify::{Due, Verified, due};
 
 use approval::consider;
 use fence::Fence;
