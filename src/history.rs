@@ -244,8 +244,15 @@ impl History {
 
     /// The history in `journal`, read entry by entry.
     pub fn read(journal: &crate::journal::Journal) -> Result<History, crate::journal::JournalError> {
+        History::from_entries(journal.raw_entries()?)
+    }
+
+    /// The history of checked entries, in log order.
+    pub fn from_entries(
+        entries: impl IntoIterator<Item = Result<crate::journal::RawEntry, crate::journal::JournalError>>,
+    ) -> Result<History, crate::journal::JournalError> {
         let mut events = Vec::new();
-        for e in journal.raw_entries()? {
+        for e in entries {
             let e = e?;
             events.push(Event {
                 seq: e.seq,

@@ -267,6 +267,31 @@ pub fn changes(store: &Store, project: &Project, w: &Window, now_ns: i64) -> Res
     }))
 }
 
+/// Buckets of [`pain_series`]: over the previous and the current window.
+pub const SERIES_BUCKETS: usize = 12;
+
+/// Bucket labels, and per pain its title and counts per bucket.
+pub type PainSeries = (Vec<String>, Vec<(String, Vec<u64>)>);
+
+/// How the top pains of the window moved over the previous and the
+/// current window: bucket labels (their start), and per pain (title,
+/// counts per bucket). At most `top` pains, most important first.
+pub fn pain_series(store: &Store, project: &Project, w: &Window, now_ns: i64, top: usize) -> Result<PainSeries> {
+    let (pains, _, _) = open_pains(store, project, w, now_ns)?;
+    let start = w.previous(now_ns).0;
+    let bucket = ((now_ns - start) / SERIES_BUCKETS as i64).max(1);
+    let labels = (0..SERIES_BUCKETS).map(|i| time(start + bucket * i as i64)).collect();
+    let mut series = Vec::new();
+    for p in pains.iter().take(top) {
+        let mut counts = vec![0u64; SERIES_BUCKETS];
+        for (i, n) in store.pain_buckets(project.rowid, &p.row.pain_id, start, bucket, SERIES_BUCKETS)? {
+            counts[i] = n;
+        }
+        series.push((p.row.title.clone(), counts));
+    }
+    Ok((labels, series))
+}
+
 /// What `POST /v1/runs/diagnose` may be asked.
 #[derive(Clone, Debug)]
 pub struct DiagnoseOptions {

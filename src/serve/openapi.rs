@@ -433,6 +433,21 @@ fn paths() -> Value {
         "parameters".into(),
         json!([{"name": "ticket", "in": "query", "required": true, "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}}]),
     );
+    let mut loop_page = operation(
+        "loopPage",
+        "The workspace's loop for people (HTML): utility, merges and human decisions per day, providers, pending proposals with their diffs, the watchdog, pains",
+        &[
+            ("200", html("the page")),
+            ("401", html("the token is missing or wrong")),
+            ("403", html("a client off this machine, without --loop-remote")),
+            ("404", html("the server runs in no workspace")),
+        ],
+    );
+    loop_page.insert(
+        "parameters".into(),
+        json!([{"name": "token", "in": "query", "required": false, "schema": {"type": "string"},
+                "description": "the token of the link ratchet serve printed"}]),
+    );
     let icon = |id: &str| doc(id, "The icon of the pages", "image/svg+xml", text.clone());
     json!({
         "/v1/provision": {"post": provision},
@@ -453,6 +468,7 @@ fn paths() -> Value {
         "/schema/improvement-packet.json": {"get": doc("packetSchema", "JSON Schema of an improvement packet", "application/schema+json", json!({"type": "object"}))},
         "/contact.json": {"get": doc("contact", "Who runs this server", "application/json", r("Contact"))},
         "/dashboard": {"get": page},
+        "/loop": {"get": loop_page},
         "/recovered": {"get": recovered},
         "/favicon.ico": {"get": icon("faviconIco")},
         "/favicon.svg": {"get": icon("faviconSvg")},

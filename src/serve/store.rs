@@ -599,6 +599,30 @@ impl Store {
         })
     }
 
+    /// Counts of one pain in `n` consecutive buckets of `bucket_ns` from
+    /// `start`: one entry per non-empty bucket, (bucket index, count).
+    pub fn pain_buckets(
+        &self,
+        rowid: i64,
+        pain_id: &str,
+        start: i64,
+        bucket_ns: i64,
+        n: usize,
+    ) -> Result<Vec<(usize, u64)>> {
+        let end = start.saturating_add(bucket_ns.saturating_mul(n as i64));
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT (start_ns - ?3) / ?5, count(*) FROM records INDEXED BY records_pain
+                 WHERE project = ?1 AND pain_id = ?2 AND pain_id IS NOT NULL AND start_ns >= ?3 AND start_ns < ?4
+                 GROUP BY 1 ORDER BY 1",
+            )?;
+            let rows = stmt.query_map(params![rowid, pain_id, start, end, bucket_ns.max(1)], |r| {
+                Ok((r.get::<_, i64>(0)?.clamp(0, n as i64 - 1) as usize, r.get::<_, i64>(1)? as u64))
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
     /// The stored pains of a project, by id.
     pub fn pains(&self, rowid: i64) -> Result<HashMap<String, PainRow>> {
         self.read(|c| {

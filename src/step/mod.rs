@@ -8,6 +8,7 @@
 //! | Propose | [`run`] here (over [`crate::propose`]) |
 //! | Approve: Gate 1, then Gate 2 or auto-merge | `approval` |
 //! | a proposal waiting for a human; approving or rejecting it later | `pending` |
+//! | the same, looked at by a reader beside the loop, without the lock | [`peek`] |
 //! | Apply+Score: the patch, the checks, the exact commit | `apply` |
 //! | what a child may not change, checked after each child | `fence` |
 //! | Log: the one way a step's outcome is settled and logged | `settle` |
@@ -33,6 +34,7 @@
 //!   it; a crash at any point is finished by the next command ([`inflight`]).
 
 pub mod inflight;
+pub mod peek;
 
 mod apply;
 mod approval;
