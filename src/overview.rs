@@ -73,7 +73,8 @@ pub struct ProviderRow {
 pub enum PainState {
     /// Targeted by a step that did not merge (or is pending).
     Targeted,
-    /// Merged; the window after the merge has not been verified yet.
+    /// Merged; the window after the merge has not been verified yet (and
+    /// no earlier merge for it has a verdict).
     Verifying,
     Won,
     Slipped,
@@ -195,11 +196,13 @@ pub fn build(
             _ => PainState::Targeted,
         };
         let rates = s.verified.as_ref().and_then(|v| v.rates);
+        let verdict = |st: PainState| matches!(st, PainState::Won | PainState::Slipped | PainState::Unmeasured);
         match pains.iter_mut().find(|p| p.pain == pain) {
             Some(p) => {
                 p.steps.push(s.id.clone());
-                // The latest step that got further decides the state.
-                if state != PainState::Targeted || p.state == PainState::Targeted {
+                // The latest verdict decides; a merge still being verified
+                // only moves a pain that has none yet.
+                if verdict(state) || (!verdict(p.state) && state == PainState::Verifying) {
                     p.state = state;
                     p.rates = rates.or(p.rates);
                 }

@@ -209,6 +209,8 @@ pub struct Setup {
     pub agent_timeout: u64,
     /// `[loopkit] url`, when the workspace reads pains.
     pub loopkit: Option<String>,
+    /// A last edit of the rails text before `init`.
+    pub rails_edit: Option<fn(String) -> String>,
 }
 
 impl Default for Setup {
@@ -220,6 +222,7 @@ impl Default for Setup {
             auto_merge_lines: 10,
             agent_timeout: 20,
             loopkit: None,
+            rails_edit: None,
         }
     }
 }
@@ -275,6 +278,9 @@ impl Ws {
             };
             rails.push_str(&line);
             rails.push('\n');
+        }
+        if let Some(edit) = setup.rails_edit {
+            rails = edit(rails);
         }
         ws.write("config/rails.toml", &rails);
         let out = ws.run(&["init"]);

@@ -33,8 +33,13 @@ impl Drop for Served {
 /// `ratchet serve` started in the workspace (so it shows its loop), its
 /// clock pinned; returns its base URL and the loop link it printed.
 pub fn serve_in(ws: &Ws, extra: &[&str]) -> Served {
+    serve_in_at(ws, SERVER_NOW, extra)
+}
+
+/// [`serve_in`] with the server's clock at `now`.
+pub fn serve_in_at(ws: &Ws, now: &str, extra: &[&str]) -> Served {
     let mut cmd = ws.cmd(&["serve", "--addr", "127.0.0.1:0", "--print-addr"]);
-    cmd.args(extra).env("RATCHET_NOW", SERVER_NOW).env("RATCHET_LOG", "warn");
+    cmd.args(extra).env("RATCHET_NOW", now).env("RATCHET_LOG", "warn");
     let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let mut addr = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut addr).unwrap();

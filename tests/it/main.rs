@@ -8,6 +8,7 @@ mod demo;
 mod errors;
 mod index;
 mod init;
+mod loop_e2e;
 mod loop_page;
 mod rails;
 mod recovery;
