@@ -270,6 +270,60 @@ mod tests {
     }
 
     #[test]
+    fn the_files_a_pains_frames_name_rank_first_and_assets_never_rank() {
+        use crate::propose::pain::{FrameBrief, PainBrief};
+        let mut rails = crate::rails::parse(crate::init::RAILS_TEMPLATE, "").unwrap();
+        rails.context.max_files = 10;
+        let intent = Intent { name: "i".into(), text: "t".into(), hash: "h".into() };
+        let history = History::default();
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("src/checkout")).unwrap();
+        std::fs::create_dir_all(root.path().join("docs")).unwrap();
+        std::fs::write(root.path().join("src/checkout/cart.rs"), "fn add() {}\n").unwrap();
+        std::fs::write(root.path().join("docs/checkout-logo.svg"), "<svg/>\n").unwrap();
+        std::fs::write(root.path().join("docs/checkout.md"), "# checkout\n").unwrap();
+        let frame = |file: &str, line| FrameBrief { file: file.into(), function: "add".into(), line, path: None };
+        let brief = PainBrief {
+            pain_id: "pn_0123456789abcdef".into(),
+            signal_type: "exception".into(),
+            count: 3,
+            rate_per_1k: 10.0,
+            exception: None,
+            frames: vec![frame("/srv/app/src/checkout/cart.rs", Some(1)), frame("/usr/lib/x.rs", None)],
+            sample: None,
+            over_represented: vec![],
+            eval_candidate: None,
+            plan: vec!["x".repeat(100_000)],
+        };
+        let tracked = ["docs/checkout-logo.svg", "docs/checkout.md", "src/checkout/cart.rs"];
+        let ctx = build(Inputs {
+            rails: &rails,
+            intent: &intent,
+            history: &history,
+            focus: Focus {
+                reference: "pain:pn_0123456789abcdef".into(),
+                text: "TypeError in checkout: POST /checkout".into(),
+                evidence: vec![],
+                pain: Some(Box::new(brief)),
+            },
+            provider: "self",
+            tier: 0,
+            base: None,
+            tracked: &tracked,
+            root: root.path(),
+        });
+        let files: Vec<&str> = ctx.files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(files, ["src/checkout/cart.rs", "docs/checkout.md", "docs/checkout-logo.svg"]);
+        let contents: Vec<&str> = ctx.contents.iter().map(|c| c.path.as_str()).collect();
+        assert_eq!(contents, ["src/checkout/cart.rs", "docs/checkout.md"], "an asset is never read in");
+        let pain = ctx.focus.pain.as_ref().expect("the brief fits once its plan is dropped");
+        assert!(pain.plan.is_empty());
+        assert_eq!(pain.frames[0].path.as_deref(), Some("src/checkout/cart.rs"));
+        let used = pain.size() + ctx.contents.iter().map(|c| c.text.len()).sum::<usize>();
+        assert!(used <= rails.context.max_bytes as usize, "within the context's byte budget");
+    }
+
+    #[test]
     fn files_rank_by_distinct_focus_words_then_path_and_only_allowed_ones_count() {
         let tracked = [
             "config/rails.toml",
