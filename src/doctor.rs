@@ -131,11 +131,7 @@ pub fn examine(ws: &Workspace, opts: Options) -> Vec<Check> {
     if let Some(lk) = &rails.loopkit {
         out.push(match crate::loopkit::client::top_pain(&rails, ws) {
             Ok(_) => Check::ok("loopkit", format!("{} answers with the agent key", lk.url)),
-            Err(why) => Check::problem(
-                "loopkit",
-                why,
-                format!("start `ratchet serve`, or fix [loopkit] url; the agent key comes from ${}", lk.agent_key_env),
-            ),
+            Err(e) => problem_of("loopkit", &e),
         });
     }
     out

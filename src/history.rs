@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::record::{AmendBody, Outcome, PickRecord, StepBody};
+use crate::record::{AmendBody, Outcome, PickRecord, StepBody, Verdict};
 
 /// One log entry, as history reads it.
 #[derive(Clone, Debug)]
@@ -38,6 +38,25 @@ pub struct Step {
     pub body: StepBody,
     /// Set by a revert amendment.
     pub reverted: Option<Revert>,
+    /// Set by a verification amendment (the first one counts).
+    pub verified: Option<Verification>,
+    /// The utility the latest amendment left (a revert or a slip caps it).
+    pub amended: Option<f64>,
+}
+
+/// What the window after a merge said about the pain the step targeted.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Verification {
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    pub verdict: Verdict,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pain: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rates: Option<crate::record::Rates>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<String>,
+    pub utility: f64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -57,7 +76,17 @@ impl Step {
 
     /// The step's utility with amendments applied.
     pub fn utility(&self) -> Option<f64> {
-        self.reverted.as_ref().map(|r| r.utility).or(self.body.utility)
+        self.amended.or(self.body.utility)
+    }
+
+    /// Whether the window after the merge showed the pain came back.
+    pub fn slipped(&self) -> bool {
+        self.verified.as_ref().is_some_and(|v| v.verdict == Verdict::Slipped)
+    }
+
+    /// The pain the step targeted (`pain:<id>` focus).
+    pub fn pain(&self) -> Option<&str> {
+        self.pick.focus.strip_prefix("pain:")
     }
 
     pub fn commit(&self) -> Option<&str> {
@@ -80,6 +109,10 @@ pub struct ProviderStats {
     pub pending: u64,
     pub noop: u64,
     pub reverted: u64,
+    /// Merged steps the next telemetry window showed as wins.
+    pub won: u64,
+    /// Merged steps whose pain came back (they count like a revert).
+    pub slipped: u64,
     /// Sum of the scored steps' utilities, amendments applied.
     pub utility_sum: f64,
     pub mean_utility: Option<f64>,
@@ -93,6 +126,8 @@ pub struct History {
     first_ts: Option<DateTime<Utc>>,
     /// Revert amendments in log order: (seq, step index).
     reverts: Vec<(u64, usize)>,
+    /// Slipped verifications in log order: (seq, step index).
+    slips: Vec<(u64, usize)>,
     /// The rails version of the last `rails` or `intent` entry.
     last_rails: Option<String>,
 }
@@ -124,17 +159,42 @@ impl History {
                                 pick: body.pick.clone(),
                                 body,
                                 reverted: None,
+                                verified: None,
+                                amended: None,
                             });
                         }
                     }
                 }
                 "amend" => {
                     let Ok(a) = serde_json::from_str::<AmendBody>(&e.body) else { continue };
+                    if a.reason == crate::record::AmendReason::Verified {
+                        let Some(&i) = h.index.get(&a.step) else { continue };
+                        let step = &mut h.steps[i];
+                        if step.verified.is_some() || step.outcome() != Outcome::Merged {
+                            continue;
+                        }
+                        let verdict = a.verified.unwrap_or(Verdict::Other);
+                        step.verified = Some(Verification {
+                            seq: e.seq,
+                            at: e.ts,
+                            verdict,
+                            pain: a.pain,
+                            rates: a.rates,
+                            window: a.window,
+                            utility: a.utility,
+                        });
+                        step.amended = Some(a.utility);
+                        if verdict == Verdict::Slipped {
+                            h.slips.push((e.seq, i));
+                        }
+                        continue;
+                    }
                     if a.reason != crate::record::AmendReason::Revert {
                         continue;
                     }
                     if let Some(&i) = h.index.get(&a.step) {
                         if h.steps[i].reverted.is_none() {
+                            h.steps[i].amended = Some(a.utility);
                             h.steps[i].reverted = Some(Revert {
                                 seq: e.seq,
                                 at: e.ts,
@@ -172,6 +232,11 @@ impl History {
         self.reverts.iter().map(|&(seq, i)| (seq, &self.steps[i]))
     }
 
+    /// The verifications that found a step's pain came back, in log order.
+    pub fn slips(&self) -> impl Iterator<Item = (u64, &Step)> {
+        self.slips.iter().map(|&(seq, i)| (seq, &self.steps[i]))
+    }
+
     /// When the log began.
     pub fn first_ts(&self) -> Option<DateTime<Utc>> {
         self.first_ts
@@ -179,8 +244,15 @@ impl History {
 
     /// The history in `journal`, read entry by entry.
     pub fn read(journal: &crate::journal::Journal) -> Result<History, crate::journal::JournalError> {
+        History::from_entries(journal.raw_entries()?)
+    }
+
+    /// The history of checked entries, in log order.
+    pub fn from_entries(
+        entries: impl IntoIterator<Item = Result<crate::journal::RawEntry, crate::journal::JournalError>>,
+    ) -> Result<History, crate::journal::JournalError> {
         let mut events = Vec::new();
-        for e in journal.raw_entries()? {
+        for e in entries {
             let e = e?;
             events.push(Event {
                 seq: e.seq,
@@ -220,6 +292,11 @@ impl History {
             }
             if s.reverted.is_some() {
                 st.reverted += 1;
+            }
+            match s.verified.as_ref().map(|v| v.verdict) {
+                Some(Verdict::Win) => st.won += 1,
+                Some(Verdict::Slipped) => st.slipped += 1,
+                _ => {}
             }
             if s.outcome().is_scored() {
                 st.scored += 1;
@@ -381,6 +458,37 @@ pub(crate) mod tests {
                 previous_utility: 0.9,
                 utility: 0.2,
                 capped: true,
+                verified: None,
+                pain: None,
+                window: None,
+                rates: None,
+                detail: None,
+            };
+            self.0.push(Event {
+                seq,
+                id: format!("a{seq}"),
+                ts: t(hour),
+                kind: "amend".into(),
+                body: serde_json::to_string(&a).unwrap(),
+            });
+            self
+        }
+        pub(crate) fn verify(&mut self, id: &str, verdict: Verdict, utility: f64, hour: i64) -> &mut Self {
+            let seq = self.0.len() as u64 + 1;
+            let a = AmendBody {
+                step: id.into(),
+                reason: AmendReason::Verified,
+                commit: None,
+                detected_by: Detector::Loopkit,
+                hours: 25.0,
+                previous_utility: 0.9,
+                utility,
+                capped: utility < 0.9,
+                verified: Some(verdict),
+                pain: Some("pn_0123456789abcdef".into()),
+                window: Some("24h".into()),
+                rates: Some(Rates { before: 500.0, after: 10.0, latest: 10.0 }),
+                detail: None,
             };
             self.0.push(Event {
                 seq,
@@ -413,6 +521,21 @@ pub(crate) mod tests {
         let stats = &h.provider_stats()["self"];
         assert_eq!((stats.picks, stats.merged, stats.reverted, stats.utility_sum), (1, 1, 1, 0.2));
         assert!(h.merged_commits().is_empty(), "a reverted commit is no longer merged");
+    }
+
+    #[test]
+    fn a_slipped_step_counts_against_its_provider_and_a_win_is_counted() {
+        let mut log = Log(vec![]);
+        log.step("s1", body("ollama", Outcome::Merged, 0.9, Some("c1")), 0);
+        log.step("s2", body("ollama", Outcome::Merged, 0.9, Some("c2")), 1);
+        log.verify("s1", Verdict::Win, 0.9, 30).verify("s2", Verdict::Slipped, 0.2, 31);
+        log.verify("s2", Verdict::Win, 0.9, 32);
+        let h = log.history();
+        assert_eq!(h.step("s2").unwrap().utility(), Some(0.2), "the first verdict counts");
+        assert!(h.step("s2").unwrap().slipped() && !h.step("s1").unwrap().slipped());
+        let st = &h.provider_stats()["ollama"];
+        assert_eq!((st.won, st.slipped, st.utility_sum), (1, 1, 1.1));
+        assert_eq!(h.slips().map(|(_, s)| s.id.as_str()).collect::<Vec<_>>(), vec!["s2"]);
     }
 
     #[test]

@@ -22,6 +22,7 @@
 //! | errors: code, message, next action | [`error`] |
 //! | git (the only module naming git2) | [`git`] |
 //! | LoopKit (seed 000): keys, OTLP, telemetry records, pains, windows, improvement packets | [`loopkit`] (pure domain) |
+//! | the loop at a glance (utility, merges and human decisions per day, providers, pending, pains won and slipped), read-only | [`overview`] |
 //! | `ratchet serve`: HTTP, the SQLite store, the server's life (the only module naming axum, tokio and rusqlite) | [`serve`] |
 //! | the command line (the only module naming clap and the terminal) | [`cli`] |
 
@@ -45,6 +46,7 @@ pub mod intent;
 pub mod journal;
 pub mod lock;
 pub mod loopkit;
+pub mod overview;
 pub mod patch;
 pub mod pick;
 pub mod private;

@@ -356,8 +356,46 @@ impl Body for StepBody {
 pub enum AmendReason {
     /// The step's commit was reverted.
     Revert,
+    /// The telemetry window after the merge closed, and told whether the
+    /// pain the step targeted fell and stayed down ([`Verdict`]).
+    Verified,
     #[serde(other)]
     Other,
+}
+
+/// What the window after a merge said about the pain it targeted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// The pain's rate fell after the merge and stayed below its rate before.
+    Win,
+    /// It did not fall, or it came back: counts against the provider like a revert.
+    Slipped,
+    /// There was nothing to compare (no rate before the merge, or the server
+    /// had no record of it).
+    Unmeasured,
+    #[serde(other)]
+    Other,
+}
+
+impl Verdict {
+    pub fn word(self) -> &'static str {
+        match self {
+            Verdict::Win => "win",
+            Verdict::Slipped => "slipped",
+            Verdict::Unmeasured => "unmeasured",
+            Verdict::Other => "other",
+        }
+    }
+}
+
+/// A pain's rates (per 1,000 spans) around a merge: the window before it,
+/// the window after it, and the latest window when that lies after both.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Rates {
+    pub before: f64,
+    pub after: f64,
+    pub latest: f64,
 }
 
 /// Who found a revert.
@@ -369,6 +407,9 @@ pub enum Detector {
     /// A commit in git's history whose change inverts the step's.
     #[serde(rename = "git history")]
     GitHistory,
+    /// LoopKit's telemetry, read after the window following the merge.
+    #[serde(rename = "loopkit")]
+    Loopkit,
     #[serde(other)]
     Other,
 }
@@ -389,6 +430,20 @@ pub struct AmendBody {
     /// The utility after the amendment (capped when inside the window).
     pub utility: f64,
     pub capped: bool,
+    /// A verification's verdict (reason `verified`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified: Option<Verdict>,
+    /// The pain the step targeted (reason `verified`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pain: Option<String>,
+    /// The window the rates were measured over (`24h`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rates: Option<Rates>,
+    /// A sentence for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 impl Body for AmendBody {
@@ -580,5 +635,34 @@ mod tests {
             assert_eq!(serde_json::to_value(r).unwrap(), r.word());
         }
         assert_eq!(serde_json::to_value(Detector::GitHistory).unwrap(), "git history");
+    }
+
+    #[test]
+    fn a_revert_amendment_of_an_older_log_still_reads_and_a_verification_round_trips() {
+        let old: AmendBody = serde_json::from_str(
+            r#"{"step":"s1","reason":"revert","commit":"c","detected_by":"git history","hours":1.0,"previous_utility":0.9,"utility":0.2,"capped":true}"#,
+        )
+        .unwrap();
+        assert_eq!((old.reason, old.verified), (AmendReason::Revert, None));
+        let v = AmendBody {
+            step: "s2".into(),
+            reason: AmendReason::Verified,
+            commit: None,
+            detected_by: Detector::Loopkit,
+            hours: 25.0,
+            previous_utility: 0.9,
+            utility: 0.2,
+            capped: true,
+            verified: Some(Verdict::Slipped),
+            pain: Some("pn_0123456789abcdef".into()),
+            window: Some("24h".into()),
+            rates: Some(Rates { before: 500.0, after: 480.0, latest: 480.0 }),
+            detail: None,
+        };
+        let text = serde_json::to_string(&v).unwrap();
+        assert!(text.contains(r#""verified":"slipped""#) && text.contains(r#""detected_by":"loopkit""#), "{text}");
+        assert_eq!(serde_json::from_str::<AmendBody>(&text).unwrap(), v);
+        let future: Verdict = serde_json::from_str("\"regressed\"").unwrap();
+        assert_eq!(future, Verdict::Other);
     }
 }

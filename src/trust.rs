@@ -3,7 +3,8 @@
 //!
 //! Invariants: every provider starts in the first tier (index 0);
 //! `unlock_after` consecutive safe successes (merged, checks passed, not
-//! reverted) open the next tier; a revert drops one tier. A tier is only
+//! reverted, not slipped) open the next tier; a revert drops one tier, and
+//! so does a merge whose pain came back in the next telemetry window. A tier is only
 //! ever derived from the log's [`History`], never stored in a mutable file.
 
 use std::collections::BTreeMap;
@@ -35,7 +36,8 @@ pub fn tiers(history: &History, trust: &Trust) -> BTreeMap<String, TierState> {
     // Settlements and reverts, in log order.
     enum Ev {
         Settled(usize),
-        Reverted(usize),
+        /// A revert, or a verification that found the pain came back.
+        Demoted(usize),
     }
     let steps = history.steps();
     let index: std::collections::HashMap<&str, usize> =
@@ -46,7 +48,12 @@ pub fn tiers(history: &History, trust: &Trust) -> BTreeMap<String, TierState> {
         .filter(|(_, s)| s.outcome().is_scored())
         .map(|(i, s)| (s.last_seq, Ev::Settled(i)))
         .collect();
-    events.extend(history.reverts().filter_map(|(seq, s)| index.get(s.id.as_str()).map(|&i| (seq, Ev::Reverted(i)))));
+    events.extend(
+        history
+            .reverts()
+            .chain(history.slips())
+            .filter_map(|(seq, s)| index.get(s.id.as_str()).map(|&i| (seq, Ev::Demoted(i)))),
+    );
     events.sort_by_key(|(seq, _)| *seq);
     let top = trust.tiers.len().saturating_sub(1);
     let mut out: BTreeMap<String, TierState> = BTreeMap::new();
@@ -58,7 +65,7 @@ pub fn tiers(history: &History, trust: &Trust) -> BTreeMap<String, TierState> {
             Ev::Settled(i) => {
                 let s = &steps[i];
                 let st = out.get_mut(&s.pick.provider).expect("every provider has a state");
-                let safe = s.outcome() == Outcome::Merged && s.ci_pass() && s.reverted.is_none();
+                let safe = s.outcome() == Outcome::Merged && s.ci_pass() && s.reverted.is_none() && !s.slipped();
                 if safe {
                     st.streak += 1;
                     if st.tier < top && st.streak >= trust.tiers[st.tier + 1].unlock_after {
@@ -69,7 +76,7 @@ pub fn tiers(history: &History, trust: &Trust) -> BTreeMap<String, TierState> {
                     st.streak = 0;
                 }
             }
-            Ev::Reverted(i) => {
+            Ev::Demoted(i) => {
                 let st = out.get_mut(&steps[i].pick.provider).expect("every provider has a state");
                 st.tier = st.tier.saturating_sub(1);
                 st.streak = 0;
@@ -117,6 +124,19 @@ mod tests {
         }
         assert_eq!(tiers(&log.history(), &trust())["ollama"].tier, 1, "five safe successes open tests");
         log.revert("s14", 20);
+        assert_eq!(tiers(&log.history(), &trust())["ollama"], TierState::FIRST);
+    }
+
+    #[test]
+    fn a_merge_whose_pain_came_back_demotes_like_a_revert() {
+        let mut log = Log::default();
+        for i in 0..5 {
+            log.step(&format!("s{i}"), Log::body("ollama", Outcome::Merged, 0.9, Some("c")), i);
+        }
+        assert_eq!(tiers(&log.history(), &trust())["ollama"].tier, 1);
+        log.verify("s3", crate::record::Verdict::Win, 0.9, 30);
+        assert_eq!(tiers(&log.history(), &trust())["ollama"].tier, 1, "a win changes nothing");
+        log.verify("s4", crate::record::Verdict::Slipped, 0.2, 31);
         assert_eq!(tiers(&log.history(), &trust())["ollama"], TierState::FIRST);
     }
 }

@@ -35,7 +35,8 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
         .into());
     }
     let tier = crate::trust::tier_of(&history, &rails.trust, &args.provider);
-    let (focus, note) = step::focus_for(&history, &intent, crate::loopkit::client::top_pain(&rails, &ws));
+    let (focus, note) =
+        step::focus_for(&history, &intent, crate::loopkit::client::top_pain(&rails, &ws).map_err(|e| e.to_string()));
     let repo = ws.repo()?;
     let tracked = repo.tracked_paths()?;
     let tracked: Vec<&str> = tracked.iter().map(String::as_str).collect();

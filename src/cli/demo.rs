@@ -85,7 +85,7 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
     for (n, (provider, what)) in plan.iter().enumerate() {
         say(format!("\n{} {}: {what}", ui.paint(Style::Bold, &format!("step {}", n + 1)), provider));
         let mut s = Session::begin(&ws, "demo")?;
-        let telemetry = crate::loopkit::client::top_pain(&s.rails, &s.ws);
+        let (mut tele, telemetry) = step::Telemetry::before(&mut s)?;
         let opts = Options {
             forced: Some(provider.to_string()),
             allow_dirty: false,
@@ -96,6 +96,7 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
             cancel: Default::default(),
         };
         let report = step::run(&mut s, opts, &mut Narration::new(ui))?;
+        tele.after(&s);
         say(format!("  → {}", describe(ui, &report)));
         reports.push(report);
     }

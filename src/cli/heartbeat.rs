@@ -29,7 +29,10 @@ pub fn run(env: &Env, _args: Args) -> CommandResult {
     for note in &s.notes {
         env.ui.warn(note);
     }
-    let telemetry = crate::loopkit::client::top_pain(&s.rails, &s.ws);
+    let (mut tele, telemetry) = step::Telemetry::before(&mut s)?;
+    for note in &tele.notes {
+        env.ui.note(note);
+    }
     let opts = Options {
         forced: None,
         allow_dirty: false,
@@ -40,6 +43,8 @@ pub fn run(env: &Env, _args: Args) -> CommandResult {
         cancel: crate::cli::interrupt::cancel_on_ctrl_c(),
     };
     let beat = step::heartbeat(&mut s, opts, &mut Narration::new(&env.ui))?;
+    tele.after(&s);
+    crate::cli::step::warn_telemetry(env, &tele);
     if env.ui.json() {
         let mut v = report_json(&beat.report);
         v["watchdog"] = serde_json::to_value(&beat.watchdog).expect("watchdog state serialises");

@@ -193,7 +193,13 @@ fn summary(body: Option<&AnyBody>) -> String {
             Some(p) => format!("{} {}", p.op, p.path),
             None => b.reason.map(|r| r.word().to_string()).unwrap_or_default(),
         },
-        Some(AnyBody::Amend(a)) => format!("amends {}: {:?}", a.step, a.reason).to_lowercase(),
+        Some(AnyBody::Amend(a)) => match (a.verified, a.rates) {
+            (Some(v), Some(r)) => {
+                format!("amends {}: verified {} ({:.1} → {:.1}/1k)", a.step, v.word(), r.before, r.latest)
+            }
+            (Some(v), None) => format!("amends {}: verified {}", a.step, v.word()),
+            _ => format!("amends {}: {:?}", a.step, a.reason).to_lowercase(),
+        },
         Some(AnyBody::Recovery(r)) => format!("quarantined {}", r.quarantine.path),
         Some(AnyBody::Rails(r)) => format!("rails {:?} {}", r.reason, &r.rails[..12.min(r.rails.len())]).to_lowercase(),
         Some(AnyBody::Intent(i)) => format!("intent {}", i.name),

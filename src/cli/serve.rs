@@ -71,9 +71,13 @@ pub struct Args {
     /// Print the bound address on stdout once listening (for scripts using port 0).
     #[arg(long)]
     print_addr: bool,
+    /// Serve the loop page (/loop) to clients off this machine too; it still needs its token.
+    #[arg(long)]
+    loop_remote: bool,
 }
 
 pub fn run(env: &Env, args: Args) -> CommandResult {
+    let workspace = env.workspace().ok();
     let db = match args.db {
         Some(db) => env.cwd.join(db),
         None => match env.workspace() {
@@ -121,6 +125,8 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
         }
     }
     let mut config = ServeConfig::new(args.addr, db);
+    config.workspace = workspace;
+    config.loop_remote = args.loop_remote;
     config.cors_origins = cors_origins;
     config.recover_limit = args.recover_per_hour.max(1);
     config.conn.header = Duration::from_secs(args.header_timeout);
@@ -150,11 +156,14 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
     config.workspace = env.workspace().ok();
     env.ui.note(format!("database: {}", config.db.display()));
     let print_addr = args.print_addr;
-    crate::serve::run(config, |addr| {
+    crate::serve::run(config, |addr, loop_link| {
         if print_addr {
             env.ui.data(addr.to_string());
         }
         env.ui.note(format!("listening on http://{addr} (Ctrl-C to stop)"));
+        if let Some(link) = loop_link {
+            env.ui.note(format!("the loop of this workspace: {link}"));
+        }
     })?;
     Ok(Exit::Ok)
 }

@@ -95,6 +95,21 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
             Some(json!({"state": "invalid", "message": format!("a crash journal ratchet will not obey: {why}")}))
         }
     };
+    // Merges waiting for their telemetry window to be verified.
+    let verifying: Vec<_> = match &rails_cfg.loopkit {
+        Some(lk) => history
+            .steps()
+            .iter()
+            .filter(|s| s.outcome() == crate::record::Outcome::Merged && s.verified.is_none() && s.reverted.is_none())
+            .filter(|s| s.pain().is_some())
+            .map(|s| {
+                let closes = s.finished + chrono::Duration::nanoseconds(lk.window.ns);
+                json!({"id": s.id, "pain": s.pain(), "window": lk.window.label, "closes": crate::clock::stamp(closes),
+                       "due": closes <= now})
+            })
+            .collect(),
+        None => Vec::new(),
+    };
     let recent: Vec<_> = history
         .steps()
         .iter()
@@ -109,6 +124,7 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
                 "path": s.body.proposal.as_ref().map(|p| p.path.clone()),
                 "reason": s.body.reason,
                 "reverted": s.reverted.is_some(),
+                "verified": s.verified.as_ref().map(|v| v.verdict.word()),
                 "ts": crate::clock::stamp(s.finished),
             })
         })
@@ -121,6 +137,7 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
             "pending": pending,
             "inflight": inflight,
             "recent": recent,
+            "verifying": verifying,
             "providers": standings,
         }));
         return Ok(Exit::Ok);
@@ -174,6 +191,15 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
             ui.data(format!("          {}", crate::cli::agent::quorum_line(&q)));
         }
     }
+    for v in &verifying {
+        ui.data(format!(
+            "verify    {} ({}): {} {}",
+            v["id"].as_str().unwrap_or(""),
+            v["pain"].as_str().unwrap_or(""),
+            if v["due"] == true { "due since" } else { "its window closes" },
+            v["closes"].as_str().unwrap_or("")
+        ));
+    }
     ui.data("recent");
     for r in &recent {
         ui.data(format!(
@@ -183,12 +209,16 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
             show(r["provider"].as_str().unwrap_or("")),
             r["utility"].as_f64().map(|u| format!("{u:.3}")).unwrap_or("-".into()),
             show(r["path"].as_str().or(r["reason"].as_str()).unwrap_or("")),
-            if r["reverted"] == true { " (reverted)" } else { "" }
+            match (r["reverted"] == true, r["verified"].as_str()) {
+                (true, _) => " (reverted)".to_string(),
+                (false, Some(v)) => format!(" (verified: {v})"),
+                _ => String::new(),
+            }
         ));
     }
     ui.data(format!(
-        "providers {:<10} {:<7} {:>5} {:>6} {:>6} {:>8} {:>5}  eligible",
-        "kind", "tier", "picks", "merged", "failed", "rejected", "mean"
+        "providers {:<10} {:<7} {:>5} {:>6} {:>6} {:>8} {:>7} {:>5}  eligible",
+        "kind", "tier", "picks", "merged", "failed", "rejected", "slipped", "mean"
     ));
     for p in &standings {
         let eligible = match &p.reason {
@@ -196,7 +226,7 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
             Some(r) => format!("{} ({r})", ui.paint(Style::Yellow, "no")),
         };
         ui.data(format!(
-            "  {:<7} {:<10} {:<7} {:>5} {:>6} {:>6} {:>8} {:>5}  {eligible}",
+            "  {:<7} {:<10} {:<7} {:>5} {:>6} {:>6} {:>8} {:>7} {:>5}  {eligible}",
             p.name,
             p.kind,
             p.tier.as_deref().unwrap_or("-"),
@@ -204,6 +234,7 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
             p.stats.merged,
             p.stats.failed,
             p.stats.rejected,
+            p.stats.slipped,
             p.stats.mean_utility.map(|m| format!("{m:.2}")).unwrap_or("-".into()),
         ));
     }

@@ -39,7 +39,10 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
     let mut s = session(env, "step")?;
     let mut gate = Terminal::open().map(|tty| TerminalGate { tty, ui: &env.ui });
     let interactive = gate.is_some();
-    let telemetry = crate::loopkit::client::top_pain(&s.rails, &s.ws);
+    let (mut tele, telemetry) = step::Telemetry::before(&mut s)?;
+    for note in &tele.notes {
+        env.ui.note(note);
+    }
     crate::timing::mark("telemetry");
     let opts = Options {
         forced: args.provider,
@@ -52,6 +55,8 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
     };
     let report = step::run(&mut s, opts, &mut Narration::new(&env.ui))?;
     crate::timing::mark("step");
+    tele.after(&s);
+    warn_telemetry(env, &tele);
     if env.ui.json() {
         env.ui.emit_json(&report_json(&report));
     } else {
@@ -61,4 +66,16 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
         }
     }
     Ok(exit_for(&report))
+}
+
+/// Says once, with its hint, why telemetry that is configured did not work
+/// this run (the step went on without it).
+pub fn warn_telemetry(env: &Env, tele: &step::Telemetry) {
+    use crate::error::Coded;
+    if let Some(e) = &tele.problem {
+        env.ui.warn(format!("telemetry: {} [{}]", crate::text::show(&e.to_string()), e.code()));
+        if let Some(hint) = e.hint() {
+            env.ui.warn(format!("hint: {hint}"));
+        }
+    }
 }

@@ -668,6 +668,34 @@ impl Journal {
 /// The first 12 hex digits of a hash, for messages.
 /// Whether `ws` has a step log yet (a fresh workspace or clone has none).
 /// Reads nothing and writes nothing.
+/// The log of `ws` read without the journal's lock and without writing
+/// anything (no recovery of a torn tail, no checkpoint): the complete lines
+/// up to the last newline, each checked and linked as [`Journal::entries`]
+/// checks them. For readers beside the loop, such as `ratchet serve`'s loop
+/// page, which must never change the log.
+pub fn read_only(ws: &Workspace) -> Result<Entries<RawEntry>, JournalError> {
+    use std::io::Read;
+    let path = ws.steps_log();
+    let label = ws.rel("logs/steps.jsonl");
+    let mut file = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Entries::new(empty_file()?, 0, label)),
+        Err(e) => return Err(IoError::new("open", &path, e).into()),
+    };
+    let len = file.metadata().io("read", &path)?.len();
+    // The end of the last complete line: a line being appended is not read.
+    let tail = len.min(MAX_LINE as u64 + 1);
+    file.seek(SeekFrom::Start(len - tail)).io("read", &path)?;
+    let mut buf = Vec::with_capacity(tail as usize);
+    (&mut file).take(tail).read_to_end(&mut buf).io("read", &path)?;
+    let end = match buf.iter().rposition(|&b| b == b'\n') {
+        Some(i) => len - tail + i as u64 + 1,
+        None => 0,
+    };
+    file.seek(SeekFrom::Start(0)).io("read", &path)?;
+    Ok(Entries::new(file, end, label))
+}
+
 pub fn exists(ws: &Workspace) -> bool {
     ws.steps_log().exists()
 }

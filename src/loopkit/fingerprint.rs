@@ -569,12 +569,39 @@ fn number_with_unit(s: &str) -> Option<&str> {
 // ---------------------------------------------------------------------------
 // Stack frames
 
+/// One frame of a stack trace, as [`stack_frames`] reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StackFrame {
+    /// The source file as the runtime printed it (`/app/shop/cart.py`,
+    /// `file:///srv/app/x.js`, `C:\build\Shop\Cart.cs`), when it printed one.
+    pub file: Option<String>,
+    pub function: String,
+    pub line: Option<u32>,
+    /// `module:function` as the fingerprint names it.
+    pub label: String,
+}
+
+/// A frame as parsed: `module` decides in-app and names it in the
+/// fingerprint; `file` and `line` are where it ran, for people.
+struct Parsed {
+    module: String,
+    func: String,
+    file: Option<String>,
+    line: Option<u32>,
+}
+
 /// The top [`MAX_FRAMES`] in-app frames of a stack trace, most recent first,
 /// as `module:function` without line or column numbers. Understands
 /// JavaScript (V8), Python, JVM, .NET (`at Ns.Type.Method(args) in
 /// path:line N`) and Go (`pkg.Func(...)` then a tab and `file.go:N +0x1f`)
 /// traces; anything else yields no frames.
 pub fn in_app_frames(stack: &str) -> Vec<String> {
+    stack_frames(stack, MAX_FRAMES).into_iter().map(|f| f.label).collect()
+}
+
+/// The top `max` in-app frames of a stack trace, most recent first, with
+/// the file and line each ran at (what [`in_app_frames`] leaves out).
+pub fn stack_frames(stack: &str, max: usize) -> Vec<StackFrame> {
     let mut python = Vec::new();
     let mut others = Vec::new();
     let mut go_func: Option<String> = None;
@@ -584,7 +611,8 @@ pub fn in_app_frames(stack: &str) -> Vec<String> {
             // Go: the function line is followed by "\t/path/file.go:42 +0x1d".
             if raw.starts_with('\t') && line.contains(".go:") {
                 let file = line.split(' ').next().unwrap_or("");
-                others.push((strip_line_col(file), func));
+                let (path, n) = split_line_col(file);
+                others.push(Parsed { module: path.clone(), func, file: Some(path), line: n });
                 continue;
             }
         }
@@ -592,7 +620,16 @@ pub fn in_app_frames(stack: &str) -> Vec<String> {
             // Python: File "/app/shop/cart.py", line 12, in add_item
             let Some((file, tail)) = rest.split_once('"') else { continue };
             let func = tail.rsplit_once(" in ").map(|(_, f)| f.trim()).unwrap_or("?");
-            python.push((file.to_string(), func.to_string()));
+            let n = tail
+                .split(',')
+                .find_map(|part| part.trim().strip_prefix("line "))
+                .and_then(|n| n.trim().parse::<u32>().ok());
+            python.push(Parsed {
+                module: file.to_string(),
+                func: func.to_string(),
+                file: Some(file.to_string()),
+                line: n,
+            });
         } else if let Some(rest) = line.strip_prefix("at ") {
             if let Some(f) = parse_dotnet_frame(rest).or_else(|| parse_at_frame(rest)) {
                 others.push(f);
@@ -625,9 +662,14 @@ pub fn in_app_frames(stack: &str) -> Vec<String> {
     python
         .into_iter()
         .chain(others)
-        .filter(|(file, _)| is_in_app(file))
-        .take(MAX_FRAMES)
-        .map(|(file, func)| format!("{}:{}", module_of(&file), func))
+        .filter(|p| is_in_app(&p.module))
+        .take(max)
+        .map(|p| StackFrame {
+            label: format!("{}:{}", module_of(&p.module), p.func),
+            file: p.file,
+            function: p.func,
+            line: p.line,
+        })
         .collect()
 }
 
@@ -635,7 +677,7 @@ pub fn in_app_frames(stack: &str) -> Vec<String> {
 /// without ` in …` when there are no symbols. The frame is the namespace
 /// and type as module, the method (async and lambda wrappers unwrapped) as
 /// function; never the line.
-fn parse_dotnet_frame(rest: &str) -> Option<(String, String)> {
+fn parse_dotnet_frame(rest: &str) -> Option<Parsed> {
     let (call, location) = match rest.split_once(") in ") {
         Some((call, loc)) => (format!("{call})"), Some(loc)),
         None => (rest.to_string(), None),
@@ -677,39 +719,48 @@ fn parse_dotnet_frame(rest: &str) -> Option<(String, String)> {
     } else {
         module.clone()
     };
-    Some((tag, format!("{module}.{method}")))
+    let (file, line) = match location.and_then(|l| l.rsplit_once(":line ")) {
+        Some((path, n)) => (Some(path.trim().to_string()), n.trim().parse::<u32>().ok()),
+        None => (None, None),
+    };
+    Some(Parsed { module: tag, func: format!("{module}.{method}"), file, line })
 }
 
-fn parse_at_frame(rest: &str) -> Option<(String, String)> {
+fn parse_at_frame(rest: &str) -> Option<Parsed> {
     // V8: "fn (/app/src/x.js:10:5)" or "/app/src/x.js:10:5" or "async fn (file:1:2)"
     // JVM: "com.shop.Cart.add(Cart.java:42)"
     let rest = rest.strip_prefix("async ").unwrap_or(rest);
     if let Some(open) = rest.rfind(" (") {
         let func = rest[..open].trim().to_string();
-        let loc = rest[open + 2..].trim_end_matches(')');
-        return Some((strip_line_col(loc), func));
+        let (file, line) = split_line_col(rest[open + 2..].trim_end_matches(')'));
+        return Some(Parsed { module: file.clone(), func, file: Some(file), line });
     }
     if let (Some(open), true) = (rest.find('('), rest.ends_with(')')) {
         let func = rest[..open].to_string();
-        let loc = &rest[open + 1..rest.len() - 1];
-        let file = strip_line_col(loc);
+        let (file, line) = split_line_col(&rest[open + 1..rest.len() - 1]);
         // JVM frames are in-app unless their class is the platform's.
         let module = func.rsplit_once('.').map(|(class, _)| class.to_string()).unwrap_or_default();
-        return Some((if module.is_empty() { file } else { format!("{module}/{file}") }, func));
+        let tag = if module.is_empty() { file.clone() } else { format!("{module}/{file}") };
+        return Some(Parsed { module: tag, func, file: Some(file), line });
     }
-    Some((strip_line_col(rest), "<anonymous>".to_string()))
+    let (file, line) = split_line_col(rest);
+    Some(Parsed { module: file.clone(), func: "<anonymous>".to_string(), file: Some(file), line })
 }
 
-fn strip_line_col(loc: &str) -> String {
+/// `path:line:col` → (`path`, line): up to two trailing numbers come off,
+/// the first of them (reading left to right) is the line.
+fn split_line_col(loc: &str) -> (String, Option<u32>) {
     let mut s = loc;
+    let mut numbers = Vec::new();
     for _ in 0..2 {
         if let Some((head, tail)) = s.rsplit_once(':') {
             if !tail.is_empty() && tail.bytes().all(|b| b.is_ascii_digit()) {
+                numbers.push(tail);
                 s = head;
             }
         }
     }
-    s.to_string()
+    (s.to_string(), numbers.last().and_then(|n| n.parse().ok()))
 }
 
 fn is_in_app(file: &str) -> bool {

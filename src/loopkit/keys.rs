@@ -157,6 +157,12 @@ pub fn dashboard_token(secret: &[u8], project_id: &str, generation: i64) -> Stri
     hmac_hex(secret, &format!("dashboard:{project_id}:{generation}"))
 }
 
+/// The token of the loop page of the workspace `workspace_id` (its link is
+/// printed by `ratchet serve`; it changes with the server secret).
+pub fn loop_token(secret: &[u8], workspace_id: &str) -> String {
+    hmac_hex(secret, &format!("loop:{workspace_id}"))
+}
+
 /// Whether a presented hex code equals the expected one, in constant time
 /// (case-insensitive, surrounding white space ignored).
 pub fn code_matches(expected: &str, presented: &str) -> bool {

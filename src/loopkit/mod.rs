@@ -12,11 +12,16 @@
 //! | pains, fingerprint, masking | [`fingerprint`] |
 //! | windows, change_percent, wins / regressions, regression_rate, value | [`window`] |
 //! | issue / improvement packet, eval candidate, patch plan | [`packet`] |
+//!
+//! The loop's side (over HTTP, so not pure): [`client`] finds the server
+//! and its keys and reads pains, packets and changes; [`outbox`] reports
+//! every step as a span, with the log as its queue.
 
 pub mod client;
 pub mod fingerprint;
 pub mod keys;
 pub mod normalise;
 pub mod otlp;
+pub mod outbox;
 pub mod packet;
 pub mod window;

@@ -18,7 +18,8 @@
 //! the request is kept.
 //!
 //! Merged steps: a span carrying `ratchet.step.outcome = "merged"` and
-//! `ratchet.pain.id` (one id, a comma-separated list or an array) records
+//! `ratchet.step.pain_id` (or `ratchet.pain.id`; one id, a comma-separated
+//! list or an array) records
 //! that a change targeted those pains at the span's end time; wins and
 //! slips are measured from these (see [`crate::loopkit::window`]).
 
@@ -381,11 +382,10 @@ fn to_record(
     let mut changes = Vec::new();
     if matches!(lower(attr_text("ratchet.step.outcome")).as_deref(), Some("merged")) {
         let mut ids = Vec::new();
-        match attr("ratchet.pain.id").map(|v| &v.value) {
+        let key = if attr("ratchet.step.pain_id").is_some() { "ratchet.step.pain_id" } else { "ratchet.pain.id" };
+        match attr(key).map(|v| &v.value) {
             Some(Some(Value::ArrayValue(a))) => ids.extend(a.values.iter().map(scalar_text)),
-            Some(Some(_)) => {
-                ids.extend(attr_text("ratchet.pain.id").unwrap_or_default().split(',').map(|s| s.trim().to_string()))
-            }
+            Some(Some(_)) => ids.extend(attr_text(key).unwrap_or_default().split(',').map(|s| s.trim().to_string())),
             _ => {}
         }
         let step = attr_text("ratchet.step.id");

@@ -275,7 +275,7 @@ pub fn patch_plan(components: &BTreeMap<String, String>, over: &[OverRepresented
         summary: format!("Fix the cause of this pain in {service} {op}"),
         steps,
         likely_locations,
-        verify: "After merging, report the step as a span with ratchet.step.outcome=merged and ratchet.pain.id=<pain_id>; the next window shows whether it held.".into(),
+        verify: "After merging, report the step as a span with ratchet.step.outcome=merged and ratchet.step.pain_id=<pain_id> (ratchet step does it); the next window shows whether it held.".into(),
     }
 }
 

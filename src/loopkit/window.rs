@@ -12,8 +12,9 @@
 //! lies wholly after the *after* window (else *latest* is *after*). It is
 //! `pending` until T+w has passed, `unmeasured` if P had no rate before T,
 //! `held` (a win) if the rate fell after T and the latest rate is still
-//! below the rate before, and `slipped` otherwise (it did not fall, or it
-//! came back). `regression_rate = slipped / (held + slipped)`, `None` when
+//! below the rate before — each by at least [`MIN_FALL`] of it, so that the
+//! noise of a window is no win — and `slipped` otherwise (it did not fall,
+//! or it came back). `regression_rate = slipped / (held + slipped)`, `None` when
 //! nothing was measured.
 
 use serde::Serialize;
@@ -152,13 +153,21 @@ pub fn change_windows(at_ns: i64, window: &Window, now_ns: i64) -> ChangeWindows
     }
 }
 
-/// Judges a change from its rates (per 1,000 spans).
+/// How much a pain's rate must fall to count as fallen: a quarter of its
+/// rate before the change. A smaller move is within the noise of a window
+/// (one more span in the denominator moves a rate), and is no win.
+pub const MIN_FALL: f64 = 0.25;
+
+/// Judges a change from its rates (per 1,000 spans): held when the rate
+/// after it and the latest rate are both at least [`MIN_FALL`] below the
+/// rate before it.
 pub fn judge(complete: bool, before: f64, after: f64, latest: f64) -> Outcome {
+    let fallen = |rate: f64| rate <= before * (1.0 - MIN_FALL);
     if !complete {
         Outcome::Pending
     } else if before <= 0.0 {
         Outcome::Unmeasured
-    } else if after < before && latest < before {
+    } else if fallen(after) && fallen(latest) {
         Outcome::Held
     } else {
         Outcome::Slipped
@@ -232,6 +241,8 @@ mod tests {
         assert_eq!(judge(true, 5.0, 1.0, 1.0), Outcome::Held);
         assert_eq!(judge(true, 5.0, 1.0, 6.0), Outcome::Slipped, "came back");
         assert_eq!(judge(true, 5.0, 5.0, 1.0), Outcome::Slipped, "did not fall");
+        assert_eq!(judge(true, 500.0, 487.8, 487.8), Outcome::Slipped, "a move within the noise is no fall");
+        assert_eq!(judge(true, 4.0, 3.0, 3.0), Outcome::Held, "a quarter is a fall");
         assert_eq!(regression_rate(0, 0), None);
         assert_eq!(regression_rate(3, 1), Some(0.25));
         assert_eq!(momentum(3, 1), "improving");

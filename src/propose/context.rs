@@ -21,6 +21,9 @@ pub struct Focus {
     /// Evidence references for a pain (span ids, counts).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub evidence: Vec<String>,
+    /// For a pain: its improvement packet's essentials ([`crate::propose::pain`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pain: Option<Box<crate::propose::pain::PainBrief>>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -140,8 +143,22 @@ pub fn build(inputs: Inputs<'_>) -> Context {
         .rev()
         .collect();
 
+    // A pain's brief: its frames mapped to tracked files, within its share of the budget.
+    let mut focus = inputs.focus;
+    let mut budget = limits.max_bytes as usize;
+    if let Some(brief) = &mut focus.pain {
+        brief.map_frames(inputs.tracked);
+        if brief.fit(crate::propose::pain::budget(budget)) {
+            budget -= brief.size();
+        } else {
+            focus.pain = None;
+        }
+    }
+    let frame_paths: Vec<String> =
+        focus.pain.as_ref().map(|b| b.frame_paths().into_iter().map(str::to_string).collect()).unwrap_or_default();
+
     // Allowlisted, unprotected files, ranked by how many distinct focus words their path holds.
-    let mut focus_words = words(&format!("{} {}", inputs.focus.text, inputs.focus.reference));
+    let mut focus_words = words(&format!("{} {}", focus.text, focus.reference));
     focus_words.sort_unstable();
     focus_words.dedup();
     let finders: Vec<memchr::memmem::Finder<'_>> =
@@ -164,6 +181,10 @@ pub fn build(inputs: Inputs<'_>) -> Context {
             (finders.iter().filter(|f| f.find(lower.as_bytes()).is_some()).count(), p)
         })
         .collect();
+    // The files a pain's frames name come first; assets never rank.
+    for s in &mut scored {
+        s.0 = crate::propose::pain::rank(s.0, s.1, &frame_paths);
+    }
     // Best score first, then path order (a stable sort keeps it within a score).
     if !scored.is_sorted_by(|a, b| a.1 <= b.1) {
         scored.sort_unstable_by(|a, b| a.1.cmp(b.1));
@@ -179,7 +200,6 @@ pub fn build(inputs: Inputs<'_>) -> Context {
 
     let mut files = Vec::with_capacity(ranked.len());
     let mut contents = Vec::new();
-    let mut budget = limits.max_bytes as usize;
     for (score, path) in &ranked {
         // Through the same no-symlink walk as a patch: a tracked symlink to
         // a secret outside the tree is never read into a provider's context.
@@ -222,7 +242,7 @@ pub fn build(inputs: Inputs<'_>) -> Context {
         recent,
         files,
         contents,
-        focus: inputs.focus,
+        focus,
         rails: Binding {
             provider: inputs.provider.to_string(),
             allow: rails.paths.allow.patterns().to_vec(),
@@ -258,7 +278,7 @@ mod tests {
             rails: &rails,
             intent: &intent,
             history: &history,
-            focus: Focus { reference: "intent".into(), text: focus.into(), evidence: vec![] },
+            focus: Focus { reference: "intent".into(), text: focus.into(), evidence: vec![], pain: None },
             provider: "self",
             tier: 0,
             base: None,
@@ -266,6 +286,60 @@ mod tests {
             root: root.path(),
         });
         ctx.files.into_iter().map(|f| f.path).collect()
+    }
+
+    #[test]
+    fn the_files_a_pains_frames_name_rank_first_and_assets_never_rank() {
+        use crate::propose::pain::{FrameBrief, PainBrief};
+        let mut rails = crate::rails::parse(crate::init::RAILS_TEMPLATE, "").unwrap();
+        rails.context.max_files = 10;
+        let intent = Intent { name: "i".into(), text: "t".into(), hash: "h".into() };
+        let history = History::default();
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("src/checkout")).unwrap();
+        std::fs::create_dir_all(root.path().join("docs")).unwrap();
+        std::fs::write(root.path().join("src/checkout/cart.rs"), "fn add() {}\n").unwrap();
+        std::fs::write(root.path().join("docs/checkout-logo.svg"), "<svg/>\n").unwrap();
+        std::fs::write(root.path().join("docs/checkout.md"), "# checkout\n").unwrap();
+        let frame = |file: &str, line| FrameBrief { file: file.into(), function: "add".into(), line, path: None };
+        let brief = PainBrief {
+            pain_id: "pn_0123456789abcdef".into(),
+            signal_type: "exception".into(),
+            count: 3,
+            rate_per_1k: 10.0,
+            exception: None,
+            frames: vec![frame("/srv/app/src/checkout/cart.rs", Some(1)), frame("/usr/lib/x.rs", None)],
+            sample: None,
+            over_represented: vec![],
+            eval_candidate: None,
+            plan: vec!["x".repeat(100_000)],
+        };
+        let tracked = ["docs/checkout-logo.svg", "docs/checkout.md", "src/checkout/cart.rs"];
+        let ctx = build(Inputs {
+            rails: &rails,
+            intent: &intent,
+            history: &history,
+            focus: Focus {
+                reference: "pain:pn_0123456789abcdef".into(),
+                text: "TypeError in checkout: POST /checkout".into(),
+                evidence: vec![],
+                pain: Some(Box::new(brief)),
+            },
+            provider: "self",
+            tier: 0,
+            base: None,
+            tracked: &tracked,
+            root: root.path(),
+        });
+        let files: Vec<&str> = ctx.files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(files, ["src/checkout/cart.rs", "docs/checkout.md", "docs/checkout-logo.svg"]);
+        let contents: Vec<&str> = ctx.contents.iter().map(|c| c.path.as_str()).collect();
+        assert_eq!(contents, ["src/checkout/cart.rs", "docs/checkout.md"], "an asset is never read in");
+        let pain = ctx.focus.pain.as_ref().expect("the brief fits once its plan is dropped");
+        assert!(pain.plan.is_empty());
+        assert_eq!(pain.frames[0].path.as_deref(), Some("src/checkout/cart.rs"));
+        let used = pain.size() + ctx.contents.iter().map(|c| c.text.len()).sum::<usize>();
+        assert!(used <= rails.context.max_bytes as usize, "within the context's byte budget");
     }
 
     #[test]
@@ -307,7 +381,7 @@ mod tests {
             rails: &rails,
             intent: &intent,
             history: &History::default(),
-            focus: Focus { reference: "intent".into(), text: "docs".into(), evidence: vec![] },
+            focus: Focus { reference: "intent".into(), text: "docs".into(), evidence: vec![], pain: None },
             provider: "self",
             tier: 0,
             base: None,

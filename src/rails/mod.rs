@@ -387,7 +387,12 @@ pub struct Critic {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Loopkit {
     pub url: String,
+    /// Where the agent key (reading pains) is: `$agent_key_env`, else `.ratchet/keys.toml`.
     pub agent_key_env: String,
+    /// Where the producer key (reporting steps) is: `$producer_key_env`, else `.ratchet/keys.toml`.
+    pub producer_key_env: String,
+    /// The telemetry window a merge is verified over (`24h` by default).
+    pub window: crate::loopkit::window::Window,
 }
 
 #[cfg(test)]

@@ -244,6 +244,8 @@ struct TomlCritic {
 struct TomlLoopkit {
     url: String,
     agent_key_env: Option<String>,
+    producer_key_env: Option<String>,
+    window: Option<Spanned<String>>,
 }
 
 /// Parses and validates the text of a `rails.toml` for a workspace whose
@@ -679,10 +681,19 @@ impl Validator<'_> {
             );
         }
 
-        let loopkit = raw.loopkit.map(|l| Loopkit {
-            url: l.url,
-            agent_key_env: l.agent_key_env.unwrap_or_else(|| "LOOPKIT_AGENT_KEY".into()),
-        });
+        let loopkit = match raw.loopkit {
+            None => None,
+            Some(l) => Some(Loopkit {
+                url: l.url,
+                agent_key_env: l.agent_key_env.unwrap_or_else(|| "LOOPKIT_AGENT_KEY".into()),
+                producer_key_env: l.producer_key_env.unwrap_or_else(|| "LOOPKIT_PRODUCER_KEY".into()),
+                window: match l.window {
+                    None => crate::loopkit::window::Window::default_window(),
+                    Some(w) => crate::loopkit::window::Window::parse(w.get_ref())
+                        .map_err(|e| self.invalid(w.span(), e.to_string(), "write the window as 30m, 24h or 7d"))?,
+                },
+            }),
+        };
 
         // [agents]: checked by the agents module, which owns their meaning.
         let agents = crate::agents::policy::agents_rails(

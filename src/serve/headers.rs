@@ -26,7 +26,15 @@ h1{font-size:1.5rem} h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px soli
 table{border-collapse:collapse;width:100%} td,th{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #eee;vertical-align:top}\
 code{font-size:.85em;background:#f3f4f6;padding:0 .2em;word-break:break-all} .muted{color:#666} .headline{font-size:1.1rem;background:#f5f8ff;padding:.6rem .8rem}\
 form{background:#fafafa;border:1px solid #e3e3e3;padding:1rem;max-width:32rem} input{width:100%;padding:.35rem;margin:.2rem 0 .6rem;font:inherit}\
-button{font:inherit;padding:.35rem 1rem} .err{color:#a40000}";
+button{font:inherit;padding:.35rem 1rem} .err{color:#a40000}\
+.chart-box{margin:.5rem 0} .chart{display:block;width:100%;height:auto;max-width:48rem} figcaption{font-size:.85rem;color:#555}\
+.legend{list-style:none;padding:0;margin:.2rem 0;font-size:.85rem} .legend li{display:inline-block;margin-right:1rem}\
+.scroll{overflow-x:auto} details{margin:.3rem 0 1rem;font-size:.9rem}\
+pre.diff{overflow-x:auto;background:#f8f9fa;border:1px solid #e3e6ea;padding:.5rem;font-size:.8rem;line-height:1.35}\
+.add{color:#1a7f37;background:#e6ffec;display:block} .del{color:#b42318;background:#ffebe9;display:block} .hunk{color:#0b6bcb;display:block} .ctx{display:block}\
+.rationale{white-space:pre-wrap;word-break:break-word} .pending{border-top:1px solid #eee;margin-top:1rem}\
+.state.won{color:#1a7f37} .state.slipped{color:#b42318}\
+@media (max-width:40rem){body{margin:1rem auto;font-size:14px} td,th{padding:.25rem .3rem}}";
 
 /// The Content-Security-Policy of the HTML pages.
 pub fn page_csp() -> String {

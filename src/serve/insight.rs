@@ -114,6 +114,10 @@ pub struct MeasuredChange {
     pub signal_type: String,
     pub at_ns: i64,
     pub step: Option<String>,
+    pub trace_id: Vec<u8>,
+    pub span_id: Vec<u8>,
+    /// When the window after the merge closes (at + window).
+    pub closes_ns: i64,
     pub before_rate: f64,
     pub after_rate: f64,
     pub latest_rate: f64,
@@ -121,13 +125,16 @@ pub struct MeasuredChange {
 }
 
 impl MeasuredChange {
-    fn json(&self) -> Value {
+    pub fn json(&self) -> Value {
         json!({
             "pain_id": self.pain_id,
             "title": self.title,
             "signal_type": self.signal_type,
             "merged_at": time(self.at_ns),
+            "window_closes_at": time(self.closes_ns),
             "step": self.step,
+            "trace_id": hex(&self.trace_id),
+            "span_id": hex(&self.span_id),
             "before_rate_per_1k": round3(self.before_rate),
             "after_rate_per_1k": round3(self.after_rate),
             "latest_rate_per_1k": round3(self.latest_rate),
@@ -161,6 +168,9 @@ pub fn measure_changes(store: &Store, project: &Project, w: &Window, now_ns: i64
             pain_id: c.pain_id,
             at_ns: c.at_ns,
             step: c.step,
+            trace_id: c.trace_id,
+            span_id: c.span_id,
+            closes_ns: c.at_ns.saturating_add(w.ns),
             before_rate: before,
             after_rate: after,
             latest_rate: latest,
@@ -242,6 +252,44 @@ pub fn dashboard(store: &Store, project: &Project, w: &Window, now_ns: i64) -> R
         "wins": wins,
         "regressions_detail": regressions,
     }))
+}
+
+/// `GET /v1/changes`: every merged change reported to the project, oldest
+/// first, with its rates and outcome over the window (what the loop
+/// verifies its merges with).
+pub fn changes(store: &Store, project: &Project, w: &Window, now_ns: i64) -> Result<Value> {
+    let changes = measure_changes(store, project, w, now_ns)?;
+    Ok(json!({
+        "project_id": project.public_id,
+        "generated_at": time(now_ns),
+        "window": w.label,
+        "changes": changes.iter().map(MeasuredChange::json).collect::<Vec<_>>(),
+    }))
+}
+
+/// Buckets of [`pain_series`]: over the previous and the current window.
+pub const SERIES_BUCKETS: usize = 12;
+
+/// Bucket labels, and per pain its title and counts per bucket.
+pub type PainSeries = (Vec<String>, Vec<(String, Vec<u64>)>);
+
+/// How the top pains of the window moved over the previous and the
+/// current window: bucket labels (their start), and per pain (title,
+/// counts per bucket). At most `top` pains, most important first.
+pub fn pain_series(store: &Store, project: &Project, w: &Window, now_ns: i64, top: usize) -> Result<PainSeries> {
+    let (pains, _, _) = open_pains(store, project, w, now_ns)?;
+    let start = w.previous(now_ns).0;
+    let bucket = ((now_ns - start) / SERIES_BUCKETS as i64).max(1);
+    let labels = (0..SERIES_BUCKETS).map(|i| time(start + bucket * i as i64)).collect();
+    let mut series = Vec::new();
+    for p in pains.iter().take(top) {
+        let mut counts = vec![0u64; SERIES_BUCKETS];
+        for (i, n) in store.pain_buckets(project.rowid, &p.row.pain_id, start, bucket, SERIES_BUCKETS)? {
+            counts[i] = n;
+        }
+        series.push((p.row.title.clone(), counts));
+    }
+    Ok((labels, series))
 }
 
 /// What `POST /v1/runs/diagnose` may be asked.

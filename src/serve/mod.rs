@@ -5,7 +5,8 @@
 //!   resource group: [`projects`] (provision, signup, recover, upgrade),
 //!   [`traces`] (OTLP ingest), [`telemetry`] (records, diagnose, dashboard,
 //!   report), [`docs`] (the agent documents, OpenAPI, schema), [`page`] (the
-//!   human dashboard);
+//!   human dashboard), [`loop_page`] (the workspace's loop, for people),
+//!   both with server-rendered SVG charts ([`chart`]);
 //! - [`error::ApiError`] turns every failure into the actionable JSON shape;
 //! - [`store::Store`] is the SQLite boundary; [`insight`] assembles
 //!   dashboards and packets from it with the pure functions of
@@ -27,11 +28,13 @@
 pub mod agents;
 pub mod auth;
 pub mod body;
+pub mod chart;
 pub mod conn;
 pub mod docs;
 pub mod error;
 pub mod headers;
 pub mod insight;
+pub mod loop_page;
 pub mod once;
 pub mod openapi;
 pub mod page;
@@ -83,8 +86,11 @@ pub struct ServeConfig {
     pub body: body::BodyLimits,
     /// Origins allowed to call the API from a browser (CORS); `*` for any.
     pub cors_origins: Vec<String>,
-    /// The workspace whose loop takes remote candidates (the agents API).
+    /// The workspace of the server: its loop takes remote candidates (the
+    /// agents API) and `/loop` shows it (read-only).
     pub workspace: Option<crate::workspace::Workspace>,
+    /// Serve `/loop` to clients off loopback too (it still needs its token).
+    pub loop_remote: bool,
 }
 
 impl ServeConfig {
@@ -110,6 +116,7 @@ impl ServeConfig {
             body: body::BodyLimits::default(),
             cors_origins: Vec::new(),
             workspace: None,
+            loop_remote: false,
         }
     }
 
@@ -149,6 +156,17 @@ impl AppState {
         let secret = secret::Secret::load_or_create(&secret::path_for(&config.db))
             .map_err(|e| crate::error::Report::from_coded(&e))?;
         let store = Store::open(&config.db, config.synchronous).map_err(|e| crate::error::Report::from_coded(&e))?;
+        if let Some(r) = store.regrouped().filter(|r| r.records > 0) {
+            tracing::info!(
+                from = r.from.as_deref().unwrap_or("unrecorded"),
+                to = r.to,
+                records = r.records,
+                moved = r.moved,
+                pains = r.pains,
+                changes = r.changes,
+                "regrouped the stored records under the new fingerprint version"
+            );
+        }
         let agents = match &config.workspace {
             Some(ws) => {
                 Some(Arc::new(agents::Agents::open(ws.clone()).map_err(|e| crate::error::Report::from_coded(&e))?))
@@ -201,6 +219,7 @@ pub fn routes() -> Vec<Route> {
         r(Method::GET, "/v1/telemetry", get(telemetry::records)),
         r(Method::POST, "/v1/runs/diagnose", post(telemetry::diagnose)),
         r(Method::GET, "/v1/dashboard", get(telemetry::dashboard)),
+        r(Method::GET, "/v1/changes", get(telemetry::changes)),
         r(Method::GET, "/v1/reports/latest.md", get(telemetry::report)),
         r(Method::GET, "/agents.md", get(docs::agents_md)),
         r(Method::GET, "/llms.txt", get(docs::llms_txt)),
@@ -210,6 +229,7 @@ pub fn routes() -> Vec<Route> {
         r(Method::GET, "/schema/improvement-packet.json", get(docs::packet_schema)),
         r(Method::GET, "/contact.json", get(docs::contact_json)),
         r(Method::GET, "/dashboard", get(page::dashboard)),
+        r(Method::GET, "/loop", get(loop_page::loop_page)),
         r(Method::GET, "/recovered", get(page::recovered_page)),
         r(Method::GET, "/favicon.ico", get(docs::favicon)),
         r(Method::GET, "/favicon.svg", get(docs::favicon)),
@@ -331,8 +351,9 @@ impl Coded for ServeError {
 
 /// Runs the server until SIGINT or SIGTERM, then lets requests in flight
 /// finish within the shutdown grace ([`conn`]). `on_ready` receives the
-/// bound address (useful with port 0).
-pub fn run(config: ServeConfig, on_ready: impl FnOnce(SocketAddr)) -> Result<(), ServeError> {
+/// bound address (useful with port 0) and, when the server runs in a
+/// workspace, the link of its loop page (with its token).
+pub fn run(config: ServeConfig, on_ready: impl FnOnce(SocketAddr, Option<String>)) -> Result<(), ServeError> {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("RATCHET_LOG")
@@ -355,7 +376,9 @@ pub fn run(config: ServeConfig, on_ready: impl FnOnce(SocketAddr)) -> Result<(),
         let limits = config.conn;
         let state = AppState { config: Arc::new(config), ..state };
         tracing::info!(%addr, db = %state.store.path().display(), "ratchet serve listening");
-        on_ready(addr);
+        let loop_link =
+            state.config.workspace.as_ref().map(|ws| loop_page::link(&state.config.base_url(), state.secret.key(), ws));
+        on_ready(addr, loop_link);
         let app = router(state).layer(axum::middleware::from_fn(log_request));
         if !conn::serve(listener, app, limits, shutdown_signal()).await {
             tracing::warn!("requests still in flight after the shutdown grace were dropped");

@@ -143,6 +143,7 @@ fn links_from_keys() -> Value {
     json!({
         "ReadTelemetry": agent("getTelemetry"),
         "ReadDashboard": agent("getDashboard"),
+        "ReadChanges": agent("getChanges"),
         "ReadReport": agent("getReport"),
         "Diagnose": agent("diagnose"),
         "Ingest": {"operationId": "ingestTraces", "parameters": {"header.x-api-key": "$response.body#/producer_key"}},
@@ -349,6 +350,12 @@ fn paths() -> Value {
         json_response("summary, value, open pains, wins and regressions", r("Dashboard")),
         json!([window_param("query"), x_api_key_param()]),
     );
+    let changes = read(
+        "getChanges",
+        "Merged changes reported as spans, each with its rates and outcome over the window (agent key)",
+        json_response("every merged change, oldest first", r("Changes")),
+        json!([window_param("query"), x_api_key_param()]),
+    );
     let report = read(
         "getReport",
         "The dashboard as a narrative (agent key)",
@@ -426,6 +433,21 @@ fn paths() -> Value {
         "parameters".into(),
         json!([{"name": "ticket", "in": "query", "required": true, "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}}]),
     );
+    let mut loop_page = operation(
+        "loopPage",
+        "The workspace's loop for people (HTML): utility, merges and human decisions per day, providers, pending proposals with their diffs, the watchdog, pains",
+        &[
+            ("200", html("the page")),
+            ("401", html("the token is missing or wrong")),
+            ("403", html("a client off this machine, without --loop-remote")),
+            ("404", html("the server runs in no workspace")),
+        ],
+    );
+    loop_page.insert(
+        "parameters".into(),
+        json!([{"name": "token", "in": "query", "required": false, "schema": {"type": "string"},
+                "description": "the token of the link ratchet serve printed"}]),
+    );
     let icon = |id: &str| doc(id, "The icon of the pages", "image/svg+xml", text.clone());
     json!({
         "/v1/provision": {"post": provision},
@@ -436,6 +458,7 @@ fn paths() -> Value {
         "/v1/telemetry": {"get": telemetry},
         "/v1/runs/diagnose": {"post": diagnose},
         "/v1/dashboard": {"get": dashboard},
+        "/v1/changes": {"get": changes},
         "/v1/reports/latest.md": {"get": report},
         "/agents.md": {"get": doc("agentsMd", "Agent instructions", "text/markdown", text.clone())},
         "/llms.txt": {"get": doc("llmsTxt", "Index for language models", "text/plain", text.clone())},
@@ -445,6 +468,7 @@ fn paths() -> Value {
         "/schema/improvement-packet.json": {"get": doc("packetSchema", "JSON Schema of an improvement packet", "application/schema+json", json!({"type": "object"}))},
         "/contact.json": {"get": doc("contact", "Who runs this server", "application/json", r("Contact"))},
         "/dashboard": {"get": page},
+        "/loop": {"get": loop_page},
         "/recovered": {"get": recovered},
         "/favicon.ico": {"get": icon("faviconIco")},
         "/favicon.svg": {"get": icon("faviconSvg")},
@@ -504,6 +528,9 @@ fn schemas() -> Value {
         "properties": {
             "pain_id": {"type": "string", "pattern": PAIN_ID_PATTERN}, "title": string, "signal_type": string,
             "merged_at": time, "step": {"type": ["string", "null"]},
+            "window_closes_at": time,
+            "trace_id": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+            "span_id": {"type": "string", "pattern": "^[0-9a-f]{16}$", "description": "the span that reported the merge"},
             "before_rate_per_1k": number, "after_rate_per_1k": number, "latest_rate_per_1k": number,
             "change_percent": change, "outcome": {"enum": ["pending", "unmeasured", "held", "slipped"]}}});
     json!({
@@ -604,6 +631,9 @@ fn schemas() -> Value {
                 "fingerprint": {"type": "object", "required": ["version", "components"], "properties": {
                     "version": string, "components": {"type": "object", "additionalProperties": {"type": "string"}}}}}},
         "MeasuredChange": measured,
+        "Changes": {"type": "object", "required": ["project_id", "generated_at", "window", "changes"], "properties": {
+            "project_id": {"type": "string", "pattern": PROJECT_ID_PATTERN}, "generated_at": time, "window": string,
+            "changes": {"type": "array", "items": r("MeasuredChange")}}},
         "Dashboard": {"type": "object",
             "required": ["project_id", "project_name", "tier", "generated_at", "window", "summary", "value", "open_pains", "wins", "regressions_detail"],
             "properties": {

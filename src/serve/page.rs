@@ -31,7 +31,7 @@ pub fn esc(s: &str) -> String {
     o
 }
 
-fn layout(title: &str, body: &str) -> String {
+pub fn layout(title: &str, body: &str) -> String {
     format!(
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -91,17 +91,19 @@ pub async fn dashboard(State(state): State<AppState>, RawQuery(raw): RawQuery) -
     let store = state.store.clone();
     let secret = state.secret.clone();
     let now = now_ns();
-    let result = blocking(move || {
+    let result = blocking(move || -> crate::serve::store::Result<_> {
         let Some(p) = store.project(&id)? else { return Ok(None) };
         let expected = keys::dashboard_token(secret.key(), &p.public_id, p.key_generation);
         if !keys::code_matches(&expected, &token) {
             return Ok(None);
         }
-        insight::dashboard(&store, &p, &w, now).map(Some)
+        let d = insight::dashboard(&store, &p, &w, now)?;
+        let series = insight::pain_series(&store, &p, &w, now, 5)?;
+        Ok(Some((d, series)))
     })
     .await;
     match result {
-        Ok(Some(d)) => Html(render(&d)).into_response(),
+        Ok(Some((d, series))) => Html(render_with(&d, &series)).into_response(),
         Ok(None) => {
             let body = format!(
                 "<h1>LoopKit dashboard</h1><p class=err>This dashboard link is not valid (a recovery replaces older links).</p>{}",
@@ -123,8 +125,14 @@ fn s(v: &Value) -> String {
     }
 }
 
-/// The dashboard JSON as a page.
+/// The dashboard JSON as a page, without the pains-over-time chart.
 pub fn render(d: &Value) -> String {
+    render_with(d, &(Vec::new(), Vec::new()))
+}
+
+/// The dashboard JSON as a page, with the top pains over time
+/// ([`insight::pain_series`]) and the measured changes as charts.
+pub fn render_with(d: &Value, series: &insight::PainSeries) -> String {
     let mut b = format!(
         "<h1>{} <span class=muted>({})</span></h1><p class=headline>{}</p><p class=muted>Last {} · {} spans · momentum {} · regression rate {}</p>",
         esc(&s(&d["project_name"])),
@@ -135,12 +143,34 @@ pub fn render(d: &Value) -> String {
         esc(&s(&d["value"]["momentum"])),
         esc(&s(&d["summary"]["regression_rate"])),
     );
+    let (labels, pains) = series;
+    if !pains.is_empty() {
+        b.push_str("<h2>Pains over time</h2>");
+        b.push_str(&crate::serve::chart::lines(
+            "pains",
+            "Spans of the top pains over time",
+            &format!(
+                "Failing spans of the {} most important open pains in {} buckets over the previous and the current window.",
+                pains.len(),
+                labels.len()
+            ),
+            "spans",
+            None,
+            &pains
+                .iter()
+                .map(|(title, counts)| crate::serve::chart::Line {
+                    name: title.clone(),
+                    points: labels.iter().cloned().zip(counts.iter().map(|&c| c as f64)).collect(),
+                })
+                .collect::<Vec<_>>(),
+        ));
+    }
     b.push_str("<h2>Open pains</h2>");
     let pains = d["open_pains"].as_array().cloned().unwrap_or_default();
     if pains.is_empty() {
         b.push_str("<p class=muted>No pains in this window.</p>");
     } else {
-        b.push_str("<table><tr><th>pain</th><th>signal</th><th>count</th><th>per 1,000</th><th>change</th></tr>");
+        b.push_str("<div class=scroll><table><tr><th>pain</th><th>signal</th><th>count</th><th>per 1,000</th><th>change</th></tr>");
         for p in pains {
             b.push_str(&format!(
                 "<tr><td>{}<br><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -152,7 +182,34 @@ pub fn render(d: &Value) -> String {
                 esc(&s(&p["change_percent"]))
             ));
         }
-        b.push_str("</table>");
+        b.push_str("</table></div>");
+    }
+    let measured: Vec<Value> =
+        ["wins", "regressions_detail"].iter().flat_map(|k| d[*k].as_array().cloned().unwrap_or_default()).collect();
+    if !measured.is_empty() {
+        b.push_str("<h2>Wins and regressions</h2>");
+        let categories: Vec<String> = measured
+            .iter()
+            .map(|c| {
+                let outcome = if c["outcome"] == "held" { "won" } else { "slipped" };
+                format!("{} ({outcome})", s(&c["title"]))
+            })
+            .collect();
+        let rate = |k: &str| measured.iter().map(|c| c[k].as_f64().unwrap_or(0.0)).collect::<Vec<_>>();
+        b.push_str(&crate::serve::chart::bars(
+            "changes",
+            "The rate of each targeted pain before its merge and now",
+            &format!(
+                "For each of {} measured merges: the pain's rate per 1,000 spans in the window before the merge and in the latest window.",
+                measured.len()
+            ),
+            "per 1,000",
+            &categories,
+            &[
+                crate::serve::chart::Bars { name: "before".into(), values: rate("before_rate_per_1k") },
+                crate::serve::chart::Bars { name: "latest".into(), values: rate("latest_rate_per_1k") },
+            ],
+        ));
     }
     for (title, key) in [("Wins", "wins"), ("Regressions", "regressions_detail")] {
         b.push_str(&format!("<h2>{title}</h2>"));
@@ -161,7 +218,7 @@ pub fn render(d: &Value) -> String {
             b.push_str("<p class=muted>None measured yet.</p>");
             continue;
         }
-        b.push_str("<table><tr><th>pain</th><th>merged</th><th>before → latest (per 1,000)</th><th>change</th></tr>");
+        b.push_str("<div class=scroll><table><tr><th>pain</th><th>merged</th><th>before → latest (per 1,000)</th><th>change</th></tr>");
         for c in items {
             b.push_str(&format!(
                 "<tr><td>{}<br><code>{}</code></td><td>{}</td><td>{} → {}</td><td>{}%</td></tr>",
@@ -173,7 +230,7 @@ pub fn render(d: &Value) -> String {
                 esc(&s(&c["change_percent"]))
             ));
         }
-        b.push_str("</table>");
+        b.push_str("</table></div>");
     }
     b.push_str(recovery_form());
     layout("LoopKit dashboard", &b)

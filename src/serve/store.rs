@@ -113,7 +113,35 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX records_failing_span ON records(project, span_id) WHERE signal IS NOT NULL;
     CREATE INDEX records_failing_parent ON records(project, parent_span_id) WHERE signal IS NOT NULL;
     "#,
+    // 3: facts about the database itself; `fingerprint` is the version the
+    // stored pains were grouped under (see [`Store::regroup`]).
+    r#"
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) WITHOUT ROWID;
+    "#,
 ];
+
+/// Failing records re-fingerprinted per transaction when the fingerprint
+/// version changes: what bounds the memory and the lock time of a regroup.
+pub const REGROUP_BATCH: usize = 2_000;
+
+/// What a regroup at start-up did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Regrouped {
+    /// The version the database was grouped under (`None`: never recorded).
+    pub from: Option<String>,
+    pub to: &'static str,
+    /// Failing records fingerprinted again.
+    pub records: u64,
+    /// Records whose pain changed.
+    pub moved: u64,
+    /// Pains after the regroup, over all projects.
+    pub pains: u64,
+    /// Merged changes whose pain id was carried over to the new id.
+    pub changes: u64,
+}
 
 /// How hard a commit waits for the disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -268,6 +296,9 @@ pub struct ChangeRow {
     pub pain_id: String,
     pub at_ns: i64,
     pub step: Option<String>,
+    /// The span that reported the change.
+    pub trace_id: Vec<u8>,
+    pub span_id: Vec<u8>,
 }
 
 /// What an ingest wrote.
@@ -290,6 +321,8 @@ pub struct Store {
     /// Live keys already looked up, by digest; cleared whenever a key or a
     /// project changes (rotation, graduation).
     key_cache: Mutex<(u64, HashMap<[u8; 32], KeyRow>)>,
+    /// What the regroup at open did, when the fingerprint version changed.
+    regrouped: Option<Regrouped>,
 }
 
 const RECORD_COLUMNS: &str = "id, trace_id, span_id, parent_span_id, service, name, operation, kind, status_code, \
@@ -298,8 +331,9 @@ const RECORD_COLUMNS: &str = "id, trace_id, span_id, parent_span_id, service, na
 impl Store {
     /// Opens (creating if needed) the database at `path` and migrates it.
     pub fn open(path: &Path, sync: Synchronous) -> Result<Store> {
-        let conn = open_conn(path, sync)?;
+        let mut conn = open_conn(path, sync)?;
         migrate(&conn, path)?;
+        let regrouped = regroup(&mut conn)?;
         // Checkpoints run on their own thread, off the commit path.
         conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
         let checkpointer = Checkpointer::start(open_conn(path, sync)?);
@@ -311,11 +345,18 @@ impl Store {
             pending: Mutex::new(Vec::new()),
             _checkpointer: Some(checkpointer),
             key_cache: Mutex::new((0, HashMap::new())),
+            regrouped,
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// What opening the database regrouped (`None` when the stored pains
+    /// were already grouped under the current fingerprint version).
+    pub fn regrouped(&self) -> Option<&Regrouped> {
+        self.regrouped.as_ref()
     }
 
     fn write<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
@@ -558,6 +599,30 @@ impl Store {
         })
     }
 
+    /// Counts of one pain in `n` consecutive buckets of `bucket_ns` from
+    /// `start`: one entry per non-empty bucket, (bucket index, count).
+    pub fn pain_buckets(
+        &self,
+        rowid: i64,
+        pain_id: &str,
+        start: i64,
+        bucket_ns: i64,
+        n: usize,
+    ) -> Result<Vec<(usize, u64)>> {
+        let end = start.saturating_add(bucket_ns.saturating_mul(n as i64));
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT (start_ns - ?3) / ?5, count(*) FROM records INDEXED BY records_pain
+                 WHERE project = ?1 AND pain_id = ?2 AND pain_id IS NOT NULL AND start_ns >= ?3 AND start_ns < ?4
+                 GROUP BY 1 ORDER BY 1",
+            )?;
+            let rows = stmt.query_map(params![rowid, pain_id, start, end, bucket_ns.max(1)], |r| {
+                Ok((r.get::<_, i64>(0)?.clamp(0, n as i64 - 1) as usize, r.get::<_, i64>(1)? as u64))
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
     /// The stored pains of a project, by id.
     pub fn pains(&self, rowid: i64) -> Result<HashMap<String, PainRow>> {
         self.read(|c| {
@@ -622,10 +687,18 @@ impl Store {
     pub fn changes(&self, rowid: i64) -> Result<Vec<ChangeRow>> {
         self.read(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT pain_id, min(at_ns), min(step) FROM changes WHERE project = ?1 GROUP BY pain_id, trace_id, span_id
-                 ORDER BY min(at_ns), pain_id",
+                "SELECT pain_id, min(at_ns), min(step), trace_id, span_id FROM changes WHERE project = ?1
+                 GROUP BY pain_id, trace_id, span_id ORDER BY min(at_ns), pain_id",
             )?;
-            let rows = stmt.query_map(params![rowid], |r| Ok(ChangeRow { pain_id: r.get(0)?, at_ns: r.get(1)?, step: r.get(2)? }))?;
+            let rows = stmt.query_map(params![rowid], |r| {
+                Ok(ChangeRow {
+                    pain_id: r.get(0)?,
+                    at_ns: r.get(1)?,
+                    step: r.get(2)?,
+                    trace_id: r.get(3)?,
+                    span_id: r.get(4)?,
+                })
+            })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
     }
@@ -642,30 +715,14 @@ impl Store {
         let mut distinct = std::collections::HashSet::new();
         let mut n = 0u64;
         self.read(|c| {
-            let mut stmt = c.prepare(
-                "SELECT id, signal, service, operation, exc_type, exc_message, exc_stack, status_message, http_status,
-                 CASE WHEN signal = 'eval_fail' THEN attributes END, pain_id
-                 FROM records NOT INDEXED WHERE id >= ?2 AND id < ?3 AND project = ?1 AND signal IS NOT NULL AND caused_by IS NULL",
-            )?;
+            let mut stmt = c.prepare(&format!(
+                "SELECT {FINGERPRINT_COLUMNS}
+                 FROM records NOT INDEXED WHERE id >= ?2 AND id < ?3 AND project = ?1 AND signal IS NOT NULL AND caused_by IS NULL"
+            ))?;
             let mut rows = stmt.query(params![rowid, range.0, range.1])?;
             while let Some(r) = rows.next()? {
                 let text = |i: usize| -> rusqlite::Result<Option<&str>> { Ok(r.get_ref(i)?.as_str_or_null()?) };
-                let signal = text(1)?.unwrap_or("");
-                let eval_name = text(9)?
-                    .and_then(|a| serde_json::from_str::<serde_json::Value>(a).ok())
-                    .and_then(|v| v.get("eval.name").and_then(|v| v.as_str().map(str::to_string)));
-                let fp = Fingerprint::of(&FingerprintInput {
-                    signal,
-                    service: text(2)?.unwrap_or(""),
-                    operation: text(3)?.unwrap_or(""),
-                    exception_type: text(4)?,
-                    exception_message: text(5)?,
-                    stacktrace: text(6)?,
-                    status_message: text(7)?,
-                    http_status: r.get(8)?,
-                    eval_name: eval_name.as_deref(),
-                });
-                let id = fp.pain_id();
+                let id = fingerprint_row(r)?.pain_id();
                 n += 1;
                 if rewrite && text(10)? != Some(id.as_str()) {
                     updates.push((r.get(0)?, id.clone()));
@@ -988,6 +1045,145 @@ fn open_conn(path: &Path, sync: Synchronous) -> Result<Connection> {
     Ok(conn)
 }
 
+/// The columns [`fingerprint_row`] reads, in its order (`id` first).
+const FINGERPRINT_COLUMNS: &str = "id, signal, service, operation, exc_type, exc_message, exc_stack, status_message, \
+     http_status, CASE WHEN signal = 'eval_fail' THEN attributes END, pain_id";
+
+/// The fingerprint of a stored failing record, from the columns of
+/// [`FINGERPRINT_COLUMNS`]: the same inputs the ingest gave it.
+fn fingerprint_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Fingerprint> {
+    let text = |i: usize| -> rusqlite::Result<Option<&str>> { Ok(r.get_ref(i)?.as_str_or_null()?) };
+    let eval_name = text(9)?
+        .and_then(|a| serde_json::from_str::<serde_json::Value>(a).ok())
+        .and_then(|v| v.get("eval.name").and_then(|v| v.as_str().map(str::to_string)));
+    Ok(Fingerprint::of(&FingerprintInput {
+        signal: text(1)?.unwrap_or(""),
+        service: text(2)?.unwrap_or(""),
+        operation: text(3)?.unwrap_or(""),
+        exception_type: text(4)?,
+        exception_message: text(5)?,
+        stacktrace: text(6)?,
+        status_message: text(7)?,
+        http_status: r.get(8)?,
+        eval_name: eval_name.as_deref(),
+    }))
+}
+
+/// Regroups the stored records when the fingerprint version changed since
+/// the database was last grouped (`meta.fingerprint`), once, at open:
+///
+/// 1. every failing record that counts as a pain of its own (not one
+///    `caused_by` a child) is fingerprinted again from its stored fields,
+///    [`REGROUP_BATCH`] records per transaction, so memory and lock time
+///    are bounded whatever the size of the database;
+/// 2. each project's pains are rebuilt from its records (counts, first and
+///    last seen) with the new ids, titles and components;
+/// 3. a merged change that targeted an old pain id now names the new one,
+///    when all of the old pain's records went to one new pain (a pain that
+///    split in two cannot say which half the change was for: it keeps the
+///    old id and measures as `unmeasured`);
+/// 4. `meta.fingerprint` is set last: a crash before it means the next open
+///    regroups again, which is idempotent.
+fn regroup(conn: &mut Connection) -> Result<Option<Regrouped>> {
+    let from: Option<String> =
+        conn.query_row("SELECT value FROM meta WHERE key = 'fingerprint'", [], |r| r.get(0)).optional()?;
+    if from.as_deref() == Some(fingerprint::VERSION) {
+        return Ok(None);
+    }
+    let mut out = Regrouped { from, to: fingerprint::VERSION, ..Regrouped::default() };
+    let projects: Vec<i64> = {
+        let mut stmt = conn.prepare("SELECT id FROM projects ORDER BY id")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    for project in projects {
+        // Old pain id → the new ids its records went to; new id → what it is.
+        let mut moved_to: HashMap<String, std::collections::BTreeSet<String>> = HashMap::new();
+        let mut described: HashMap<String, (String, String, String)> = HashMap::new();
+        let mut after = 0i64;
+        loop {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let batch: Vec<(i64, Option<String>, Fingerprint, String)> = {
+                let mut stmt = tx.prepare_cached(&format!(
+                    "SELECT {FINGERPRINT_COLUMNS}, signal FROM records
+                     WHERE project = ?1 AND id > ?2 AND signal IS NOT NULL AND caused_by IS NULL ORDER BY id LIMIT ?3"
+                ))?;
+                let rows = stmt.query_map(params![project, after, REGROUP_BATCH as i64], |r| {
+                    Ok((r.get(0)?, r.get(10)?, fingerprint_row(r)?, r.get(11)?))
+                })?;
+                rows.collect::<rusqlite::Result<_>>()?
+            };
+            let Some(last) = batch.last().map(|b| b.0) else { break };
+            {
+                let mut update = tx.prepare_cached("UPDATE records SET pain_id = ?2, fp_version = ?3 WHERE id = ?1")?;
+                for (id, old, fp, signal) in &batch {
+                    let new = fp.pain_id();
+                    out.records += 1;
+                    if old.as_deref() != Some(new.as_str()) {
+                        out.moved += 1;
+                    }
+                    update.execute(params![id, new, fingerprint::VERSION])?;
+                    if let Some(old) = old {
+                        moved_to.entry(old.clone()).or_default().insert(new.clone());
+                    }
+                    described
+                        .entry(new)
+                        .or_insert_with(|| (signal.clone(), fp.title(), components_json(&fp.components)));
+                }
+            }
+            tx.commit()?;
+            after = last;
+        }
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute("DELETE FROM pains WHERE project = ?1", params![project])?;
+        {
+            let mut counts = tx.prepare_cached(
+                "SELECT pain_id, count(*), min(start_ns), max(start_ns) FROM records INDEXED BY records_pain
+                 WHERE project = ?1 AND pain_id IS NOT NULL GROUP BY pain_id",
+            )?;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO pains (project, pain_id, fp_version, signal, title, components, first_seen_ns, last_seen_ns, total)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?;
+            let rows: Vec<(String, i64, i64, i64)> = counts
+                .query_map(params![project], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            for (pain, total, first, last) in rows {
+                let Some((signal, title, components)) = described.get(&pain) else { continue };
+                insert.execute(params![
+                    project,
+                    pain,
+                    fingerprint::VERSION,
+                    signal,
+                    title,
+                    components,
+                    first,
+                    last,
+                    total
+                ])?;
+                out.pains += 1;
+            }
+        }
+        {
+            let mut carry =
+                tx.prepare_cached("UPDATE OR IGNORE changes SET pain_id = ?3 WHERE project = ?1 AND pain_id = ?2")?;
+            for (old, news) in &moved_to {
+                if let (1, Some(new)) = (news.len(), news.first()) {
+                    if new != old {
+                        out.changes += carry.execute(params![project, old, new])? as u64;
+                    }
+                }
+            }
+        }
+        tx.commit()?;
+    }
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('fingerprint', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![fingerprint::VERSION],
+    )?;
+    Ok(Some(out))
+}
+
 fn migrate(conn: &Connection, path: &Path) -> Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     let known = MIGRATIONS.len() as i64;
@@ -1130,6 +1326,138 @@ mod tests {
         let counts = store.pain_counts(p.rowid, (0, i64::MAX)).unwrap();
         assert_eq!(counts.len(), 1);
         assert_eq!((counts[0].pain_id.as_str(), counts[0].count), (want.as_str(), 40));
+    }
+
+    #[test]
+    fn records_grouped_under_an_older_fingerprint_are_regrouped_once_at_open() {
+        use crate::loopkit::normalise::tests::{exception_event, request, span};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.db");
+        let store = Store::open(&path, Synchronous::Normal).unwrap();
+        assert_eq!(store.regrouped().map(|r| r.records), Some(0), "a new database is stamped at once");
+        let p = store
+            .create_project(&NewProject {
+                public_id: "p",
+                name: "p",
+                operator: "",
+                provisioned: false,
+                tier: "permanent",
+                quota_spans: 1_000,
+                expires_at: None,
+                keys: &[],
+                now: 0,
+            })
+            .unwrap();
+        // Five exceptions from one in-app frame at two line numbers, and a
+        // healthy span: fp2 sees one pain.
+        let spans = (0..6u8)
+            .map(|i| {
+                let mut sp = span(i + 1, "POST /cart");
+                if i < 5 {
+                    let line = if i % 2 == 0 { 10 } else { 11 };
+                    sp.events.push(exception_event(
+                        "TypeError",
+                        "x is undefined",
+                        &format!("TypeError: x\n    at addItem (/srv/app/src/cart.js:{line}:5)"),
+                    ));
+                }
+                sp
+            })
+            .collect();
+        let n = crate::loopkit::normalise::normalise(&request("shop", spans), &SlowRules::default(), 0);
+        let want = n.records[0].pain.as_ref().unwrap().clone();
+        store.ingest(p.rowid, n.records, Vec::new(), 0).unwrap();
+        drop(store);
+        // What fp1 left: the line numbers split the pain in two, a merged
+        // change targeted one half, and no version stamp.
+        let (old_a, old_b) = ("pn_00000000000000a1", "pn_00000000000000b2");
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch(&format!(
+            "UPDATE records SET fp_version = 'fp1', pain_id = CASE WHEN id % 2 = 1 THEN '{old_a}' ELSE '{old_b}' END
+                 WHERE pain_id IS NOT NULL;
+             DELETE FROM pains;
+             INSERT INTO pains VALUES ({rowid}, '{old_a}', 'fp1', 'exception', 'old a', '{{}}', 0, 0, 3),
+                                      ({rowid}, '{old_b}', 'fp1', 'exception', 'old b', '{{}}', 0, 0, 2);
+             INSERT INTO changes VALUES ({rowid}, '{old_a}', 5, x'01', x'02', 's1');
+             DELETE FROM meta;",
+            rowid = p.rowid
+        ))
+        .unwrap();
+        drop(c);
+
+        let store = Store::open(&path, Synchronous::Normal).unwrap();
+        let r = store.regrouped().cloned().unwrap();
+        assert_eq!((r.from, r.to, r.records, r.moved, r.pains, r.changes), (None, "fp2", 5, 5, 1, 1));
+        let pains = store.pains(p.rowid).unwrap();
+        assert_eq!(pains.keys().collect::<Vec<_>>(), vec![&want.id]);
+        let row = &pains[&want.id];
+        assert_eq!((row.total, row.fp_version.as_str(), row.title.as_str()), (5, "fp2", want.title.as_str()));
+        assert!(row.components.contains("src/cart.js:addItem"), "{}", row.components);
+        assert_eq!(store.pain_count(p.rowid, &want.id, (0, i64::MAX)).unwrap(), 5);
+        let changes = store.changes(p.rowid).unwrap();
+        assert_eq!(changes[0].pain_id, want.id, "the change follows its pain to the new id");
+        drop(store);
+        let store = Store::open(&path, Synchronous::Normal).unwrap();
+        assert_eq!(store.regrouped(), None, "once: the next open has nothing to do");
+    }
+
+    #[test]
+    fn a_regroup_works_in_bounded_batches() {
+        // More failing records than one batch: every one is regrouped.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.db");
+        let store = Store::open(&path, Synchronous::Normal).unwrap();
+        let p = store
+            .create_project(&NewProject {
+                public_id: "p",
+                name: "p",
+                operator: "",
+                provisioned: false,
+                tier: "permanent",
+                quota_spans: 100_000,
+                expires_at: None,
+                keys: &[],
+                now: 0,
+            })
+            .unwrap();
+        let total = REGROUP_BATCH * 2 + 7;
+        for chunk in 0..3u8 {
+            let mut recs = records(chunk + 1, 0);
+            for i in 0..(total / 3 + 1) {
+                let mut r = records(chunk + 1, 1).remove(0);
+                r.span_id = [chunk, (i >> 8) as u8, i as u8, 0, 0, 0, 0, 1];
+                r.start_ns = i as i64;
+                r.status_code = 2;
+                r.signal = Some("error");
+                r.status_message = format!("disk {i} full");
+                let fp = Fingerprint::of(&FingerprintInput {
+                    signal: "error",
+                    service: &r.service,
+                    operation: &r.operation,
+                    status_message: Some(&r.status_message),
+                    ..Default::default()
+                });
+                r.pain = Some(crate::loopkit::normalise::PainRef {
+                    id: fp.pain_id(),
+                    title: fp.title(),
+                    components: fp.components,
+                });
+                recs.push(r);
+            }
+            store.ingest(p.rowid, recs, Vec::new(), 0).unwrap();
+        }
+        drop(store);
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch("UPDATE records SET pain_id = 'pn_0000000000000001', fp_version = 'fp1'; DELETE FROM meta;")
+            .unwrap();
+        drop(c);
+        let store = Store::open(&path, Synchronous::Normal).unwrap();
+        let r = store.regrouped().unwrap();
+        assert!(r.records as usize > REGROUP_BATCH * 2, "{r:?}");
+        assert_eq!((r.records, r.moved, r.pains), (r.records, r.records, 1));
+        let counts = store.pain_counts(p.rowid, (0, i64::MAX)).unwrap();
+        assert_eq!(counts.len(), 1);
+        assert_eq!(counts[0].count, r.records);
     }
 
     #[test]

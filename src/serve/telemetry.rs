@@ -1,6 +1,7 @@
 //! Reading with the agent key: `GET /v1/telemetry` (pages of records),
 //! `POST /v1/runs/diagnose` (improvement packets), `GET /v1/dashboard`
-//! (program state) and `GET /v1/reports/latest.md` (the narrative).
+//! (program state), `GET /v1/changes` (merged changes and how each
+//! measured) and `GET /v1/reports/latest.md` (the narrative).
 //!
 //! All take a `window` (default 24h). Telemetry pages newest first with an
 //! opaque `cursor`; `next_cursor` is null on the last page.
@@ -193,6 +194,21 @@ async fn dashboard_value(
     let now = now_ns();
     let store = state.store.clone();
     blocking(move || insight::dashboard(&store, &project, &w, now)).await
+}
+
+/// `GET /v1/changes`: the merged changes and how each measured.
+pub async fn changes(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let project = require(&state, &headers, KeyKind::Agent, "reading changes").await?;
+    let q = query(raw)?;
+    let w = window(q.window.as_deref())?;
+    let now = now_ns();
+    let store = state.store.clone();
+    let v = blocking(move || insight::changes(&store, &project, &w, now)).await?;
+    Ok(axum::Json(v).into_response())
 }
 
 pub async fn report(

@@ -8,12 +8,15 @@
 //! | Propose | [`run`] here (over [`crate::propose`]) |
 //! | Approve: Gate 1, then Gate 2 or auto-merge | `approval` |
 //! | a proposal waiting for a human; approving or rejecting it later | `pending` |
+//! | the same, looked at by a reader beside the loop, without the lock | [`peek`] |
 //! | Apply+Score: the patch, the checks, the exact commit | `apply` |
 //! | what a child may not change, checked after each child | `fence` |
 //! | Log: the one way a step's outcome is settled and logged | `settle` |
 //! | reverts, by `ratchet revert` or found in git | `revert` |
 //! | a revision the agents API's bots adopted; the opt-in remote auto-merge | `revise` |
 //! | an unattended run for cron, and the watchdog's entry | `heartbeat` |
+//! | Verify: a merge that targeted a pain, judged by the next telemetry window | `verify` |
+//! | telemetry around a run: report steps, verify merges, read the top pain | `telemetry` |
 //!
 //! Invariants:
 //! - The step is the only path to a merge and the only writer of `step`,
@@ -32,6 +35,7 @@
 //!   it; a crash at any point is finished by the next command ([`inflight`]).
 
 pub mod inflight;
+pub mod peek;
 
 mod apply;
 mod approval;
@@ -44,6 +48,8 @@ mod revise;
 mod select;
 mod session;
 mod settle;
+mod telemetry;
+mod verify;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -66,6 +72,8 @@ pub use revert::{Reverted, revert};
 pub use revise::{Replaced, approve_auto, replace_pending};
 pub use select::{HEARTBEAT, Standing, allowance, at_cap, configured, focus as focus_for, standings};
 pub use session::Session;
+pub use telemetry::Telemetry;
+pub use verify::{Due, Verified, due};
 
 use approval::consider;
 use fence::Fence;

@@ -74,7 +74,7 @@ impl Pending {
     }
 
     /// Reads `logs/pending/<id>.json` strictly (duplicate keys refused).
-    fn load(ws: &Workspace, id: &str) -> Result<Option<Pending>, String> {
+    pub(super) fn load(ws: &Workspace, id: &str) -> Result<Option<Pending>, String> {
         if !crate::journal::line::valid_id(id) {
             return Ok(None);
         }

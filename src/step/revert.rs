@@ -51,6 +51,11 @@ fn amendment(s: &Session, step: &Step, commit: &str, at: chrono::DateTime<chrono
         previous_utility: previous,
         utility,
         capped: utility < previous,
+        verified: None,
+        pain: None,
+        window: None,
+        rates: None,
+        detail: None,
     }
 }
 

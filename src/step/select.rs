@@ -134,11 +134,11 @@ pub fn focus(history: &History, intent: &Intent, telemetry: Result<Option<Focus>
         Err(why) => Some(format!("telemetry_unavailable: {why}")),
     };
     if let Some((reference, text)) = history.open_next_steps().into_iter().next() {
-        return (Focus { reference, text, evidence: Vec::new() }, note);
+        return (Focus { reference, text, evidence: Vec::new(), pain: None }, note);
     }
     let text =
         intent.text.lines().find(|l| !l.trim().is_empty()).unwrap_or(&intent.name).trim_start_matches('#').trim();
-    (Focus { reference: "intent".into(), text: text.to_string(), evidence: Vec::new() }, note)
+    (Focus { reference: "intent".into(), text: text.to_string(), evidence: Vec::new(), pain: None }, note)
 }
 
 /// Chooses among the eligible providers (or takes the forced one).

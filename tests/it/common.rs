@@ -213,6 +213,8 @@ pub struct Setup {
     pub extra_rails: String,
     /// The intent's text, instead of the template's (as `intents/docs.md`).
     pub intent: Option<String>,
+    /// A last edit of the rails text before `init`.
+    pub rails_edit: Option<fn(String) -> String>,
 }
 
 impl Default for Setup {
@@ -226,6 +228,7 @@ impl Default for Setup {
             loopkit: None,
             extra_rails: String::new(),
             intent: None,
+            rails_edit: None,
         }
     }
 }
@@ -283,6 +286,9 @@ impl Ws {
             rails.push('\n');
         }
         rails.push_str(&setup.extra_rails);
+        if let Some(edit) = setup.rails_edit {
+            rails = edit(rails);
+        }
         ws.write("config/rails.toml", &rails);
         if let Some(text) = &setup.intent {
             ws.write("intents/docs.md", text);

@@ -10,6 +10,8 @@ mod doctor;
 mod errors;
 mod index;
 mod init;
+mod loop_e2e;
+mod loop_page;
 mod model;
 mod ollama_stub;
 mod rails;
