@@ -21,6 +21,7 @@
 //! | LoopKit (seed 000): keys, OTLP, telemetry records, pains, windows, improvement packets | [`loopkit`] (pure domain) |
 //! | `ratchet serve`: HTTP, the SQLite store, the server's life (the only module naming axum, tokio and rusqlite) | [`serve`] |
 //! | the command line (the only module naming clap and the terminal) | [`cli`] |
+//! | sandbox: the confinement of every child (providers, checks), what this machine can enforce | [`sandbox`] (the only module naming landlock, seccompiler and namespaces) |
 
 #![recursion_limit = "512"]
 
@@ -46,6 +47,7 @@ pub mod process;
 pub mod provider;
 pub mod rails;
 pub mod record;
+pub mod sandbox;
 pub mod score;
 pub mod serve;
 pub mod step;
