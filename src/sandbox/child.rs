@@ -24,7 +24,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::view::{self, Attrs, Host, Kind, Op, Private};
+use super::view::{self, Access, Attrs, Entry, Host, Kind, Op, Private};
 use super::{Confined, Enforced, Policy, SandboxError, Support, env, filter, ruleset, workdir};
 
 /// What a confined command keeps until its run has ended.
@@ -72,7 +72,6 @@ pub fn confine(policy: &Policy, support: &Support, mut cmd: Command) -> Result<C
     let work = workdir::Workdir::create()?;
     let host = Host { workdir: work.path().to_path_buf(), ..host };
     let view = view::plan(&host)?;
-    work.build(&view.skeleton)?;
     let built = ruleset::build(abi, &view.rules)?;
     let filters = filter::filters().map_err(|reason| SandboxError::Rules { what: "seccomp filters", reason })?;
 
@@ -80,7 +79,7 @@ pub fn confine(policy: &Policy, support: &Support, mut cmd: Command) -> Result<C
 
     let mut stages: Vec<String> = STAGES.iter().map(|s| s.to_string()).collect();
     stages.extend(view.ops.iter().map(Op::describe));
-    let ops = view.ops.iter().map(RawOp::new).collect::<Result<Vec<_>, _>>()?;
+    let ops = view.ops.iter().map(|op| RawOp::new(op, &built)).collect::<Result<Vec<_>, _>>()?;
     let (report_r, report_w) = report_pipe()?;
     // SAFETY: plain getters.
     let (uid, gid, parent) = unsafe { (libc::geteuid(), libc::getegid(), libc::getpid()) };
@@ -254,17 +253,41 @@ const STAGES: &[&str] = &[
 /// A mount operation with its paths as C strings.
 enum RawOp {
     Slave,
+    Stage { root: CString, entries: Vec<RawEntry>, rules: Vec<(CString, u64)> },
     Bind { src: CString, dst: CString, attrs: u64, recursive: bool },
     Devpts { dst: CString },
     SetAttrs { dst: CString, attrs: u64 },
     Proc,
 }
 
+pub(super) enum RawEntry {
+    Dir(CString, libc::mode_t),
+    File(CString, libc::mode_t),
+    Symlink(CString, CString),
+}
+
 impl RawOp {
-    fn new(op: &Op) -> Result<RawOp, SandboxError> {
+    fn new(op: &Op, built: &ruleset::Built) -> Result<RawOp, SandboxError> {
         let c = |p: &Path| cstring(p.as_os_str());
         Ok(match op {
             Op::Slave => RawOp::Slave,
+            Op::Stage { root, entries, rules } => RawOp::Stage {
+                root: c(root)?,
+                entries: entries
+                    .iter()
+                    .map(|e| {
+                        Ok(match e {
+                            Entry::Dir(p, mode) => RawEntry::Dir(c(p)?, *mode as libc::mode_t),
+                            Entry::File(p, mode) => RawEntry::File(c(p)?, *mode as libc::mode_t),
+                            Entry::Symlink(p, target) => RawEntry::Symlink(c(p)?, cstring(OsStr::new(target))?),
+                        })
+                    })
+                    .collect::<Result<_, SandboxError>>()?,
+                rules: rules
+                    .iter()
+                    .map(|(p, a)| Ok((c(p)?, if *a == Access::Write { built.write_bits } else { built.read_bits })))
+                    .collect::<Result<_, SandboxError>>()?,
+            },
             Op::Bind { src, dst, attrs, recursive } => {
                 RawOp::Bind { src: c(src)?, dst: c(dst)?, attrs: mount_attrs(*attrs), recursive: *recursive }
             }
@@ -274,13 +297,37 @@ impl RawOp {
         })
     }
 
-    /// Carries the operation out. Async-signal-safe.
-    unsafe fn run(&self) -> libc::c_long {
+    /// Carries the operation out; `ruleset` is the Landlock ruleset's fd.
+    /// Async-signal-safe.
+    unsafe fn run(&self, ruleset: libc::c_int) -> libc::c_long {
         unsafe {
             match self {
                 RawOp::Slave => {
                     let flags = (libc::MS_REC | libc::MS_SLAVE) as libc::c_ulong;
                     libc::mount(std::ptr::null(), c"/".as_ptr(), std::ptr::null(), flags, std::ptr::null()).into()
+                }
+                RawOp::Stage { root, entries, rules } => {
+                    let flags = (libc::MS_NOSUID | libc::MS_NODEV) as libc::c_ulong;
+                    let data = c"mode=0755";
+                    let rc =
+                        libc::mount(c"tmpfs".as_ptr(), root.as_ptr(), c"tmpfs".as_ptr(), flags, data.as_ptr().cast());
+                    if rc != 0 {
+                        return rc.into();
+                    }
+                    // The modes are meant as written; the program gets the umask back.
+                    let umask = libc::umask(0);
+                    let rc = sys::create(entries);
+                    libc::umask(umask);
+                    if rc != 0 {
+                        return rc;
+                    }
+                    for (path, access) in rules {
+                        let rc = sys::landlock_add_rule(ruleset, path, *access);
+                        if rc != 0 {
+                            return rc;
+                        }
+                    }
+                    0
                 }
                 RawOp::Bind { src, dst, attrs, recursive } => {
                     let mut flags = libc::MS_BIND as libc::c_ulong;
@@ -389,9 +436,11 @@ impl Prepared {
             libc::close(status_w);
             sys::close_all_but(status_r);
             libc::prctl(libc::PR_SET_NAME, c"ratchet-sandbox".as_ptr());
+            // The init writes the program's status, then leaves (its leaving
+            // kills what is left in the namespace): one wake-up here, not two.
+            let init = sys::wait_for(pid);
             let mut word = [0u8; 4];
             let n = sys::read_full(status_r, &mut word);
-            let init = sys::wait_for(pid);
             let status = if n == word.len() { libc::c_int::from_ne_bytes(word) } else { init.unwrap_or(libc::SIGKILL) };
             sys::mirror(status)
         }
@@ -409,7 +458,7 @@ impl Prepared {
             }
             libc::prctl(libc::PR_SET_NAME, c"ratchet-init".as_ptr());
             for (i, op) in self.ops.iter().enumerate() {
-                self.check(OPS + i as u32, op.run())?;
+                self.check(OPS + i as u32, op.run(self.ruleset.as_raw_fd()))?;
             }
             if self.loopback {
                 self.check(LOOPBACK, sys::loopback_up())?;
@@ -418,9 +467,7 @@ impl Prepared {
             self.check(CAPS, sys::drop_capabilities())?;
             self.check(NO_NEW_PRIVS, libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1 as libc::c_ulong, 0, 0, 0))?;
             self.check(LANDLOCK, libc::syscall(libc::SYS_landlock_restrict_self, self.ruleset.as_raw_fd(), 0u32))?;
-            for program in &self.filters.programs {
-                self.check(SECCOMP, sys::seccomp(program))?;
-            }
+            self.check(SECCOMP, sys::seccomp(&self.filters.program))?;
             self.check(SETSID, libc::setsid())?;
             libc::close(self.ruleset.as_raw_fd());
             let pid = sys::fork();
@@ -454,6 +501,61 @@ impl Prepared {
 /// System calls for after the fork: async-signal-safe, no allocation.
 pub mod sys {
     use std::ffi::CStr;
+
+    use super::RawEntry;
+
+    /// Creates `entries`, in order (a directory that exists is fine).
+    pub unsafe fn create(entries: &[RawEntry]) -> libc::c_long {
+        unsafe {
+            for entry in entries {
+                let rc = match entry {
+                    RawEntry::Dir(path, mode) => {
+                        let rc = libc::mkdir(path.as_ptr(), *mode);
+                        if rc != 0 && *libc::__errno_location() == libc::EEXIST { 0 } else { rc }
+                    }
+                    RawEntry::File(path, mode) => {
+                        let flags = libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_CLOEXEC;
+                        let fd = libc::open(path.as_ptr(), flags, *mode as libc::c_uint);
+                        if fd >= 0 { libc::close(fd) } else { fd }
+                    }
+                    RawEntry::Symlink(path, target) => libc::symlink(target.as_ptr(), path.as_ptr()),
+                };
+                if rc != 0 {
+                    return rc.into();
+                }
+            }
+            0
+        }
+    }
+
+    /// `landlock_add_rule(2)`: `access` beneath the directory at `path`.
+    pub unsafe fn landlock_add_rule(ruleset: libc::c_int, path: &CStr, access: u64) -> libc::c_long {
+        // struct landlock_path_beneath_attr, which the kernel declares packed.
+        #[repr(C, packed)]
+        struct PathBeneath {
+            allowed_access: u64,
+            parent_fd: i32,
+        }
+        const LANDLOCK_RULE_PATH_BENEATH: libc::c_int = 1;
+        unsafe {
+            let fd = libc::open(path.as_ptr(), libc::O_PATH | libc::O_CLOEXEC);
+            if fd < 0 {
+                return fd.into();
+            }
+            let attr = PathBeneath { allowed_access: access, parent_fd: fd };
+            let rc = libc::syscall(
+                libc::SYS_landlock_add_rule,
+                ruleset,
+                LANDLOCK_RULE_PATH_BENEATH,
+                &attr as *const PathBeneath,
+                0u32,
+            );
+            let saved = *libc::__errno_location();
+            libc::close(fd);
+            *libc::__errno_location() = saved;
+            rc
+        }
+    }
 
     /// A plain `fork` by `clone(SIGCHLD)`, without glibc's `atfork` handlers.
     pub unsafe fn fork() -> libc::pid_t {

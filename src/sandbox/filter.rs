@@ -13,10 +13,14 @@
 //! | any x32 system call (x86-64) | `EPERM` | the same calls under other numbers |
 //!
 //! `seccompiler` compiles the rules; a foreign architecture kills the
-//! process (its generated prologue). The x32 guard is three instructions of
-//! hand-written BPF put in front, as `seccompiler` matches exact numbers.
+//! process (its generated prologue). One program is loaded (each load is
+//! checked and JIT-compiled by the kernel, per child), so the two rules
+//! `seccompiler` cannot express in it — a second action (`ENOSYS` for
+//! `clone3`) and a range (x32 numbers) — are five instructions of
+//! hand-written BPF spliced in right after its architecture check.
 
 use std::collections::BTreeMap;
+
 use std::sync::OnceLock;
 
 use seccompiler::{
@@ -24,9 +28,9 @@ use seccompiler::{
     TargetArch, sock_filter,
 };
 
-/// The filters to load, in order.
+/// The filter to load.
 pub struct Filters {
-    pub programs: Vec<BpfProgram>,
+    pub program: BpfProgram,
 }
 
 /// The architecture as `seccompiler` names it, if it knows it.
@@ -97,31 +101,37 @@ fn compile() -> Result<Filters, String> {
     deny.insert(libc::SYS_ioctl, ioctl_rules);
     let eperm = SeccompAction::Errno(libc::EPERM as u32);
     let deny = SeccompFilter::new(deny, SeccompAction::Allow, eperm, arch).map_err(err)?;
-    let mut deny: BpfProgram = deny.try_into().map_err(|e: seccompiler::BackendError| e.to_string())?;
-    if arch == TargetArch::x86_64 {
-        deny.splice(0..0, x32_guard());
+    let mut program: BpfProgram = deny.try_into().map_err(|e: seccompiler::BackendError| e.to_string())?;
+    // seccompiler's prologue: load arch; if equal skip one; return KILL_PROCESS.
+    let prologue_ends_in_kill = program.get(2).is_some_and(|i| i.code == BPF_RET_K && i.k == SECCOMP_RET_KILL_PROCESS);
+    if !prologue_ends_in_kill {
+        return Err("seccompiler's program does not start with the expected architecture check".into());
     }
-
-    let clone3 = BTreeMap::from([(libc::SYS_clone3, Vec::new())]);
-    let clone3 = SeccompFilter::new(clone3, SeccompAction::Allow, SeccompAction::Errno(libc::ENOSYS as u32), arch)
-        .map_err(err)?;
-    let clone3: BpfProgram = clone3.try_into().map_err(|e: seccompiler::BackendError| e.to_string())?;
-    Ok(Filters { programs: vec![deny, clone3] })
+    program.splice(3..3, prelude(arch == TargetArch::x86_64));
+    Ok(Filters { program })
 }
 
-/// `if (nr >= __X32_SYSCALL_BIT) return ERRNO(EPERM);`
-fn x32_guard() -> Vec<sock_filter> {
+const BPF_LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
+const BPF_JMP_JGE_K: u16 = 0x35; // BPF_JMP | BPF_JGE | BPF_K
+const BPF_JMP_JEQ_K: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+const BPF_RET_K: u16 = 0x06; // BPF_RET | BPF_K
+const SECCOMP_RET_KILL_PROCESS: u32 = 0x8000_0000;
+
+/// `if (nr >= __X32_SYSCALL_BIT) return ERRNO(EPERM); if (nr == clone3) return ERRNO(ENOSYS);`
+/// (the first on x86-64 only). Falls through to seccompiler's rules, which
+/// load the number again.
+fn prelude(x32: bool) -> Vec<sock_filter> {
     const X32_SYSCALL_BIT: u32 = 0x4000_0000;
-    // BPF_LD | BPF_W | BPF_ABS, BPF_JMP | BPF_JGE | BPF_K, BPF_RET | BPF_K.
-    const BPF_LD_W_ABS: u16 = 0x20;
-    const BPF_JMP_JGE_K: u16 = 0x35;
-    const BPF_RET_K: u16 = 0x06;
-    vec![
-        // seccomp_data.nr is at offset 0.
-        sock_filter { code: BPF_LD_W_ABS, jt: 0, jf: 0, k: 0 },
-        sock_filter { code: BPF_JMP_JGE_K, jt: 0, jf: 1, k: X32_SYSCALL_BIT },
-        sock_filter { code: BPF_RET_K, jt: 0, jf: 0, k: libc::SECCOMP_RET_ERRNO | libc::EPERM as u32 },
-    ]
+    let ret = |errno: i32| sock_filter { code: BPF_RET_K, jt: 0, jf: 0, k: libc::SECCOMP_RET_ERRNO | errno as u32 };
+    // seccomp_data.nr is at offset 0.
+    let mut p = vec![sock_filter { code: BPF_LD_W_ABS, jt: 0, jf: 0, k: 0 }];
+    if x32 {
+        p.push(sock_filter { code: BPF_JMP_JGE_K, jt: 0, jf: 1, k: X32_SYSCALL_BIT });
+        p.push(ret(libc::EPERM));
+    }
+    p.push(sock_filter { code: BPF_JMP_JEQ_K, jt: 0, jf: 1, k: libc::SYS_clone3 as u32 });
+    p.push(ret(libc::ENOSYS));
+    p
 }
 
 #[cfg(test)]
@@ -129,9 +139,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_filters_compile_for_this_machine() {
+    fn the_filter_compiles_for_this_machine_with_the_prelude_after_the_arch_check() {
         let f = filters().expect("this machine's architecture is known to seccompiler");
-        assert_eq!(f.programs.len(), 2);
-        assert!(f.programs.iter().all(|p| !p.is_empty() && p.len() < 4096));
+        assert!(f.program.len() < 4096);
+        assert_eq!(f.program[2].code, BPF_RET_K);
+        assert_eq!(f.program[3], sock_filter { code: BPF_LD_W_ABS, jt: 0, jf: 0, k: 0 });
+        assert!(f.program.iter().any(|i| i.code == BPF_JMP_JEQ_K && i.k == libc::SYS_clone3 as u32));
     }
 }

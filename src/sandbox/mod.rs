@@ -67,6 +67,7 @@ mod policy;
 mod probe;
 #[cfg(target_os = "linux")]
 mod ruleset;
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 mod view;
 #[cfg(target_os = "linux")]
 mod workdir;

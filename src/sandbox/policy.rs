@@ -206,3 +206,50 @@ pub(super) fn default_hidden(var: impl Fn(&str) -> Option<std::ffi::OsString>) -
     }
     hidden
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_hidden_paths_follow_the_environment() {
+        let env = |name: &str| -> Option<std::ffi::OsString> {
+            match name {
+                "HOME" => Some("/home/a".into()),
+                "GNUPGHOME" => Some("/keys/gnupg".into()),
+                "XDG_RUNTIME_DIR" => Some("/run/user/1000".into()),
+                "SSH_AUTH_SOCK" => Some("/home/a/.1password/agent.sock".into()),
+                "DOCKER_HOST" => Some("unix:///home/a/.colima/docker.sock".into()),
+                "DBUS_SESSION_BUS_ADDRESS" => Some("unix:path=/run/user/1000/bus,guid=1".into()),
+                _ => None,
+            }
+        };
+        let hidden = default_hidden(env);
+        for p in [
+            "/home/a/.ssh",
+            "/home/a/.aws",
+            "/home/a/.netrc",
+            "/home/a/.config/gh",
+            "/home/a/.docker",
+            "/keys/gnupg",
+            "/run/user/1000",
+            "/home/a/.1password/agent.sock",
+            "/home/a/.colima/docker.sock",
+            "/run/user/1000/bus",
+            "/etc/shadow",
+        ] {
+            assert!(hidden.contains(&PathBuf::from(p)), "{p} in {hidden:?}");
+        }
+        // Relative values are not trusted as paths.
+        let hidden = default_hidden(|n| (n == "HOME").then(|| "relative".into()));
+        assert!(!hidden.iter().any(|p| p.starts_with("relative")));
+    }
+
+    #[test]
+    fn relative_policy_paths_are_taken_from_the_tree() {
+        let p = Policy::new("/work/repo");
+        assert_eq!(p.absolute(Path::new("logs")), PathBuf::from("/work/repo/logs"));
+        assert_eq!(p.absolute(Path::new("/cache")), PathBuf::from("/cache"));
+        assert_eq!((p.mode, p.network), (Mode::On, false));
+    }
+}

@@ -17,13 +17,17 @@ use landlock::{
 use super::SandboxError;
 use super::view::Access as Want;
 
-/// What the ruleset handles, for the report.
+/// The ruleset, and what it handles.
 pub struct Built {
     pub fd: OwnedFd,
     /// Signals and abstract unix sockets are scoped to the sandbox (ABI ≥ 6).
     pub scopes: bool,
     /// Connecting to path unix sockets is governed by the rules (ABI ≥ 9).
     pub unix: bool,
+    /// The access bits of [`Want::Read`] and [`Want::Write`] beneath a
+    /// directory, for the rules the child adds itself.
+    pub read_bits: u64,
+    pub write_bits: u64,
 }
 
 /// The ruleset for `rules` on a kernel with Landlock ABI `abi`.
@@ -56,5 +60,11 @@ pub fn build(abi: u32, rules: &[(PathBuf, Want)]) -> Result<Built, SandboxError>
     }
     let fd: Option<OwnedFd> = created.into();
     let fd = fd.ok_or_else(|| fail(&"Landlock is not enabled on this kernel"))?;
-    Ok(Built { fd, scopes: !scopes.is_empty(), unix: all.contains(AccessFs::ResolveUnix) })
+    Ok(Built {
+        fd,
+        scopes: !scopes.is_empty(),
+        unix: all.contains(AccessFs::ResolveUnix),
+        read_bits: AccessFs::from_read(abi).bits(),
+        write_bits: all.bits(),
+    })
 }

@@ -5,6 +5,10 @@
 //! the operations out, in order.
 //!
 //! The view is the host's own file system, with:
+//! 0. the run's work directory (an empty directory the parent made) covered
+//!    by a tmpfs holding the private directories, the new `/dev`'s skeleton
+//!    and the mount points below — made in the child, so the host's disk
+//!    sees one `mkdir` and one `rmdir` per run, and nothing is left behind;
 //! 1. protected paths bound read-only over themselves, and hidden ones
 //!    covered by an empty read-only directory or file — done first, at their
 //!    host paths, so that every later recursive bind carries them along and
@@ -61,6 +65,9 @@ impl Attrs {
 pub enum Op {
     /// Stop mount events from propagating back to the host.
     Slave,
+    /// Mount a tmpfs on `root`, create `entries` in it, and add Landlock
+    /// `rules` for paths in it (their inodes exist only from now on).
+    Stage { root: PathBuf, entries: Vec<Entry>, rules: Vec<(PathBuf, Access)> },
     /// Bind `src` (recursively) on `dst`, then set `attrs`, on the new
     /// mount only or on it and everything beneath.
     Bind { src: PathBuf, dst: PathBuf, attrs: Attrs, recursive: bool },
@@ -77,6 +84,7 @@ impl Op {
     pub fn describe(&self) -> String {
         match self {
             Op::Slave => "make / a slave mount".into(),
+            Op::Stage { root, .. } => format!("build the private directories in a tmpfs on {}", root.display()),
             Op::Bind { src, dst, attrs, .. } if src == dst => {
                 format!("bind {} {}over itself", dst.display(), if attrs.read_only { "read-only " } else { "" })
             }
@@ -125,7 +133,7 @@ pub struct Host {
     pub private_proc: bool,
 }
 
-/// Something to create beneath the work directory before the child starts.
+/// Something to create in the work directory's tmpfs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Entry {
     /// A directory, with this mode.
@@ -138,8 +146,9 @@ pub enum Entry {
 /// The child's view.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct View {
-    pub skeleton: Vec<Entry>,
     pub ops: Vec<Op>,
+    /// Landlock rules for host paths (the ruleset is built in the parent);
+    /// those for the work directory's tmpfs are in [`Op::Stage`].
     pub rules: Vec<(PathBuf, Access)>,
 }
 
@@ -207,7 +216,7 @@ pub fn plan(h: &Host) -> Result<View, SandboxError> {
     for r in &h.private {
         skeleton.push(Entry::Dir(w.join(r.name), if r.writable { 0o1777 } else { 0o755 }));
     }
-    let mut ops = vec![Op::Slave];
+    let mut ops = vec![Op::Slave, Op::Stage { root: w.clone(), entries: Vec::new(), rules: Vec::new() }];
 
     // 1. Read-only and hidden paths, at their host paths, outer first.
     let mut read_only: Vec<&PathBuf> = h.read_only.iter().filter(|p| visible(p)).collect();
@@ -239,7 +248,9 @@ pub fn plan(h: &Host) -> Result<View, SandboxError> {
                 let mut dir = w.join(r.name);
                 for part in rel.parent().into_iter().flat_map(Path::components) {
                     dir.push(part);
-                    skeleton.push(Entry::Dir(dir.clone(), 0o755));
+                    if !skeleton.contains(&Entry::Dir(dir.clone(), 0o755)) {
+                        skeleton.push(Entry::Dir(dir.clone(), 0o755));
+                    }
                 }
                 skeleton.push(match keep.kind {
                     Kind::Dir => Entry::Dir(dst.clone(), 0o755),
@@ -280,9 +291,11 @@ pub fn plan(h: &Host) -> Result<View, SandboxError> {
     // Landlock: read and execute everywhere, write beneath these only.
     let mut rules = vec![(PathBuf::from("/"), Access::Read), (h.tree.clone(), Access::Write)];
     rules.extend(h.writable.iter().map(|(p, _)| (p.clone(), Access::Write)));
-    rules.extend(h.private.iter().filter(|r| r.writable).map(|r| (w.join(r.name), Access::Write)));
-    rules.push((w.join("dev"), Access::Write));
-    Ok(View { skeleton, ops, rules })
+    let mut staged: Vec<(PathBuf, Access)> =
+        h.private.iter().filter(|r| r.writable).map(|r| (w.join(r.name), Access::Write)).collect();
+    staged.push((w.join("dev"), Access::Write));
+    ops[1] = Op::Stage { root: w.clone(), entries: skeleton, rules: staged };
+    Ok(View { ops, rules })
 }
 
 #[cfg(test)]
@@ -317,6 +330,13 @@ mod tests {
         }
     }
 
+    fn stage(v: &View) -> (&Vec<Entry>, &Vec<(PathBuf, Access)>) {
+        match &v.ops[1] {
+            Op::Stage { entries, rules, .. } => (entries, rules),
+            other => panic!("the second operation is {other:?}"),
+        }
+    }
+
     fn binds(v: &View) -> Vec<(String, String, bool)> {
         v.ops
             .iter()
@@ -333,6 +353,7 @@ mod tests {
     fn protected_and_hidden_paths_are_covered_first_then_dev_then_the_private_dirs() {
         let v = plan(&host()).unwrap();
         assert_eq!(v.ops[0], Op::Slave);
+        assert!(matches!(&v.ops[1], Op::Stage { root, .. } if root == &p("/tmp/ratchet-sandbox-1")));
         let b = binds(&v);
         let w = "/tmp/ratchet-sandbox-1";
         assert_eq!(
@@ -355,15 +376,12 @@ mod tests {
         assert_eq!(v.ops.last(), Some(&Op::Proc));
         assert!(v.ops.contains(&Op::SetAttrs { dst: p("/run"), attrs: Attrs::READ_ONLY }));
         assert!(v.ops.contains(&Op::SetAttrs { dst: p("/tmp"), attrs: Attrs::PRIVATE }));
-        assert_eq!(
-            v.rules,
-            [
-                (p("/"), Access::Read),
-                (p("/work/repo"), Access::Write),
-                (p(&format!("{w}/tmp")), Access::Write),
-                (p(&format!("{w}/dev")), Access::Write)
-            ]
-        );
+        assert_eq!(v.rules, [(p("/"), Access::Read), (p("/work/repo"), Access::Write)]);
+        let (entries, staged) = stage(&v);
+        assert_eq!(*staged, [(p(&format!("{w}/tmp")), Access::Write), (p(&format!("{w}/dev")), Access::Write)]);
+        assert!(entries.contains(&Entry::Dir(p(&format!("{w}/tmp")), 0o1777)));
+        assert!(entries.contains(&Entry::Dir(p(&format!("{w}/run")), 0o755)));
+        assert!(entries.contains(&Entry::File(p(&format!("{w}/dev/null")), 0o644)));
     }
 
     #[test]
@@ -389,10 +407,11 @@ mod tests {
         assert_eq!(b[2], ("/tmp/t1/repo".into(), format!("{w}/tmp/t1/repo"), false));
         assert_eq!(b[3], ("/tmp/t1/home".into(), format!("{w}/tmp/t1/home"), true));
         assert_eq!(b[4], ("/tmp/t1/home/.cache/x".into(), format!("{w}/tmp/t1/home/.cache/x"), false));
-        assert!(v.skeleton.contains(&Entry::Dir(p(&format!("{w}/tmp/t1")), 0o755)));
-        assert!(v.skeleton.contains(&Entry::Dir(p(&format!("{w}/tmp/t1/repo")), 0o755)));
+        let (entries, _) = stage(&v);
+        assert_eq!(entries.iter().filter(|e| **e == Entry::Dir(p(&format!("{w}/tmp/t1")), 0o755)).count(), 1);
+        assert!(entries.contains(&Entry::Dir(p(&format!("{w}/tmp/t1/repo")), 0o755)));
         // The cache's mount point exists through HOME's bind: nothing is created for it.
-        assert!(!v.skeleton.iter().any(|e| matches!(e, Entry::Dir(d, _) if d.ends_with(".cache/x"))));
+        assert!(!entries.iter().any(|e| matches!(e, Entry::Dir(d, _) if d.ends_with(".cache/x"))));
         assert!(v.rules.contains(&(p("/tmp/t1/home/.cache/x"), Access::Write)));
     }
 
