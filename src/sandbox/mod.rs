@@ -44,10 +44,14 @@
 //!
 //! All three are made in the `pre_exec` hook of the one `Command` ratchet
 //! spawns, so the rest of ratchet sees an ordinary child whose exit status
-//! is the program's (a signal is re-raised by the supervisor). Everything
-//! that allocates — paths, the Landlock ruleset, the seccomp programs, the
-//! private directories — is prepared before the fork ([`Policy::confine`]);
-//! after it only system calls run (see `child.rs`).
+//! is the program's (a signal is re-raised by the supervisor), and which
+//! `spawn` reports as started once the program was `exec`ed. Everything
+//! that allocates — paths, the mount plan, the Landlock ruleset, the
+//! seccomp program — is prepared before the fork ([`Policy::confine`]);
+//! after it only system calls run (see `child.rs`). The private
+//! directories are a tmpfs the init mounts in its own namespace on an empty
+//! directory of the user's (`workdir.rs`), so a run costs the host's disk
+//! nothing.
 //!
 //! # Why by hand, and with which parts
 //!
@@ -180,9 +184,9 @@ impl std::fmt::Display for Enforced {
 
 /// A command confined by a [`Policy`], ready for [`crate::process`].
 ///
-/// It owns the run's private directories (the child's `/tmp`), which are
-/// removed when it is dropped: keep it until the child has ended, as the
-/// `process::run_*` functions do.
+/// It holds what the child needs until it has started (the Landlock
+/// ruleset, the report pipe) and, rarely, a work directory of its own: keep
+/// it until the child has ended, as the `process::run_*` functions do.
 pub struct Confined {
     cmd: Command,
     enforced: Enforced,
