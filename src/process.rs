@@ -63,6 +63,17 @@ pub trait Spawn {
     fn start(&mut self) -> std::io::Result<Child>;
 }
 
+/// So a caller can keep the value, to ask it afterwards (a confined
+/// command's record of what the child got).
+impl<T: Spawn + ?Sized> Spawn for &mut T {
+    fn command(&mut self) -> &mut Command {
+        (**self).command()
+    }
+    fn start(&mut self) -> std::io::Result<Child> {
+        (**self).start()
+    }
+}
+
 impl Spawn for Command {
     fn command(&mut self) -> &mut Command {
         self

@@ -7,7 +7,7 @@
 //! ratchet is multi-threaded, so between `fork` and `exec` only
 //! async-signal-safe work is allowed: no allocation, no locks, no
 //! formatting. Everything that needs them — paths as `CString`s, the id
-//! maps, the Landlock ruleset, the seccomp programs, the stage names for
+//! maps, the Landlock ruleset, the seccomp program, the stage names for
 //! errors — is made in [`confine`]. The code in [`Prepared`] and [`sys`]
 //! makes system calls on that memory and nothing else; further processes
 //! are made with a raw `clone` (glibc's `fork` would run `atfork` handlers
@@ -25,11 +25,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::view::{self, Access, Attrs, Entry, Host, Kind, Op, Private};
-use super::{Confined, Enforced, Policy, SandboxError, Support, env, filter, ruleset, workdir};
+use super::{Confined, Enforced, Policy, SandboxError, env, filter, ruleset, workdir};
 
 /// What a confined command keeps until its run has ended.
 pub struct Live {
-    /// The run's private directories, removed on drop.
+    /// The directory the init mounts the private tmpfs on (a run's own one
+    /// is removed on drop).
     _work: workdir::Workdir,
     /// The read end of the report pipe.
     report: OwnedFd,
@@ -44,31 +45,66 @@ impl Live {
         self._work.path()
     }
 
-    /// The first stage that failed in the child, if any reported.
-    pub fn setup_failure(&self) -> Option<SandboxError> {
-        let mut record = [0u8; 8];
-        // SAFETY: reads at most 8 bytes into the buffer; the fd is non-blocking.
-        let n = unsafe { libc::read(self.report.as_raw_fd(), record.as_mut_ptr().cast(), record.len()) };
-        if n != 8 {
-            return None;
+    /// What the child reported so far: the first stage that failed, and
+    /// whether it had to keep the host's `/proc`.
+    pub fn report(&self) -> Report {
+        let mut report = Report::default();
+        loop {
+            let mut record = [0u8; 8];
+            // SAFETY: reads at most 8 bytes into the buffer; the fd is non-blocking.
+            let n = unsafe { libc::read(self.report.as_raw_fd(), record.as_mut_ptr().cast(), record.len()) };
+            if n != 8 {
+                return report;
+            }
+            let stage = u32::from_ne_bytes([record[0], record[1], record[2], record[3]]);
+            let errno = i32::from_ne_bytes([record[4], record[5], record[6], record[7]]);
+            if stage & NOTE != 0 {
+                report.host_proc = true;
+                continue;
+            }
+            if report.failure.is_none() {
+                report.failure = Some(self.failure(stage, errno));
+            }
         }
-        let stage = u32::from_ne_bytes([record[0], record[1], record[2], record[3]]) as usize;
-        let errno = i32::from_ne_bytes([record[4], record[5], record[6], record[7]]);
-        let stage = self.stages.get(stage).cloned().unwrap_or_else(|| format!("stage {stage}"));
-        Some(SandboxError::Setup { stage, source: std::io::Error::from_raw_os_error(errno) })
+    }
+
+    fn failure(&self, stage: u32, errno: i32) -> SandboxError {
+        let source = std::io::Error::from_raw_os_error(errno);
+        if stage == UNSHARE || stage == ID_MAPS {
+            // The kernel would not make the namespaces: say which, if a limit says.
+            let what =
+                super::probe::exhausted_namespace(errno).unwrap_or("user, mount, PID, IPC or network namespaces");
+            return SandboxError::Unavailable { missing: vec![format!("{what} ({}: {source})", self.stage(stage))] };
+        }
+        SandboxError::Setup { stage: self.stage(stage), source }
+    }
+
+    fn stage(&self, stage: u32) -> String {
+        self.stages.get(stage as usize).cloned().unwrap_or_else(|| format!("stage {stage}"))
     }
 }
+
+/// What a child told its parent about its set-up.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub failure: Option<SandboxError>,
+    /// A private `/proc` could not be mounted (the host's one masks parts of
+    /// itself, as in some containers): the host's stayed.
+    pub host_proc: bool,
+}
+
+/// Marks a record that is a note, not a failure.
+const NOTE: u32 = 0x8000_0000;
 
 /// Where the sandbox puts private directories, and whether they are writable.
 const PRIVATE: &[(&str, &str, bool)] = &[("/tmp", "tmp", true), ("/var/tmp", "var-tmp", true), ("/run", "run", false)];
 const DEVICES: &[&str] = &["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"];
 
-/// Prepares `cmd` to run under `policy` on a machine with `support`.
-pub fn confine(policy: &Policy, support: &Support, mut cmd: Command) -> Result<Confined, SandboxError> {
-    let abi = support.landlock_abi.unwrap_or(0);
+/// Prepares `cmd` to run under `policy` on a kernel with Landlock ABI `abi`.
+pub fn confine(policy: &Policy, abi: u32, mut cmd: Command) -> Result<Confined, SandboxError> {
     let env = env::child_env(std::env::vars_os(), cmd.get_envs(), &policy.env, Some(Path::new("/tmp")));
     let home = env.vars.iter().find(|(k, _)| k == "HOME").map(|(_, v)| PathBuf::from(v));
-    let host = host(policy, support, &cmd, home)?;
+    let host = host(policy, &cmd, home)?;
     let work = workdir::Workdir::create()?;
     let host = Host { workdir: work.path().to_path_buf(), ..host };
     let view = view::plan(&host)?;
@@ -135,7 +171,7 @@ pub fn confine(policy: &Policy, support: &Support, mut cmd: Command) -> Result<C
 }
 
 /// The host's side of the view: canonical paths that exist.
-fn host(policy: &Policy, support: &Support, cmd: &Command, home: Option<PathBuf>) -> Result<Host, SandboxError> {
+fn host(policy: &Policy, cmd: &Command, home: Option<PathBuf>) -> Result<Host, SandboxError> {
     let policy_err =
         |path: &Path, reason: &str| SandboxError::Policy { path: path.to_path_buf(), reason: reason.into() };
     let tree = policy.tree.canonicalize().map_err(|_| policy_err(&policy.tree, "is not a directory that exists"))?;
@@ -196,7 +232,7 @@ fn host(policy: &Policy, support: &Support, cmd: &Command, home: Option<PathBuf>
         private,
         devices: DEVICES.iter().map(PathBuf::from).filter(|d| d.exists()).collect(),
         workdir: PathBuf::new(),
-        private_proc: support.private_proc,
+        private_proc: true,
     })
 }
 
@@ -245,7 +281,7 @@ const STAGES: &[&str] = &[
     "drop capabilities",
     "set no_new_privs",
     "enforce the Landlock ruleset",
-    "load the seccomp filters",
+    "load the seccomp filter",
     "start a new session",
     "start the program",
 ];
@@ -387,12 +423,17 @@ impl Prepared {
     fn fail(&self, stage: u32) -> std::io::Error {
         let err = std::io::Error::last_os_error();
         let errno = err.raw_os_error().unwrap_or(libc::EINVAL);
+        self.record(stage, errno);
+        std::io::Error::from_raw_os_error(errno)
+    }
+
+    /// Writes `(stage, errno)` to the report pipe.
+    fn record(&self, stage: u32, errno: i32) {
         let mut record = [0u8; 8];
         record[..4].copy_from_slice(&stage.to_ne_bytes());
         record[4..].copy_from_slice(&errno.to_ne_bytes());
         // SAFETY: writes 8 bytes from the stack; a full pipe only loses the detail.
         unsafe { libc::write(self.report.as_raw_fd(), record.as_ptr().cast(), record.len()) };
-        std::io::Error::from_raw_os_error(errno)
     }
 
     fn check(&self, stage: u32, rc: impl Into<libc::c_long>) -> Step {
@@ -458,7 +499,14 @@ impl Prepared {
             }
             libc::prctl(libc::PR_SET_NAME, c"ratchet-init".as_ptr());
             for (i, op) in self.ops.iter().enumerate() {
-                self.check(OPS + i as u32, op.run(self.ruleset.as_raw_fd()))?;
+                let rc = op.run(self.ruleset.as_raw_fd());
+                if rc < 0 && matches!(op, RawOp::Proc) {
+                    // The host's /proc masks parts of itself (some containers),
+                    // so the kernel refuses a new one: keep the host's, and say so.
+                    self.record(NOTE | (OPS + i as u32), *libc::__errno_location());
+                    continue;
+                }
+                self.check(OPS + i as u32, rc)?;
             }
             if self.loopback {
                 self.check(LOOPBACK, sys::loopback_up())?;

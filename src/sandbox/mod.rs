@@ -80,7 +80,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 pub use policy::{DEFAULT_SECRETS, Mode, Policy};
-pub use probe::{Support, probe, probe_now};
+pub use probe::{Support, missing_up_front, probe, probe_now};
 
 use crate::error::Coded;
 
@@ -108,6 +108,13 @@ pub enum SandboxError {
     },
 }
 
+impl SandboxError {
+    /// The sandbox's error inside an error of `spawn` or `process::run_*`.
+    pub fn of(e: &std::io::Error) -> Option<&SandboxError> {
+        e.get_ref().and_then(|inner| inner.downcast_ref::<SandboxError>())
+    }
+}
+
 impl Coded for SandboxError {
     fn code(&self) -> &'static str {
         match self {
@@ -129,11 +136,12 @@ impl Coded for SandboxError {
             SandboxError::Prepare { path, .. } => {
                 format!("check that {} exists and that the temp directory is writable", path.display())
             }
-            SandboxError::Rules { .. } => "run `ratchet doctor` to see what the sandbox can enforce here".into(),
-            SandboxError::Setup { .. } => {
-                "run `ratchet doctor` to see what the sandbox can enforce here; the stage names the step that failed"
-                    .into()
-            }
+            SandboxError::Rules { .. } => "this kernel refused a part of the sandbox; set `[sandbox] mode = \"off\"` \
+                 in config/rails.toml to run children unconfined, knowingly, or run on a kernel with Landlock"
+                .into(),
+            SandboxError::Setup { .. } => "the stage names what the kernel refused; check that the paths in \
+                 `[sandbox]` of config/rails.toml still exist, or set `[sandbox] mode = \"off\"` to run unconfined, knowingly"
+                .into(),
         })
     }
 }
@@ -207,14 +215,28 @@ impl Confined {
     }
 
     /// Starts the child. A failure inside the sandbox's set-up comes back as
-    /// an error whose inner error is a [`SandboxError::Setup`] naming the
-    /// stage.
+    /// an error whose inner error is a [`SandboxError`] ([`SandboxError::of`]):
+    /// `SANDBOX_UNAVAILABLE` when the kernel would not make a namespace,
+    /// else `SANDBOX_SETUP` naming the stage. After a start, [`Self::enforced`]
+    /// says what the child actually got (a host `/proc` where a private one
+    /// could not be mounted).
     pub fn spawn(&mut self) -> std::io::Result<std::process::Child> {
         let spawned = self.cmd.spawn();
         #[cfg(target_os = "linux")]
-        if let (Err(e), Some(live)) = (&spawned, &self.live) {
-            if let Some(setup) = live.setup_failure() {
-                return Err(std::io::Error::new(e.kind(), setup));
+        if let Some(live) = &self.live {
+            let report = live.report();
+            match &spawned {
+                Err(e) => {
+                    if let Some(failure) = report.failure {
+                        return Err(std::io::Error::new(e.kind(), failure));
+                    }
+                }
+                Ok(_) => {
+                    if report.host_proc {
+                        self.enforced.layers.retain(|l| l != "private_proc");
+                        self.enforced.layers.push("host_proc".into());
+                    }
+                }
             }
         }
         spawned
@@ -263,17 +285,16 @@ impl Policy {
 
     #[cfg(not(target_os = "linux"))]
     fn confined(&self, _cmd: Command) -> Result<Confined, SandboxError> {
-        Err(SandboxError::Unavailable { missing: probe().missing(self.network) })
+        Err(SandboxError::Unavailable { missing: missing_up_front(self.network) })
     }
 
     #[cfg(target_os = "linux")]
     fn confined(&self, cmd: Command) -> Result<Confined, SandboxError> {
-        let support = probe();
-        let missing = support.missing(self.network);
+        let missing = missing_up_front(self.network);
         if !missing.is_empty() {
             return Err(SandboxError::Unavailable { missing });
         }
-        child::confine(self, &support, cmd)
+        child::confine(self, probe::landlock_abi().unwrap_or(1), cmd)
     }
 }
 

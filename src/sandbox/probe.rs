@@ -6,6 +6,13 @@
 //! forks a process that makes each namespace and mounts in it, and reports
 //! what worked. It runs once per process ([`probe`]); [`probe_now`] runs it
 //! again.
+//!
+//! That trial costs a few milliseconds, too much for every `ratchet step`,
+//! so [`super::Policy::confine`] asks only what is free to ask
+//! ([`missing_up_front`]: the OS, Landlock, seccomp, the user-namespace
+//! sysctls) and lets the child tell the rest: a namespace the kernel
+//! refuses fails the spawn at a named stage, reported as
+//! `SANDBOX_UNAVAILABLE` too.
 
 use std::sync::OnceLock;
 
@@ -97,6 +104,53 @@ impl std::fmt::Display for Support {
     }
 }
 
+/// What can be known missing without a trial: the OS, the architecture's
+/// seccomp support, Landlock, and user namespaces turned off by sysctl.
+pub fn missing_up_front(network: bool) -> Vec<String> {
+    let mut s = Support {
+        os: std::env::consts::OS.to_string(),
+        arch: std::env::consts::ARCH.to_string(),
+        ..Support::default()
+    };
+    #[cfg(target_os = "linux")]
+    {
+        s.landlock_abi = linux::landlock_abi();
+        s.seccomp = linux::seccomp();
+        s.user_ns = linux::user_ns_allowed();
+        (s.mount_ns, s.pid_ns, s.net_ns, s.ipc_ns) = (true, true, true, true);
+    }
+    s.missing(network)
+}
+
+/// The Landlock ABI of this kernel, if Landlock is enabled.
+pub fn landlock_abi() -> Option<u32> {
+    #[cfg(target_os = "linux")]
+    return linux::landlock_abi();
+    #[cfg(not(target_os = "linux"))]
+    None
+}
+
+/// Which namespace the kernel would not make, when `unshare` failed with
+/// `errno`: read from the per-kind limits; `None` when they do not say.
+pub fn exhausted_namespace(errno: i32) -> Option<&'static str> {
+    if errno != 28 {
+        // Only ENOSPC says "a limit was reached".
+        return None;
+    }
+    [
+        ("user", "user namespaces"),
+        ("mnt", "mount namespaces"),
+        ("pid", "PID namespaces"),
+        ("net", "network namespaces"),
+        ("ipc", "IPC namespaces"),
+    ]
+    .into_iter()
+    .find(|(kind, _)| {
+        std::fs::read_to_string(format!("/proc/sys/user/max_{kind}_namespaces")).is_ok_and(|v| v.trim() == "0")
+    })
+    .map(|(_, words)| words)
+}
+
 /// What this machine can enforce, found once per process.
 pub fn probe() -> Support {
     static CACHE: OnceLock<Support> = OnceLock::new();
@@ -138,7 +192,7 @@ mod linux {
         s.private_proc = bits & PROC != 0;
     }
 
-    fn landlock_abi() -> Option<u32> {
+    pub fn landlock_abi() -> Option<u32> {
         const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1;
         // SAFETY: the documented way to ask for the ABI: no ruleset, size 0.
         let v = unsafe {
@@ -152,7 +206,7 @@ mod linux {
         u32::try_from(v).ok().filter(|v| *v >= 1)
     }
 
-    fn seccomp() -> bool {
+    pub fn seccomp() -> bool {
         if super::super::filter::arch().is_none() {
             return false;
         }
@@ -162,6 +216,17 @@ mod linux {
             libc::syscall(libc::SYS_seccomp, libc::SECCOMP_GET_ACTION_AVAIL, 0u32, &errno_action as *const u32)
         };
         rc == 0
+    }
+
+    /// Whether the sysctls allow this user a user namespace.
+    pub fn user_ns_allowed() -> bool {
+        let read = |p: &str| std::fs::read_to_string(p).ok().map(|v| v.trim().to_string());
+        let max = read("/proc/sys/user/max_user_namespaces");
+        // Debian's switch; absent elsewhere. Root is not bound by it.
+        // SAFETY: a plain getter.
+        let unprivileged = unsafe { libc::geteuid() } == 0
+            || read("/proc/sys/kernel/unprivileged_userns_clone").is_none_or(|v| v != "0");
+        max.is_none_or(|m| m != "0") && unprivileged
     }
 
     /// Forks a process that tries each namespace and reports by exit status.

@@ -703,6 +703,18 @@ fn a_failing_set_up_names_its_stage() {
 }
 
 #[test]
+fn a_policy_that_cannot_hold_is_refused_before_anything_runs() {
+    let ws = Ws::new();
+    let e = Policy::new(ws.root.join("no-such-tree")).confine(ws.sh("true")).err().expect("refused");
+    assert_eq!(crate::error::Coded::code(&e), "SANDBOX_POLICY");
+    assert!(e.to_string().contains("no-such-tree is not a directory that exists"), "{e}");
+    // A writable path holding /tmp would make the private /tmp pointless.
+    let e = ws.policy().writable(["/"]).confine(ws.sh("true")).err().expect("refused");
+    assert!(e.to_string().contains("which the sandbox replaces with a private one"), "{e}");
+    assert!(crate::error::Coded::hint(&e).is_some());
+}
+
+#[test]
 fn mode_off_runs_unconfined_with_a_scrubbed_environment() {
     let ws = Ws::new();
     let mut cmd = ws.sh("echo x > .git/unconfined; env");
@@ -742,25 +754,68 @@ fn this_machine_can_sandbox_and_the_probe_says_so() {
     assert!(s.to_string().starts_with("Landlock ABI "), "{s}");
 }
 
-#[test]
-fn where_user_namespaces_are_off_the_sandbox_refuses_and_mode_off_still_runs() {
-    let ws = Ws::new();
-    let out = ws.outside.join("result.json");
-    let spec = Spec { root: ws.root.clone(), script: "true".into(), out: out.clone(), ..Spec::default() };
-    // A user namespace of its own in which no further one may be made.
+/// The ratchet side run inside a user namespace of its own in which the
+/// sysctl `limit` (`user.max_<kind>_namespaces`) is 0.
+fn ratchet_side_with_no(limit: &str, spec: &Spec) -> serde_json::Value {
+    ratchet_side_under(&["-U", "-r"], &format!("echo 0 > /proc/sys/user/{limit}"), spec)
+}
+
+/// The ratchet side run under `unshare <flags> sh -c '<setup> && exec ...'`.
+fn ratchet_side_under(flags: &[&str], setup: &str, spec: &Spec) -> serde_json::Value {
     let mut side = Command::new("unshare");
-    side.args(["-U", "-r", "sh", "-c", "echo 0 > /proc/sys/user/max_user_namespaces && exec \"$@\"", "sh"]);
-    let inner = ratchet_side_process(&spec);
+    let script = format!("{setup} && exec \"$@\"");
+    side.args(flags).args(["sh", "-c", &script, "sh"]);
+    let inner = ratchet_side_process(spec);
     side.arg(inner.get_program()).args(inner.get_args());
     for (k, v) in inner.get_envs() {
         side.env(k, v.unwrap());
     }
-    let result = finish(side, &out);
+    finish(side, &spec.out)
+}
+
+#[test]
+fn where_user_namespaces_are_off_the_sandbox_refuses_and_mode_off_still_runs() {
+    let ws = Ws::new();
+    let spec = Spec { root: ws.root.clone(), script: "true".into(), out: ws.outside.join("r.json"), ..Spec::default() };
+    let result = ratchet_side_with_no("max_user_namespaces", &spec);
+    // Known before anything is started.
+    assert_eq!(result["stage"], "confine", "{result}");
     assert_eq!(result["code"], "SANDBOX_UNAVAILABLE", "{result}");
-    let message = result["message"].as_str().unwrap();
-    assert!(message.contains("unprivileged user namespaces"), "{message}");
+    assert!(result["message"].as_str().unwrap().contains("unprivileged user namespaces"), "{result}");
     assert!(result["hint"].as_str().unwrap().contains("mode = \"off\""));
     assert_eq!(result["off_ended"], "Exited(0)");
+}
+
+#[test]
+fn a_namespace_the_kernel_refuses_at_spawn_is_named_and_nothing_runs() {
+    let ws = Ws::new();
+    let spec =
+        Spec { root: ws.root.clone(), script: "touch ran".into(), out: ws.outside.join("r.json"), ..Spec::default() };
+    let result = ratchet_side_with_no("max_net_namespaces", &spec);
+    // Only the spawn finds out: the child names the stage, nothing ran.
+    assert_eq!(result["stage"], "spawn", "{result}");
+    assert_eq!(result["code"], "SANDBOX_UNAVAILABLE", "{result}");
+    assert!(result["message"].as_str().unwrap().contains("network namespaces"), "{result}");
+    assert!(!ws.root.join("ran").exists());
+    // A child with the network needs no network namespace.
+    assert_eq!(result["net_ended"], "Exited(0)", "{result}");
+}
+
+#[test]
+fn where_proc_is_partly_masked_the_hosts_proc_stays_and_the_record_says_so() {
+    // As in some containers: a file of /proc covered by a mount makes the
+    // kernel refuse a new /proc in a user namespace.
+    let ws = Ws::new();
+    let spec = Spec {
+        root: ws.root.clone(),
+        script: "ls /proc/timer_list".into(),
+        out: ws.outside.join("r.json"),
+        ..Spec::default()
+    };
+    let result = ratchet_side_under(&["-U", "-r", "-m"], "mount --bind /dev/null /proc/timer_list", &spec);
+    assert_eq!(result["ended"], "Exited(0)", "{result}");
+    let layers = result["enforced"]["layers"].as_array().unwrap();
+    assert!(layers.contains(&"host_proc".into()) && !layers.contains(&"private_proc".into()), "{result}");
 }
 
 #[test]
@@ -820,6 +875,15 @@ struct Spec {
     out: PathBuf,
 }
 
+fn error_json(stage: &str, e: &SandboxError) -> serde_json::Value {
+    serde_json::json!({
+        "stage": stage,
+        "code": crate::error::Coded::code(e),
+        "message": e.to_string(),
+        "hint": crate::error::Coded::hint(e),
+    })
+}
+
 /// This test binary, to run [`ratchet_side`] with `spec`.
 fn ratchet_side_process(spec: &Spec) -> Command {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
@@ -846,25 +910,30 @@ fn ratchet_side() {
     let mut cmd = Command::new("sh");
     cmd.arg("-c").arg(&spec.script).current_dir(&spec.root);
     let policy = Policy::new(&spec.root).env(spec.env.clone());
-    let result = match policy.confine(cmd) {
-        Ok(confined) => {
-            let enforced = serde_json::to_value(confined.enforced()).unwrap();
-            let c = run_captured(confined, b"", Duration::from_secs(60), 1 << 20).unwrap();
-            serde_json::json!({"ended": format!("{:?}", c.ended), "stdout": text(&c.stdout), "enforced": enforced})
-        }
-        Err(e) => {
-            let mut off = Command::new("true");
-            off.current_dir(&spec.root);
-            let off =
-                run_captured(policy.clone().mode(Mode::Off).confine(off).unwrap(), b"", Duration::from_secs(20), 64)
-                    .unwrap();
-            serde_json::json!({
-                "code": crate::error::Coded::code(&e),
-                "message": e.to_string(),
-                "hint": crate::error::Coded::hint(&e),
-                "off_ended": format!("{:?}", off.ended),
-            })
-        }
+    let run = |policy: &Policy, cmd: Command| -> serde_json::Value {
+        let confined = match policy.confine(cmd) {
+            Ok(c) => c,
+            Err(e) => return error_json("confine", &e),
+        };
+        let mut confined = confined;
+        let c = match run_captured(&mut confined, b"", Duration::from_secs(60), 1 << 20) {
+            Ok(c) => c,
+            Err(e) => return error_json("spawn", SandboxError::of(&e).expect("a sandbox error")),
+        };
+        let (ended, stdout) = (c.ended, text(&c.stdout));
+        // Asked after the run: what the child actually got.
+        let enforced = serde_json::to_value(confined.enforced()).unwrap();
+        serde_json::json!({"ended": format!("{ended:?}"), "stdout": stdout, "enforced": enforced})
     };
+    let mut result = run(&policy, cmd);
+    if result.get("code").is_some() {
+        let plain = || {
+            let mut c = Command::new("true");
+            c.current_dir(&spec.root);
+            c
+        };
+        result["off_ended"] = run(&policy.clone().mode(Mode::Off), plain())["ended"].clone();
+        result["net_ended"] = run(&policy.clone().network(true), plain())["ended"].clone();
+    }
     std::fs::File::create(&spec.out).unwrap().write_all(result.to_string().as_bytes()).unwrap();
 }
