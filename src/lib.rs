@@ -25,6 +25,7 @@
 //! | the loop at a glance (utility, merges and human decisions per day, providers, pending, pains won and slipped), read-only | [`overview`] |
 //! | `ratchet serve`: HTTP, the SQLite store, the server's life (the only module naming axum, tokio and rusqlite) | [`serve`] |
 //! | the command line (the only module naming clap and the terminal) | [`cli`] |
+//! | sandbox: the confinement of every child (providers, checks), what this machine can enforce | [`sandbox`] (the only module naming landlock, seccompiler and namespaces) |
 
 #![recursion_limit = "512"]
 
@@ -54,6 +55,7 @@ pub mod process;
 pub mod propose;
 pub mod rails;
 pub mod record;
+pub mod sandbox;
 pub mod score;
 pub mod serve;
 pub mod step;

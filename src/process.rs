@@ -4,6 +4,14 @@
 //! everything it started. Output is either captured up to a bound (a
 //! provider's answer) or streamed to a file (the checks' log). Nothing here
 //! can hang the loop: every wait has a deadline.
+//!
+//! What runs is a [`Spawn`]: a plain `Command`, or one confined by
+//! [`crate::sandbox`] (then "everything it started" is everything in its PID
+//! namespace, `setsid` and double-forked descendants included, and it dies
+//! with ratchet too). The value is kept until the run has ended, because a
+//! confined command owns the child's private directories. Spawn from a
+//! thread that outlives the run: a confined child is killed when the thread
+//! that started it exits (`PR_SET_PDEATHSIG`).
 
 use std::io::{Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -47,9 +55,33 @@ pub struct Captured {
     pub elapsed: Duration,
 }
 
-fn spawn(mut cmd: Command) -> std::io::Result<Child> {
-    cmd.process_group(0);
-    cmd.spawn()
+/// A program ready to run.
+pub trait Spawn {
+    /// The command, to set its standard streams.
+    fn command(&mut self) -> &mut Command;
+    /// Starts it in a process group of its own.
+    fn start(&mut self) -> std::io::Result<Child>;
+}
+
+/// So a caller can keep the value, to ask it afterwards (a confined
+/// command's record of what the child got).
+impl<T: Spawn + ?Sized> Spawn for &mut T {
+    fn command(&mut self) -> &mut Command {
+        (**self).command()
+    }
+    fn start(&mut self) -> std::io::Result<Child> {
+        (**self).start()
+    }
+}
+
+impl Spawn for Command {
+    fn command(&mut self) -> &mut Command {
+        self
+    }
+    fn start(&mut self) -> std::io::Result<Child> {
+        self.process_group(0);
+        self.spawn()
+    }
 }
 
 /// Kills the whole process group of `pid`.
@@ -195,10 +227,15 @@ pub fn find_program_on(word: &str, dir: &std::path::Path, path: &std::ffi::OsStr
 
 /// Runs `cmd` with `stdin` as its input, capturing at most `max_stdout`
 /// bytes of stdout and the last 64 KiB of stderr, killing it at `timeout`.
-pub fn run_captured(mut cmd: Command, stdin: &[u8], timeout: Duration, max_stdout: usize) -> std::io::Result<Captured> {
+pub fn run_captured(
+    mut cmd: impl Spawn,
+    stdin: &[u8],
+    timeout: Duration,
+    max_stdout: usize,
+) -> std::io::Result<Captured> {
     let start = Instant::now();
-    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = spawn(cmd)?;
+    cmd.command().stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.start()?;
     let mut input = child.stdin.take().expect("stdin was piped");
     let out = child.stdout.take().expect("stdout was piped");
     let err = child.stderr.take().expect("stderr was piped");
@@ -221,6 +258,7 @@ pub fn run_captured(mut cmd: Command, stdin: &[u8], timeout: Duration, max_stdou
         }
     }
     drop(feeder);
+    drop(cmd);
     let (out, err) = (take(&out_sink), take(&err_sink));
     Ok(Captured {
         ended,
@@ -234,14 +272,14 @@ pub fn run_captured(mut cmd: Command, stdin: &[u8], timeout: Duration, max_stdou
 /// Runs `cmd` with stdout and stderr appended to `log`, killing it at
 /// `timeout`. `tick` is called about ten times a second while it runs.
 pub fn run_logged(
-    mut cmd: Command,
+    mut cmd: impl Spawn,
     log: &std::fs::File,
     timeout: Duration,
     tick: &mut dyn FnMut(Duration),
 ) -> std::io::Result<(Ended, Duration)> {
     let start = Instant::now();
-    cmd.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log.try_clone()?);
-    let child = spawn(cmd)?;
+    cmd.command().stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log.try_clone()?);
+    let child = cmd.start()?;
     let pid = child.id();
     let (tx, rx) = mpsc::channel();
     let waiter = std::thread::spawn(move || {
@@ -263,6 +301,7 @@ pub fn run_logged(
     };
     kill_group(pid);
     let _ = waiter.join();
+    drop(cmd);
     Ok((result?, start.elapsed()))
 }
 

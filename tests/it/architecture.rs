@@ -69,3 +69,11 @@ fn the_step_is_the_only_writer_of_step_entries_and_the_only_path_to_a_merge() {
     only_in("apply_verified(", &["step/", "patch/"]);
     only_in("apply_since(", &["step/", "patch/"]);
 }
+
+#[test]
+fn confinement_lives_in_the_sandbox() {
+    only_in("landlock::", &["sandbox/"]);
+    only_in("seccompiler::", &["sandbox/"]);
+    only_in("CLONE_NEW", &["sandbox/"]);
+    only_in("pre_exec(", &["sandbox/"]);
+}
