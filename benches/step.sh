@@ -9,6 +9,8 @@
 # the checks are `true`, and auto-merge is allowed for docs/**, so the step
 # goes Pick → Propose → Gate 1 → auto-merge → apply → checks → commit → log.
 # baseline: `git apply` of the same 5-line patch, then `git add` + `git commit`.
+# A third row runs the same step with `[sandbox] mode = "off"`, to show what
+# confining the provider and the checks costs (two sandboxed children a step).
 # Needs hyperfine (apt-get install hyperfine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,6 +46,14 @@ write_rails "$work/agent.sh" "$work/ratchet/config/rails.toml"
 (cd "$work/ratchet" && "$RATCHET" --json step --provider self | grep -q '"outcome": "merged"') || {
   echo "the ratchet step did not merge" >&2; exit 1; }
 
+# The same workspace with the sandbox off.
+make_repo "$work/ratchet-off"
+mkdir -p "$work/ratchet-off/config"
+write_rails "$work/agent.sh" "$work/ratchet-off/config/rails.toml"
+sed -i 's/^mode = "on"/mode = "off"/' "$work/ratchet-off/config/rails.toml"
+grep -q '^mode = "off"' "$work/ratchet-off/config/rails.toml"
+(cd "$work/ratchet-off" && "$RATCHET" -q init > /dev/null && git add -A && git commit -qm "ratchet init")
+
 # The bare-git baseline.
 make_repo "$work/git"
 # A zero-context insertion after line 1, so it applies again on every run.
@@ -54,13 +64,15 @@ APPLY="git apply --unidiff-zero $work/p.diff"
 # The patch appends, so both sides apply again on every run; each run commits.
 hyperfine --style basic --warmup 2 --runs "$RUNS" --export-json "$work/step.json" \
   -n "ratchet step" "cd $work/ratchet && $RATCHET -q step --provider self" \
+  -n "ratchet step, sandbox off" "cd $work/ratchet-off && $RATCHET -q step --provider self" \
   -n "git apply+add+commit" "cd $work/git && $APPLY && git add docs/notes.md && git commit -qm step"
 hyperfine --style basic --warmup 3 --runs "$RUNS" -n "ratchet status" "cd $work/ratchet && $RATCHET status"
 
 python3 - "$work/step.json" <<'PY'
 import json, statistics, sys
 r = {x["command"]: statistics.median(x["times"]) for x in json.load(open(sys.argv[1]))["results"]}
-s, g = r["ratchet step"], r["git apply+add+commit"]
+s, o, g = r["ratchet step"], r["ratchet step, sandbox off"], r["git apply+add+commit"]
 print(f"median: ratchet step {s*1000:.1f} ms, git baseline {g*1000:.1f} ms, ratio {s/g:.2f} (target <= 1.5)")
+print(f"median: sandbox off {o*1000:.1f} ms, ratio {o/g:.2f}; the sandbox costs {(s-o)*1000:.1f} ms a step")
 PY
 (cd "$work/ratchet" && "$RATCHET" log verify)

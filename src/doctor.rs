@@ -126,6 +126,7 @@ pub fn examine(ws: &Workspace, opts: Options) -> Vec<Check> {
     }
     let Some(rails) = rails else { return out };
     out.push(tree(ws, &rails));
+    out.push(sandbox(ws, &rails));
     out.push(checks(ws, &rails));
     out.extend(providers(ws, &rails, &history, opts));
     if let Some(lk) = &rails.loopkit {
@@ -147,6 +148,35 @@ fn problem_of(name: &str, e: &dyn crate::error::Coded) -> Check {
         ok: false,
         detail: format!("{} [{}]", e, e.code()),
         hint: Some(e.hint().unwrap_or_else(|| "see docs/errors.md".into())),
+    }
+}
+
+/// Whether the checks' sandbox can be made here: a real trial, `true` run
+/// under the checks' policy.
+fn sandbox(ws: &Workspace, rails: &Rails) -> Check {
+    let policy = crate::sandbox::Policy::for_checks(ws, rails);
+    if policy.mode == crate::sandbox::Mode::Off {
+        return Check::ok("sandbox", "off: children run unconfined, as `[sandbox] mode = \"off\"` in the rails says");
+    }
+    let mut cmd = std::process::Command::new("true");
+    cmd.current_dir(ws.root());
+    let mut confined = match policy.confine(cmd) {
+        Ok(c) => c,
+        Err(e) => return problem_of("sandbox", &e),
+    };
+    match crate::process::run_captured(&mut confined, b"", std::time::Duration::from_secs(10), 4096) {
+        Ok(r) if r.ended.success() => Check::ok("sandbox", confined.enforced().to_string()),
+        Ok(r) => Check::problem(
+            "sandbox",
+            format!("a trial child (`true`) in the sandbox ended {:?}", r.ended),
+            "run `ratchet doctor` again; if it persists, set `[sandbox] mode = \"off\"` knowingly",
+        ),
+        Err(e) => match crate::sandbox::SandboxError::of(&e) {
+            Some(inner) => problem_of("sandbox", inner),
+            None => {
+                Check::problem("sandbox", format!("cannot start a trial child: {e}"), "check that `true` is on PATH")
+            }
+        },
     }
 }
 
@@ -211,6 +241,7 @@ fn providers(ws: &Workspace, rails: &Rails, history: &History, opts: Options) ->
         step_id: "doctor".into(),
         cancel: Default::default(),
         allowance: None,
+        sandbox: crate::sandbox::Policy::for_rails(ws, rails),
     };
     for cfg in crate::step::configured(rails) {
         let name = format!("provider {}", cfg.name);

@@ -286,6 +286,9 @@ pub struct ChecksRecord {
     pub timed_out: bool,
     /// The repository-relative path of the captured output.
     pub log: String,
+    /// What the checks ran under. Absent in entries older than the sandbox.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<crate::sandbox::Enforced>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -329,10 +332,11 @@ pub struct StepBody {
     pub utility: Option<f64>,
     #[serde(default)]
     pub cost: Cost,
-    /// How children ran: `enforced` (and what was), or `off` when the rails
-    /// turned the sandbox off. Absent in entries older than the sandbox.
+    /// What the provider's process ran under (`enforced` and its layers, or
+    /// `off` when the rails turned the sandbox off); absent for providers
+    /// that start no process and in entries older than the sandbox.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sandbox: Option<String>,
+    pub sandbox: Option<crate::sandbox::Enforced>,
     pub outcome: Outcome,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<Reason>,

@@ -44,6 +44,7 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
         step_id: String::new(),
         cancel: Default::default(),
         allowance: None,
+        sandbox: crate::sandbox::Policy::for_rails(&ws, &rails_cfg),
     };
     let standings = step::standings(&rails_cfg, &history, &env_, now);
     let watchdog = crate::watchdog::reading(&history, &rails_cfg.watchdog, now);
@@ -129,10 +130,20 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
             })
         })
         .collect();
+    // What the children of a step would run under here (no trial: `doctor` runs one).
+    let sandbox = match rails_cfg.sandbox.mode {
+        crate::sandbox::Mode::Off => json!({"mode": "off", "ok": true}),
+        crate::sandbox::Mode::On => {
+            let support = crate::sandbox::probe();
+            let missing = support.missing(false);
+            json!({"mode": "on", "ok": missing.is_empty(), "support": support.to_string(), "missing": missing})
+        }
+    };
     if env.ui.json() {
         env.ui.emit_json(&json!({
             "rails": rails_health,
             "log": log_health,
+            "sandbox": sandbox,
             "watchdog": watchdog,
             "pending": pending,
             "inflight": inflight,
@@ -165,6 +176,21 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
             ui.paint(Style::Red, log_health["code"].as_str().unwrap_or("")),
             log_health["message"].as_str().unwrap_or("")
         )
+    });
+    ui.data(match (sandbox["mode"].as_str(), ok(&sandbox)) {
+        (Some("off"), _) => format!(
+            "sandbox   {} children run unconfined ([sandbox] mode = \"off\" in the rails)",
+            ui.paint(Style::Yellow, "off")
+        ),
+        (_, true) => format!("sandbox   on · {}", sandbox["support"].as_str().unwrap_or("")),
+        (_, false) => format!(
+            "sandbox   {} this machine cannot confine children: {}; every step's checks will fail",
+            ui.paint(Style::Red, "SANDBOX_UNAVAILABLE"),
+            sandbox["missing"]
+                .as_array()
+                .map(|m| m.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(", "))
+                .unwrap_or_default()
+        ),
     });
     let since = watchdog.hours_since_merge.map(|h| format!(", {h:.1} h")).unwrap_or_default();
     ui.data(match &watchdog.reason {

@@ -165,6 +165,8 @@ pub fn gate(
         step_id: String::new(),
         cancel: Default::default(),
         allowance: None,
+        // Critics are model calls: they start no process.
+        sandbox: crate::sandbox::Policy::new(root),
     };
     ask_all(rails, history, proposer, &review, &env, hooks, now)
 }

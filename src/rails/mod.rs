@@ -44,6 +44,8 @@ pub struct Rails {
     pub loopkit: Option<Loopkit>,
     /// `[agents]`: the agents API of `ratchet serve` (see [`crate::agents`]).
     pub agents: Agents,
+    /// `[sandbox]`: how children run.
+    pub sandbox: Sandbox,
 }
 
 impl Rails {
@@ -71,11 +73,24 @@ pub struct Utility {
     pub revert_cap: f64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Sandbox {
+    /// `on` (the default) confines every child; `off` runs them unconfined.
+    pub mode: crate::sandbox::Mode,
+    /// More writable paths (build tools' caches), absolute or `~/`, the
+    /// latter expanded against `HOME` when a child is started.
+    pub writable: Vec<std::path::PathBuf>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
 pub struct Checks {
     /// Run with `sh -c` from the repository root.
     pub command: String,
     pub timeout_s: u64,
+    /// Whether the checks may use the network (`network = true`).
+    pub network: bool,
+    /// Environment variables passed to the checks by name.
+    pub env: Vec<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -332,6 +347,10 @@ pub enum ProviderKind {
     /// Runs `argv` with the context JSON on stdin; reads a proposal from stdout.
     Command {
         argv: Vec<String>,
+        /// Whether its process may use the network.
+        network: bool,
+        /// Environment variables passed through by name (an API key, say).
+        env: Vec<String>,
     },
     Human,
     /// Ollama's native `/api/chat`.

@@ -91,6 +91,15 @@ struct TomlRails {
     critics: BTreeMap<String, Spanned<TomlCritic>>,
     loopkit: Option<TomlLoopkit>,
     agents: Option<TomlAgents>,
+    sandbox: Option<TomlSandbox>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TomlSandbox {
+    mode: Option<Spanned<String>>,
+    #[serde(default)]
+    writable: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -127,6 +136,9 @@ struct TomlUtility {
 struct TomlChecks {
     command: Option<Spanned<String>>,
     timeout_s: Option<Spanned<u64>>,
+    network: Option<bool>,
+    #[serde(default)]
+    env: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -229,6 +241,8 @@ struct TomlProvider {
     usd_per_1k_input: Option<f64>,
     usd_per_1k_output: Option<f64>,
     journal: Option<String>,
+    network: Option<bool>,
+    env: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -467,8 +481,20 @@ impl Validator<'_> {
         };
 
         // [checks]
-        let mut checks = Checks { command: "true".into(), timeout_s: 900 };
+        let mut checks = Checks { command: "true".into(), timeout_s: 900, network: false, env: Vec::new() };
         if let Some(c) = raw.checks {
+            checks.network = c.network.unwrap_or(false);
+            for name in c.env {
+                self.env_name(&name, "[checks] env")?;
+                if crate::sandbox::looks_secret(name.get_ref()) {
+                    return Err(self.invalid(
+                        name.span(),
+                        format!("[checks] env names {:?}, which looks like a secret", name.get_ref()),
+                        "secrets never reach the checks: the checks run code a provider wrote; remove the name",
+                    ));
+                }
+                checks.env.push(name.into_inner());
+            }
             if let Some(cmd) = c.command {
                 if cmd.get_ref().trim().is_empty() {
                     return Err(self.invalid(
@@ -705,7 +731,10 @@ impl Validator<'_> {
             RailsError::Invalid { file: FILE.into(), line: line_of(self.text, at), message, hint }
         })?;
 
+        let sandbox = self.sandbox(raw.sandbox)?;
+
         Ok(Rails {
+            sandbox,
             version,
             paths: policy,
             budget,
@@ -721,6 +750,64 @@ impl Validator<'_> {
             loopkit,
             agents,
         })
+    }
+
+    /// `[sandbox]`: the mode, and the extra writable paths (absolute or
+    /// `~/`; never the repository's `.git` nor the home's own folders).
+    fn sandbox(&self, raw: Option<TomlSandbox>) -> Result<Sandbox, RailsError> {
+        let mut sandbox = Sandbox::default();
+        let Some(raw) = raw else { return Ok(sandbox) };
+        if let Some(mode) = raw.mode {
+            sandbox.mode = match mode.get_ref().as_str() {
+                "on" => crate::sandbox::Mode::On,
+                "off" => crate::sandbox::Mode::Off,
+                other => {
+                    return Err(self.invalid(
+                        mode.span(),
+                        format!("[sandbox] mode is {other:?}"),
+                        "use mode = \"on\" (the default) or, knowingly, \"off\"",
+                    ));
+                }
+            };
+        }
+        for w in raw.writable {
+            let text = w.get_ref();
+            if !(text.starts_with('/') || text.starts_with("~/")) {
+                return Err(self.invalid(
+                    w.span(),
+                    format!("[sandbox] writable path {text:?} is neither absolute nor under ~/"),
+                    "write it as an absolute path or as ~/.cache/NAME (the work tree is writable already)",
+                ));
+            }
+            let path = std::path::Path::new(text);
+            let named = |dir: &str| path.components().any(|c| c.as_os_str() == dir);
+            if let Some(dir) = [".git", ".ratchet"].into_iter().find(|d| named(d)) {
+                return Err(self.invalid(
+                    w.span(),
+                    format!("[sandbox] writable path {text:?} names {dir}, which children may never write"),
+                    "name a build tool's cache instead, such as ~/.cache/pip",
+                ));
+            }
+            sandbox.writable.push(std::path::PathBuf::from(text));
+        }
+        Ok(sandbox)
+    }
+
+    /// An environment variable's name: letters, digits and `_`, not first a digit.
+    fn env_name(&self, name: &Spanned<String>, table: &str) -> Result<(), RailsError> {
+        let n = name.get_ref();
+        let ok = !n.is_empty()
+            && !n.starts_with(|c: char| c.is_ascii_digit())
+            && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if ok {
+            Ok(())
+        } else {
+            Err(self.invalid(
+                name.span(),
+                format!("{table} has {n:?}, which is not an environment variable's name"),
+                "use names such as PYTHONPATH: letters, digits and _",
+            ))
+        }
     }
 
     fn provider(&self, name: &str, p: Spanned<TomlProvider>, policy: &PathPolicy) -> Result<Provider, RailsError> {
@@ -740,9 +827,11 @@ impl Validator<'_> {
             ("usd_per_1k_input", p.usd_per_1k_input.is_some()),
             ("usd_per_1k_output", p.usd_per_1k_output.is_some()),
             ("journal", p.journal.is_some()),
+            ("network", p.network.is_some()),
+            ("env", p.env.is_some()),
         ];
         let allowed: &[&str] = match p.kind.as_str() {
-            "command" => &["command"],
+            "command" => &["command", "network", "env"],
             "human" => &[],
             "ollama" | "openai" => super::model::KEYS,
             "heartbeat" => &["journal"],
@@ -789,7 +878,12 @@ impl Validator<'_> {
                         "set command = [\"program\", \"arg\"]",
                     ));
                 }
-                (ProviderKind::Command { argv }, true)
+                let mut env = Vec::new();
+                for n in p.env.unwrap_or_default() {
+                    self.env_name(&n, &format!("[providers.{name}] env"))?;
+                    env.push(n.into_inner());
+                }
+                (ProviderKind::Command { argv, network: p.network.unwrap_or(false), env }, true)
             }
             "human" => (ProviderKind::Human, true),
             "ollama" | "openai" => {

@@ -126,6 +126,25 @@ impl Policy {
         policy
     }
 
+    /// The policy for the checks of a workspace under `rails`: the
+    /// workspace's ([`Policy::for_workspace`]) with `[sandbox]` and
+    /// `[checks] network`/`env` applied.
+    pub fn for_checks(ws: &Workspace, rails: &crate::rails::Rails) -> Policy {
+        Policy::for_rails(ws, rails).network(rails.checks.network).env(rails.checks.env.iter().cloned())
+    }
+
+    /// The policy every child of a workspace starts from under `rails`
+    /// (`[sandbox] mode` and `writable`); the checks and each provider add
+    /// their own network and environment.
+    pub fn for_rails(ws: &Workspace, rails: &crate::rails::Rails) -> Policy {
+        let home = std::env::var_os("HOME").map(PathBuf::from).filter(|h| h.is_absolute());
+        let writable = rails.sandbox.writable.iter().filter_map(|p| match p.strip_prefix("~") {
+            Ok(rest) => home.as_ref().map(|h| h.join(rest)),
+            Err(_) => Some(p.clone()),
+        });
+        Policy::for_workspace(ws).mode(rails.sandbox.mode).writable(writable)
+    }
+
     pub fn mode(mut self, mode: Mode) -> Policy {
         self.mode = mode;
         self

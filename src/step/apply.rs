@@ -20,6 +20,7 @@ use std::time::Duration;
 use crate::patch::{Before, Patch, Previous, Undo, Written};
 use crate::process::Ended;
 use crate::record::{ApplyRecord, ChecksRecord, Outcome, Reason, StepBody};
+use crate::sandbox::{Policy, SandboxError};
 use crate::score::Signals;
 
 use super::fence::{Fence, Phase as FencePhase};
@@ -31,6 +32,8 @@ use super::{Progress, Report, Session, StepError};
 pub(super) struct ChecksRun {
     pub ended: Ended,
     pub record: ChecksRecord,
+    /// Why the checks could not be started (their sandbox, say).
+    pub unavailable: Option<String>,
 }
 
 /// Runs `[checks] command` for `name` (a step id, or `s7-revert`), its
@@ -53,27 +56,56 @@ pub(super) fn run_checks(
     let mut cmd = crate::process::shell(&command, &root);
     cmd.current_dir(&root).env("RATCHET_STEP_ID", step_id);
     progress.phase("checks", &command);
-    let ran = crate::process::run_logged(cmd, &log, Duration::from_secs(s.rails.checks.timeout_s), &mut |elapsed| {
-        inflight::fault("checks");
-        progress.checks_running(elapsed);
-    });
-    progress.checks_done();
-    crate::timing::mark("checks");
-    let (ended, elapsed) = match ran {
-        Ok(r) => r,
+    // The checks run in the sandbox; one that cannot be made is a reason
+    // the checks could not run, never a reason to run them unconfined.
+    let cannot = |e: &dyn std::fmt::Display, hint: Option<String>| {
+        let mut line = format!("ratchet: cannot run the checks: {e}\n");
+        if let Some(hint) = hint {
+            line.push_str(&format!("hint: {hint}\n"));
+        }
+        let _ = std::io::Write::write_all(&mut &log, line.as_bytes());
+        line.lines().next().unwrap_or_default().trim_start_matches("ratchet: ").to_string()
+    };
+    let mut unavailable = None;
+    let mut enforced = None;
+    let ran = match Policy::for_checks(&s.ws, &s.rails).confine(cmd) {
         Err(e) => {
-            let _ = std::io::Write::write_all(&mut &log, format!("ratchet: cannot run the checks: {e}\n").as_bytes());
-            (Ended::Signalled(0), Duration::ZERO)
+            unavailable = Some(cannot(&e, crate::error::Coded::hint(&e)));
+            None
+        }
+        Ok(mut confined) => {
+            let ran = crate::process::run_logged(
+                &mut confined,
+                &log,
+                Duration::from_secs(s.rails.checks.timeout_s),
+                &mut |elapsed| {
+                    inflight::fault("checks");
+                    progress.checks_running(elapsed);
+                },
+            );
+            enforced = Some(confined.enforced().clone());
+            match ran {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    let hint = SandboxError::of(&e).and_then(crate::error::Coded::hint);
+                    unavailable = Some(cannot(&e, hint));
+                    None
+                }
+            }
         }
     };
+    progress.checks_done();
+    crate::timing::mark("checks");
+    let (ended, elapsed) = ran.unwrap_or((Ended::Signalled(0), Duration::ZERO));
     let record = ChecksRecord {
         command,
         exit: ended.exit_code(),
         secs: crate::score::round((elapsed.as_secs_f64() * 1000.0).round() / 1000.0),
         timed_out: ended == Ended::TimedOut,
         log: log_rel,
+        sandbox: enforced,
     };
-    Ok(ChecksRun { ended, record })
+    Ok(ChecksRun { ended, record, unavailable })
 }
 
 pub(super) fn describe(e: &Ended) -> String {
@@ -154,6 +186,7 @@ pub(super) fn apply_and_score(
     // The checks.
     let checks = run_checks(s, id, id, fence, progress)?;
     let ended = checks.ended.clone();
+    let unavailable = checks.unavailable.clone();
     body.apply = Some(ApplyRecord { commit: None, checks: Some(checks.record) });
     // Whatever the checks did besides the patch, and whether the patch is
     // still exactly what was written.
@@ -171,7 +204,8 @@ pub(super) fn apply_and_score(
         } else {
             Reason::ChecksFailed
         };
-        let mut detail = format!("the checks {}; {path} was restored", describe(&ended));
+        let why = unavailable.as_deref().map_or_else(|| describe(&ended), |u| format!("could not be run ({u})"));
+        let mut detail = format!("the checks {why}; {path} was restored");
         if let Err(b) = &fenced {
             detail.push_str(&format!("; and {}", b.describe()));
         }

@@ -210,6 +210,7 @@ pub fn run(s: &mut Session, opts: Options<'_>, progress: &mut dyn Progress) -> R
         step_id: id.clone(),
         cancel: opts.cancel.clone(),
         allowance: None,
+        sandbox: crate::sandbox::Policy::for_rails(&s.ws, &s.rails),
     };
     if let Some(name) = &opts.forced {
         let known = configured(&s.rails);
@@ -278,6 +279,7 @@ pub fn run(s: &mut Session, opts: Options<'_>, progress: &mut dyn Progress) -> R
     }
     let answer = provider.propose_with(&ctx, &env, &mut Generating(&mut *progress));
     let spent = provider.spent();
+    body.sandbox = provider.confinement();
     crate::timing::mark("propose");
     if answer.as_ref().is_err_and(|f| f.reason_code() != "provider_unavailable") || answer.is_ok() {
         body.cost.calls = 1;

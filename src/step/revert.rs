@@ -128,7 +128,8 @@ pub fn revert(s: &mut Session, id: &str, progress: &mut dyn Progress) -> Result<
     let undo_all = |s: &Session| s.restore(&undo).map_err(|reason| StepError::Recovery { file: path.clone(), reason });
     if !checks.ended.success() {
         undo_all(s)?;
-        return Err(StepError::RevertChecksFailed { id: id.into(), status: describe(&checks.ended) });
+        let status = checks.unavailable.map_or_else(|| describe(&checks.ended), |u| format!("could not be run ({u})"));
+        return Err(StepError::RevertChecksFailed { id: id.into(), status });
     }
     if let Err(b) = fenced {
         undo_all(s)?;

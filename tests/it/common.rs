@@ -276,6 +276,11 @@ impl Ws {
                     format!("command = [{:?}]", agent.display().to_string())
                 }
                 (s, "timeout_s") if s.starts_with("[providers.self]") => format!("timeout_s = {}", setup.agent_timeout),
+                // The scripted agent keeps its answers and its counter outside
+                // the tree, where only the rails can let a sandboxed child write.
+                (s, "writable") if s.starts_with("[sandbox]") => {
+                    format!("writable = [{:?}]", ws.home.join("answers").display().to_string())
+                }
                 (s, "url") if s.starts_with("[loopkit]") && setup.loopkit.is_some() => {
                     format!("url = {:?}", setup.loopkit.as_deref().unwrap_or_default())
                 }

@@ -274,3 +274,36 @@ fn golden_check_prints_the_table_and_tau() {
     assert_eq!(j["ok"], true);
     assert_eq!(j["files"][0]["tau"], 1.0);
 }
+
+#[test]
+fn sandbox_keys_are_checked_with_their_lines() {
+    let ws = Ws::init();
+    let text = ws.read("config/rails.toml");
+    let cases: [(&str, &str, &str); 5] = [
+        ("mode = \"on\"", "mode = \"maybe\"", "[sandbox] mode is \"maybe\""),
+        ("writable = []", "writable = [\"cache\"]", "neither absolute nor under ~/"),
+        ("writable = []", "writable = [\"/work/repo/.git\"]", "names .git, which children may never write"),
+        (
+            "env = []                        # variables",
+            "env = [\"AWS_SECRET_ACCESS_KEY\"] # variables",
+            "looks like a secret",
+        ),
+        (
+            "env = []                        # e.g.",
+            "env = [\"NOT A NAME\"] # e.g.",
+            "not an environment variable's name",
+        ),
+    ];
+    for (from, to, says) in cases {
+        assert!(text.contains(from), "the template has {from:?}");
+        ws.write("config/rails.toml", &text.replacen(from, to, 1));
+        let out = ws.run(&["golden", "check"]);
+        assert_eq!(code(&out), 1, "{to}");
+        let err = stderr(&out);
+        assert!(err.contains(says) && err.contains("[RAILS_INVALID]") && err.contains("hint:"), "{to}: {err}");
+        let line = text[..text.find(from).unwrap()].lines().count() + 1;
+        assert!(err.contains(&format!("config/rails.toml:{line}:")), "{to} names its line {line}: {err}");
+    }
+    ws.write("config/rails.toml", &text);
+    assert_eq!(code(&ws.run(&["golden", "check"])), 0);
+}

@@ -2,11 +2,13 @@
 //! proposal JSON on stdout. This is how the operator's own agent (`self`)
 //! and any agent CLI plug in.
 
+use std::cell::RefCell;
 use std::time::Duration;
 
 use super::{Answer, Failure, Provider, Surroundings, interpret};
 use crate::process::{Ended, run_captured};
 use crate::propose::context::Context;
+use crate::sandbox::{Enforced, SandboxError};
 
 /// Answers larger than this are refused.
 pub const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
@@ -15,11 +17,16 @@ pub struct Command {
     name: String,
     argv: Vec<String>,
     timeout_s: u64,
+    /// Whether the process may use the network (`network = true`).
+    network: bool,
+    /// Environment variables passed through by name (`env = [...]`).
+    env: Vec<String>,
+    confinement: RefCell<Option<Enforced>>,
 }
 
 impl Command {
-    pub fn new(name: &str, argv: Vec<String>, timeout_s: u64) -> Command {
-        Command { name: name.to_string(), argv, timeout_s }
+    pub fn new(name: &str, argv: Vec<String>, timeout_s: u64, network: bool, env: Vec<String>) -> Command {
+        Command { name: name.to_string(), argv, timeout_s, network, env, confinement: RefCell::new(None) }
     }
 
     fn program(&self, env: &Surroundings) -> std::path::PathBuf {
@@ -31,6 +38,10 @@ impl Command {
 impl Provider for Command {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn confinement(&self) -> Option<Enforced> {
+        self.confinement.borrow().clone()
     }
 
     fn availability(&self, env: &Surroundings) -> Result<(), String> {
@@ -48,8 +59,31 @@ impl Provider for Command {
             .env("RATCHET_STEP_ID", &env.step_id)
             .env("RATCHET_PROVIDER", &self.name);
         let input = serde_json::to_vec(context).expect("the context always serialises");
-        let run = run_captured(cmd, &input, Duration::from_secs(self.timeout_s), MAX_ANSWER_BYTES)
-            .map_err(|e| Failure::Unavailable { reason: format!("cannot start {}: {e}", self.argv[0]) })?;
+        // The process runs in the sandbox: the tree writable, the rest of
+        // the workspace read-only or hidden, no network unless the rails say.
+        let sandbox = |e: &SandboxError| {
+            let hint = crate::error::Coded::hint(e).map(|h| format!(" (hint: {h})")).unwrap_or_default();
+            Failure::Unavailable {
+                reason: format!(
+                    "cannot start {} in the sandbox: {} {e}{hint}",
+                    self.argv[0],
+                    crate::error::Coded::code(e)
+                ),
+            }
+        };
+        let mut confined = env
+            .sandbox
+            .clone()
+            .network(self.network)
+            .env(self.env.iter().cloned())
+            .confine(cmd)
+            .map_err(|e| sandbox(&e))?;
+        let run = run_captured(&mut confined, &input, Duration::from_secs(self.timeout_s), MAX_ANSWER_BYTES);
+        *self.confinement.borrow_mut() = Some(confined.enforced().clone());
+        let run = run.map_err(|e| match SandboxError::of(&e) {
+            Some(inner) => sandbox(inner),
+            None => Failure::Unavailable { reason: format!("cannot start {}: {e}", self.argv[0]) },
+        })?;
         let stderr_tail = || {
             let text = String::from_utf8_lossy(&run.stderr);
             let tail: Vec<&str> = text.lines().rev().take(3).collect();

@@ -85,6 +85,10 @@ pub struct Surroundings {
     pub cancel: Cancel,
     /// What the provider may still spend today under its caps (`None`: no caps).
     pub allowance: Option<Allowance>,
+    /// The sandbox a provider that starts a process runs it in (the
+    /// workspace's, from the rails); the provider adds its own network and
+    /// environment.
+    pub sandbox: crate::sandbox::Policy,
 }
 
 /// A cancellation flag shared with whoever catches Ctrl-C.
@@ -149,12 +153,19 @@ pub trait Provider {
     fn target(&self) -> Option<String> {
         None
     }
+    /// What the last `propose`'s process ran under, for a provider that
+    /// starts one.
+    fn confinement(&self) -> Option<crate::sandbox::Enforced> {
+        None
+    }
 }
 
 /// The provider for a configured `[providers.NAME]`.
 pub fn from_config(cfg: &rails::Provider) -> Box<dyn Provider> {
     match &cfg.kind {
-        ProviderKind::Command { argv } => Box::new(Command::new(&cfg.name, argv.clone(), cfg.timeout_s)),
+        ProviderKind::Command { argv, network, env } => {
+            Box::new(Command::new(&cfg.name, argv.clone(), cfg.timeout_s, *network, env.clone()))
+        }
         ProviderKind::Human => Box::new(Human::new(&cfg.name)),
         ProviderKind::Heartbeat { journal } => Box::new(Heartbeat::new(&cfg.name, journal)),
         ProviderKind::Ollama { endpoint } => {
