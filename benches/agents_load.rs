@@ -12,7 +12,7 @@
 //! clock starts (so the 2 cores go to the server, not to the load
 //! generator's signing); every request must answer 202.
 
-#[path = "../tests/serve_common/http.rs"]
+#[path = "../tests/it/support/http.rs"]
 mod http;
 
 use std::io::{BufRead, BufReader};

@@ -10,7 +10,7 @@
 //! request acknowledged, then the stored count checked through the API),
 //! p50/p99 request latency, the server's CPU time, and its idle and peak RSS.
 
-#[path = "../tests/serve_common/http.rs"]
+#[path = "../tests/it/support/http.rs"]
 mod http;
 
 use std::io::{BufRead, BufReader};

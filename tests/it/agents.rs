@@ -9,7 +9,7 @@ use ratchet::agents::json::{KeyOrder, canonical, parse};
 use ratchet::agents::signed::{Identity, Target, message};
 use serde_json::{Value, json};
 
-use super::common::*;
+use crate::support::workspace::*;
 
 fn now_ms() -> i64 {
     chrono::DateTime::parse_from_rfc3339(NOW).unwrap().timestamp_millis()
@@ -491,7 +491,7 @@ fn a_deleted_edited_or_inserted_ledger_record_fails_log_verify() {
         c.execute_batch(sql).unwrap();
         drop(c);
         let out = api.ws.run(&["log", "verify"]);
-        assert_eq!(super::common::code(&out), 1, "{what}: {}", stdout(&out));
+        assert_eq!(crate::support::workspace::code(&out), 1, "{what}: {}", stdout(&out));
         assert!(stderr(&out).contains("AGENTS_LEDGER_TAMPERED"), "{what}: {}", stderr(&out));
     }
 }

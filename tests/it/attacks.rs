@@ -9,7 +9,7 @@
 //! caught even where a child could do them, which is what the fence and
 //! the cross-checks are for.
 
-use crate::common::{Setup, Ws, append, code, json, stderr, stdout};
+use crate::support::workspace::{Setup, Ws, append, code, json, stderr, stdout};
 use serde_json::Value;
 
 /// A provider answer: a script that does `evil` first, then proposes `proposal`.

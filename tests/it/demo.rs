@@ -1,6 +1,6 @@
 //! `ratchet demo`: the README's first command shows the whole loop.
 
-use crate::common::{Ws, code, json, stderr};
+use crate::support::workspace::{Ws, code, json, stderr};
 
 #[test]
 fn the_demo_runs_every_outcome_and_its_log_verifies() {

@@ -1,6 +1,6 @@
 //! `ratchet doctor`: every problem listed with its hint, exit 1; exit 0 when ready.
 
-use crate::common::{Setup, Ws, append, code, json, stdout};
+use crate::support::workspace::{Setup, Ws, append, code, json, stdout};
 
 fn check<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
     report["checks"]

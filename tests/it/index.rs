@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::common::git;
+use crate::support::workspace::git;
 use ratchet::git::Repo;
 use ratchet::git::index;
 

@@ -1,11 +1,11 @@
-use crate::common::{Ws, code, git, json, stderr, stdout};
+use crate::support::workspace::{Ws, code, git, json, stderr, stdout};
 
 #[test]
 fn init_writes_a_workspace_whose_checks_pass() {
     let ws = Ws::new();
     let out = ws.run(&["init"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    insta::assert_snapshot!(crate::common::redact_hashes(&ws.redact(&stdout(&out))), @r"
+    insta::assert_snapshot!(crate::support::workspace::redact_hashes(&ws.redact(&stdout(&out))), @r"
     initialised a ratchet workspace in [ROOT]
       created config/rails.toml
       created intents/CURRENT

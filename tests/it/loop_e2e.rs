@@ -19,8 +19,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::{Setup, Ws, code, json, stderr};
 use crate::loop_page::serve_in_at;
+use crate::support::workspace::{Setup, Ws, code, json, stderr};
 
 const T1: &str = "2026-11-21T19:00:00Z";
 /// The server during the window before the merge (a minute after ratchet's "now").
@@ -201,7 +201,7 @@ fn python_a_fix_that_works_is_recorded_as_a_win() {
     let status = json(&ws.run_at(T2, &["--json", "status"]));
     let me = status["providers"].as_array().unwrap().iter().find(|p| p["name"] == "self").unwrap().clone();
     assert_eq!((me["stats"]["won"].as_u64(), me["stats"]["slipped"].as_u64()), (Some(1), Some(0)), "{me}");
-    let log = crate::common::stdout(&ws.run_at(T2, &["log"]));
+    let log = crate::support::workspace::stdout(&ws.run_at(T2, &["log"]));
     assert!(log.contains(&format!("amends {}: verified win (500.0 → 0.0/1k)", v["step"].as_str().unwrap())), "{log}");
     assert!(page.contains("<td class=\"state won\">won</td>"), "{page}");
     assert!(page.contains("500.0 → 0.0 → 0.0"), "{page}");

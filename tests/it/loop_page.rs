@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use crate::common::{Setup, Ws, append, code, stderr};
+use crate::support::workspace::{Setup, Ws, append, code, stderr};
 
 /// The server's clock: a minute after ratchet's pinned "now".
 const SERVER_NOW: &str = "2026-11-21T19:01:00Z";
@@ -125,7 +125,7 @@ fn the_loop_page_shows_the_loop_escapes_provider_text_and_never_writes() {
 #[test]
 fn a_server_outside_a_workspace_has_no_loop_page() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(crate::common::bin())
+    let mut child = Command::new(crate::support::workspace::bin())
         .args(["serve", "--addr", "127.0.0.1:0", "--print-addr", "--db"])
         .arg(dir.path().join("x.db"))
         .current_dir(dir.path())

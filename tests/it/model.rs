@@ -13,8 +13,8 @@ use ratchet::propose::provider::Cancel;
 use ratchet::propose::provider::model::wire::{self, Call, CallErrorKind, Finish, Wire};
 use serde_json::{Value, json};
 
-use crate::common::{Setup, Ws, code, json as out_json, stderr, stdout};
 use crate::ollama_stub::{Script, Stub};
+use crate::support::workspace::{Setup, Ws, code, json as out_json, stderr, stdout};
 
 const INSTALL: &str = "bash .ci/install-llama";
 

@@ -1,4 +1,4 @@
-use crate::common::{Ws, code, json, stderr, stdout};
+use crate::support::workspace::{Ws, code, json, stderr, stdout};
 
 const REORDERING_WEIGHTS: &str =
     "ci_pass = 0.05\npath_ok = 0.15\ndiff_ratio = 0.40\natomic_ok = 0.10\nleft_next_steps = 0.10\nhuman_score = 0.20\n";

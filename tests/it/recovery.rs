@@ -1,6 +1,6 @@
 //! kill -9 at each phase of a step; the next command makes tree, git and log agree.
 
-use crate::common::{Setup, Ws, append, code, json, stderr, stdout};
+use crate::support::workspace::{Setup, Ws, append, code, json, stderr, stdout};
 
 const ORIGINAL: &str = "# Guide\n\nline one\nline two\n";
 const PATCHED: &str = "# Guide\n\nline one\nline two\nline three\n";

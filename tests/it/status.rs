@@ -1,6 +1,6 @@
 //! The fast status scanner agrees with libgit2's full status, bit for bit.
 
-use crate::common::git;
+use crate::support::workspace::git;
 use ratchet::git::Repo;
 
 /// A tiny deterministic generator, so that failures replay.

@@ -1,6 +1,6 @@
 //! One full step, end to end, against real repositories (issue 3).
 
-use crate::common::{Setup, Ws, append, code, json, stderr, stdout};
+use crate::support::workspace::{Setup, Ws, append, code, json, stderr, stdout};
 use serde_json::Value;
 
 const SEED_WEIGHTS: [(&str, f64); 6] = [

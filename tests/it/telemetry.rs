@@ -3,7 +3,7 @@
 use std::io::BufRead;
 use std::process::{Command, Stdio};
 
-use crate::common::{Setup, Ws, code, json, stderr};
+use crate::support::workspace::{Setup, Ws, code, json, stderr};
 
 pub struct Serve {
     child: std::process::Child,
@@ -23,7 +23,7 @@ fn serve(db: &std::path::Path) -> Serve {
 
 /// `ratchet serve` with its clock pinned to `now` (its windows and "now").
 pub fn serve_at(db: &std::path::Path, now: Option<&str>) -> Serve {
-    let mut cmd = Command::new(crate::common::bin());
+    let mut cmd = Command::new(crate::support::workspace::bin());
     cmd.args(["serve", "--addr", "127.0.0.1:0", "--print-addr", "--db"]).arg(db);
     if let Some(now) = now {
         cmd.env("RATCHET_NOW", now);

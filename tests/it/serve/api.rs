@@ -1,14 +1,11 @@
 //! `ratchet serve` through `router().oneshot(...)`: every endpoint's success
 //! and error paths, keys, hostile input, clustering, windows and changes.
 
-#[path = "serve_common/mod.rs"]
-mod common;
-
 use std::io::Write;
 
+use crate::support::server::*;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use common::*;
 use prost::Message;
 use serde_json::{Value, json};
 

@@ -1,10 +1,7 @@
 //! A real `ratchet serve` process: smoke over a socket, durability across
 //! SIGKILL, graceful SIGTERM, and the coded error outside a workspace.
 
-#[path = "serve_common/mod.rs"]
-mod common;
-
-use common::*;
+use crate::support::server::*;
 use prost::Message;
 use serde_json::Value;
 

@@ -8,7 +8,7 @@ use ratchet::patch::{self, Patch};
 use ratchet::propose::Proposal;
 use ratchet::rails::{self, Rails};
 
-use crate::support::{RAILS, TestRepo, allow_all};
+use crate::support::repo::{RAILS, TestRepo, allow_all};
 
 #[derive(Clone, Copy, Debug)]
 enum Op {

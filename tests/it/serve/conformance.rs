@@ -4,12 +4,9 @@
 //! pages and key-bearing answers, the favicon, `/openapi.yaml` as the same
 //! document, and bodies the schema forbids refused.
 
-#[path = "serve_common/mod.rs"]
-mod common;
-
+use crate::support::server::*;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use common::*;
 use serde_json::{Value, json};
 
 fn traces_json(key: &str, body: String) -> Request<Body> {

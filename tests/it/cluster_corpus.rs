@@ -3,7 +3,7 @@
 //! (healthy, or failed because its child did) is in one. The figures are
 //! printed by `cargo bench --bench cluster_corpus`.
 
-#[path = "corpus/figures.rs"]
+#[path = "../corpus/figures.rs"]
 mod figures;
 
 #[test]

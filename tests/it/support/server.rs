@@ -179,9 +179,8 @@ pub fn request(service: &str, spans: Vec<Span>) -> ExportTraceServiceRequest {
     }
 }
 
-pub mod http;
 #[allow(unused_imports)]
-pub use http::*;
+pub use super::http::*;
 
 /// A `ratchet serve` process on a free loopback port.
 pub struct Server {

@@ -2,13 +2,12 @@
 //! snapshots of trees.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use ratchet::rails::Rails;
 use ratchet::workspace::Workspace;
 
 /// This repository's own rails, the template `init` writes.
-pub const RAILS: &str = include_str!("../../config/rails.toml");
+pub const RAILS: &str = include_str!("../../../config/rails.toml");
 
 /// The template with an allowlist of everything, to show that the protected
 /// set and the on-disk checks hold even when the allowlist does not help.
@@ -100,19 +99,10 @@ impl TestRepo {
 
     /// Runs git in the work tree, hermetically, with pinned dates.
     pub fn git(&self, args: &[&str]) {
-        let out = Command::new("git")
-            .args(["-c", "user.name=Test", "-c", "user.email=test@example.com", "-c", "commit.gpgsign=false"])
-            .args(["-c", "init.defaultBranch=main"])
-            .args(args)
-            .current_dir(&self.root)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("HOME", self.home())
-            .env("GIT_AUTHOR_DATE", "2026-11-21T19:00:00Z")
-            .env("GIT_COMMITTER_DATE", "2026-11-21T19:00:00Z")
-            .output()
-            .expect("git runs");
-        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let mut full = vec!["-c", "user.name=Test", "-c", "user.email=test@example.com", "-c", "commit.gpgsign=false"];
+        full.extend_from_slice(&["-c", "init.defaultBranch=main"]);
+        full.extend_from_slice(args);
+        super::git(&self.root, &full);
     }
 
     pub fn commit(&self) {

@@ -8,13 +8,10 @@
 //! tests/otel/.venv). When they are missing these tests FAIL, naming the
 //! command that installs them.
 
-#[path = "serve_common/mod.rs"]
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::*;
+use crate::support::server::*;
 use serde_json::Value;
 
 fn otel_dir() -> PathBuf {

@@ -20,21 +20,7 @@ pub fn bin() -> &'static str {
 }
 
 /// Runs git in `dir`, panicking with its stderr on failure.
-pub fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("HOME", dir)
-        // git's clock is pinned to ratchet's, so commits made by hand in a
-        // test (a plain `git revert`, say) are dated like ratchet's steps.
-        .env("GIT_AUTHOR_DATE", NOW)
-        .env("GIT_COMMITTER_DATE", NOW)
-        .output()
-        .expect("git runs");
-    assert!(out.status.success(), "git {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+pub use super::git;
 
 impl Ws {
     /// A new git repository with an identity and one commit.

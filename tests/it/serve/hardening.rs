@@ -5,14 +5,11 @@
 //! SIGTERM with all of these open. Plus the attacker of the recovery form,
 //! and the flags that are refused.
 
-#[path = "serve_common/mod.rs"]
-mod common;
-
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::support::server::*;
 use serde_json::Value;
 
 /// Short bounds so the tests run in seconds.

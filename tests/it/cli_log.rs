@@ -2,11 +2,9 @@
 //! real git repository, clock pinned, state directory private. The words
 //! users read are pinned with insta snapshots (temporary paths filtered).
 
-mod common;
-
 use std::fs;
 
-use common::{Fixture, fixture, line_ranges};
+use crate::support::journal::{Fixture, fixture, line_ranges};
 
 struct Out {
     code: i32,

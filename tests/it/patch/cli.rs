@@ -2,7 +2,7 @@
 //! environment: the clock pinned, `$HOME` and `$XDG_STATE_HOME` in the
 //! temporary directory, no colour, git's global configuration ignored.
 
-use crate::support::TestRepo;
+use crate::support::repo::TestRepo;
 
 fn ratchet(repo: &TestRepo) -> assert_cmd::Command {
     let mut cmd = assert_cmd::Command::new(env!("CARGO_BIN_EXE_ratchet"));
@@ -309,7 +309,7 @@ fn an_unknown_provider_is_refused_with_the_configured_names() {
 
 #[test]
 fn without_an_intent_or_a_commit_the_packet_binds_to_empty_ones() {
-    let repo = TestRepo::uncommitted(crate::support::RAILS);
+    let repo = TestRepo::uncommitted(crate::support::repo::RAILS);
     std::fs::remove_file(repo.path("intents/CURRENT")).unwrap();
     let run = check(&repo, r#"{"op":"append","path":"docs/guide.md","content":"x"}"#, &["--json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);

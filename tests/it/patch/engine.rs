@@ -8,7 +8,7 @@ use ratchet::gate;
 use ratchet::patch::{self, Patch, PatchError, Previous};
 use ratchet::propose::Proposal;
 
-use crate::support::{RAILS, TestRepo};
+use crate::support::repo::{RAILS, TestRepo};
 
 fn mode(repo: &TestRepo, rel: &str) -> u32 {
     std::fs::metadata(repo.path(rel)).unwrap().permissions().mode() & 0o7777

@@ -4,7 +4,6 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use ratchet::journal::line::{self, Header};
 use ratchet::journal::{Checkpoint, Journal, JournalPaths, Kind};
@@ -104,21 +103,11 @@ impl Fixture {
     }
 }
 
+/// git with the fixture's identity (Alice).
 pub fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("HOME", dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_AUTHOR_NAME", "Alice")
-        .env("GIT_AUTHOR_EMAIL", "alice@example.com")
-        .env("GIT_COMMITTER_NAME", "Alice")
-        .env("GIT_COMMITTER_EMAIL", "alice@example.com")
-        .env("GIT_AUTHOR_DATE", "2026-11-21T19:00:00Z")
-        .env("GIT_COMMITTER_DATE", "2026-11-21T19:00:00Z")
-        .output()
-        .expect("git runs");
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let mut full = vec!["-c", "user.name=Alice", "-c", "user.email=alice@example.com"];
+    full.extend_from_slice(args);
+    super::git(dir, &full);
 }
 
 pub fn obj(v: Value) -> Map<String, Value> {
