@@ -82,6 +82,18 @@ impl Coded for AcceptError {
             _ => crate::error::Exit::Error,
         }
     }
+    fn hints(&self) -> Vec<String> {
+        match self {
+            AcceptError::Rails(e) => e.hints(),
+            other => other.hint().into_iter().collect(),
+        }
+    }
+    fn snippet(&self) -> Option<String> {
+        match self {
+            AcceptError::Rails(e) => crate::error::Coded::snippet(e),
+            _ => None,
+        }
+    }
 }
 
 /// What accepting the rails now would do.

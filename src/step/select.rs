@@ -20,6 +20,7 @@ pub fn default_heartbeat() -> rails::Provider {
         enabled: true,
         kind: ProviderKind::Heartbeat { journal: "docs/ratchet-journal.md".into() },
         timeout_s: 30,
+        tier: None,
     }
 }
 

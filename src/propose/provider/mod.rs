@@ -154,7 +154,7 @@ pub trait Provider {
 /// The provider for a configured `[providers.NAME]`.
 pub fn from_config(cfg: &rails::Provider) -> Box<dyn Provider> {
     match &cfg.kind {
-        ProviderKind::Command { argv } => Box::new(Command::new(&cfg.name, argv.clone(), cfg.timeout_s)),
+        ProviderKind::Command { argv, .. } => Box::new(Command::new(&cfg.name, argv.clone(), cfg.timeout_s)),
         ProviderKind::Human => Box::new(Human::new(&cfg.name)),
         ProviderKind::Heartbeat { journal } => Box::new(Heartbeat::new(&cfg.name, journal)),
         ProviderKind::Ollama { endpoint } => {
