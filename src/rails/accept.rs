@@ -190,6 +190,7 @@ pub fn commit(ws: &Workspace, plan: &Plan, by: &str) -> Result<u64, AcceptError>
             .iter()
             .map(|f| crate::record::GoldenRecord { file: f.file.clone(), tau: f.tau, pairs: f.pairs as u64 })
             .collect(),
+        granted_tiers: plan.rails.trust.granted_names(),
     };
     Ok(journal.append(None, &body, ())?.seq)
 }

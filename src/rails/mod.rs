@@ -295,6 +295,11 @@ impl Trust {
         self.tiers.iter().position(|t| t.name == name)
     }
 
+    /// [`Trust::granted`] by tier name, as a `rails` log entry records it.
+    pub fn granted_names(&self) -> BTreeMap<String, String> {
+        self.granted.iter().filter_map(|(p, &i)| self.tiers.get(i).map(|t| (p.clone(), t.name.clone()))).collect()
+    }
+
     /// The lowest tier `provider` can be at: what the rails grant it, else the first.
     pub fn floor(&self, provider: &str) -> usize {
         self.granted.get(provider).copied().unwrap_or(0)
