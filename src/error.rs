@@ -45,6 +45,11 @@ pub trait Coded: std::error::Error {
     fn exit(&self) -> Exit {
         Exit::Error
     }
+    /// The source text at fault, rendered with its file, line and a mark
+    /// (a malformed `config/rails.toml`), when there is one.
+    fn snippet(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A fully rendered error: what the CLI prints and the API returns.
@@ -60,6 +65,9 @@ pub struct Report {
     pub exit: Exit,
     /// Structured particulars (the files that changed, the pairs that flipped).
     pub details: Option<serde_json::Value>,
+    /// The source text at fault, with its line and a mark (printed under
+    /// the `error:` line; `snippet` in JSON).
+    pub snippet: Option<String>,
 }
 
 impl Report {
@@ -71,6 +79,7 @@ impl Report {
             hints: Vec::new(),
             exit: Exit::Error,
             details: None,
+            snippet: None,
         }
     }
 
@@ -108,7 +117,15 @@ impl Report {
             }
             source = cause.source();
         }
-        Report { code: err.code(), message, causes, hints: err.hints(), exit: err.exit(), details: None }
+        Report {
+            code: err.code(),
+            message,
+            causes,
+            hints: err.hints(),
+            exit: err.exit(),
+            details: None,
+            snippet: err.snippet(),
+        }
     }
 
     /// The short `error` field of the actionable error shape, derived from
@@ -141,6 +158,9 @@ impl Report {
         if let Some(details) = &self.details {
             v["details"] = details.clone();
         }
+        if let Some(snippet) = &self.snippet {
+            v["snippet"] = serde_json::Value::String(snippet.clone());
+        }
         v
     }
 }
@@ -165,6 +185,9 @@ impl Coded for Report {
     }
     fn exit(&self) -> Exit {
         self.exit
+    }
+    fn snippet(&self) -> Option<String> {
+        self.snippet.clone()
     }
 }
 

@@ -93,6 +93,7 @@ pub fn record(ws: &Workspace, report: &Report) -> Result<Option<u64>, InitError>
         workspace: Some(ws.id()),
         checks: report.checks.clone(),
         golden: Vec::new(),
+        granted_tiers: crate::rails::Rails::load(ws).map(|r| r.trust.granted_names()).unwrap_or_default(),
     };
     let mut journal = crate::journal::Journal::open(ws)?;
     Ok(Some(journal.append(None, &body, ())?.seq))

@@ -125,6 +125,18 @@ impl crate::error::Coded for OverviewError {
             OverviewError::Rails(e) => e.hint(),
         }
     }
+    fn hints(&self) -> Vec<String> {
+        match self {
+            OverviewError::Journal(e) => e.hints(),
+            OverviewError::Rails(e) => e.hints(),
+        }
+    }
+    fn snippet(&self) -> Option<String> {
+        match self {
+            OverviewError::Rails(e) => crate::error::Coded::snippet(e),
+            OverviewError::Journal(_) => None,
+        }
+    }
 }
 
 /// The overview of the loop in `ws`, read without writing anything.

@@ -502,6 +502,10 @@ pub struct RailsBody {
     pub checks: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub golden: Vec<GoldenRecord>,
+    /// The tiers these rails grant providers from the start, provider →
+    /// tier name (`tier = "..."`, and the top tier for the `human` kind).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub granted_tiers: std::collections::BTreeMap<String, String>,
 }
 
 impl Body for RailsBody {

@@ -1,11 +1,17 @@
 //! Progressive trust (DESIGN §8, seed 003 principle 15): which tier of
 //! `[[trust.tiers]]` a provider has reached.
 //!
-//! Invariants: every provider starts in the first tier (index 0);
-//! `unlock_after` consecutive safe successes (merged, checks passed, not
-//! reverted, not slipped) open the next tier; a revert drops one tier, and
-//! so does a merge whose pain came back in the next telemetry window. A tier is only
-//! ever derived from the log's [`History`], never stored in a mutable file.
+//! Invariants: every provider starts in the first tier (index 0), or in the
+//! tier the rails grant it ([`Trust::granted`]: `tier = "..."` in its
+//! `[providers.NAME]` table, and the top tier for the `human` kind, who is
+//! Gate 2 and so not tier-locked); `unlock_after` consecutive safe
+//! successes (merged, checks passed, not reverted, not slipped) open the
+//! next tier; a revert drops one tier, and so does a merge whose pain came
+//! back in the next telemetry window, but never below the granted tier (the
+//! operator's grant stands until the rails change, through `rails accept`,
+//! which logs them). So a provider's tier is never below what the rails
+//! grant, and never below what it earned. A tier is only ever derived from
+//! the log's [`History`] and the rails, never stored in a mutable file.
 
 use std::collections::BTreeMap;
 
@@ -56,9 +62,10 @@ pub fn tiers(history: &History, trust: &Trust) -> BTreeMap<String, TierState> {
     );
     events.sort_by_key(|(seq, _)| *seq);
     let top = trust.tiers.len().saturating_sub(1);
-    let mut out: BTreeMap<String, TierState> = BTreeMap::new();
+    let start = |name: &str| TierState { tier: trust.floor(name), streak: 0 };
+    let mut out: BTreeMap<String, TierState> = trust.granted.keys().map(|name| (name.clone(), start(name))).collect();
     for s in steps {
-        out.entry(s.pick.provider.clone()).or_insert(TierState::FIRST);
+        out.entry(s.pick.provider.clone()).or_insert_with(|| start(&s.pick.provider));
     }
     for (_, ev) in events {
         match ev {
@@ -77,8 +84,9 @@ pub fn tiers(history: &History, trust: &Trust) -> BTreeMap<String, TierState> {
                 }
             }
             Ev::Demoted(i) => {
-                let st = out.get_mut(&steps[i].pick.provider).expect("every provider has a state");
-                st.tier = st.tier.saturating_sub(1);
+                let provider = &steps[i].pick.provider;
+                let st = out.get_mut(provider).expect("every provider has a state");
+                st.tier = st.tier.saturating_sub(1).max(trust.floor(provider));
                 st.streak = 0;
             }
         }
@@ -86,19 +94,19 @@ pub fn tiers(history: &History, trust: &Trust) -> BTreeMap<String, TierState> {
     out
 }
 
-/// The tier of `provider` in `history` (the first when it never stepped).
+/// The tier of `provider` in `history` (the granted or first tier when it never stepped).
 pub fn tier_of(history: &History, trust: &Trust, provider: &str) -> usize {
-    tiers(history, trust).get(provider).map_or(0, |t| t.tier)
+    tiers(history, trust).get(provider).map_or(trust.floor(provider), |t| t.tier)
 }
 
 /// The index into `rails.trust.tiers` of `provider`'s current tier, from
-/// the log; the first tier when there is no log or it cannot be read.
+/// the log; the granted or first tier when there is no log or it cannot be read.
 pub fn current_tier(ws: &Workspace, rails: &Rails, provider: &str) -> usize {
     if !crate::journal::exists(ws) {
-        return 0;
+        return rails.trust.floor(provider);
     }
-    let Ok(journal) = Journal::open(ws) else { return 0 };
-    let Ok(history) = History::read(&journal) else { return 0 };
+    let Ok(journal) = Journal::open(ws) else { return rails.trust.floor(provider) };
+    let Ok(history) = History::read(&journal) else { return rails.trust.floor(provider) };
     tier_of(&history, &rails.trust, provider)
 }
 
@@ -138,5 +146,29 @@ mod tests {
         assert_eq!(tiers(&log.history(), &trust())["ollama"].tier, 1, "a win changes nothing");
         log.verify("s4", crate::record::Verdict::Slipped, 0.2, 31);
         assert_eq!(tiers(&log.history(), &trust())["ollama"], TierState::FIRST);
+    }
+
+    #[test]
+    fn a_granted_tier_is_where_a_provider_starts_and_its_floor() {
+        let mut trust = trust();
+        trust.granted.insert("ollama".into(), 1);
+        let mut log = Log::default();
+        assert_eq!(tier_of(&log.history(), &trust, "ollama"), 1, "granted before any step");
+        assert_eq!(tiers(&log.history(), &trust)["ollama"], TierState { tier: 1, streak: 0 });
+        for i in 0..10 {
+            log.step(&format!("s{i}"), Log::body("ollama", Outcome::Merged, 0.9, Some("c")), i);
+        }
+        assert_eq!(tier_of(&log.history(), &trust, "ollama"), 2, "ten safe successes from tests open code");
+        log.revert("s9", 20);
+        log.revert("s8", 21);
+        assert_eq!(tier_of(&log.history(), &trust, "ollama"), 1, "reverts never drop it below the grant");
+        assert_eq!(tier_of(&log.history(), &trust, "self"), 0, "others start in the first tier");
+    }
+
+    #[test]
+    fn the_human_kind_is_granted_the_top_tier() {
+        let trust = trust();
+        assert_eq!(trust.floor("human"), 2);
+        assert_eq!(tier_of(&Log::default().history(), &trust, "human"), 2);
     }
 }

@@ -22,8 +22,8 @@ pub struct Args {
 
 pub fn run(env: &Env, args: Args) -> CommandResult {
     let ws = env.workspace()?;
-    crate::rails::check(&ws)?;
     let rails = Rails::load(&ws)?;
+    crate::rails::check(&ws)?;
     let intent = crate::intent::current(&ws)?;
     let journal = Journal::open(&ws)?;
     let history = History::read(&journal)?;

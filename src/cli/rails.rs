@@ -14,7 +14,10 @@ pub struct Args {
 
 #[derive(clap::Subcommand, Debug)]
 enum Sub {
-    /// Check every protected file against config/rails.lock (exit 4 when any differs).
+    /// Check config/rails.toml parses and every protected file matches config/rails.lock.
+    ///
+    /// Exit 4 when a protected file differs from the lock; exit 1, with the
+    /// line and the fix, when config/rails.toml does not parse or breaks a rule.
     Check,
     /// Show what changed since the rails were last accepted.
     Diff,
@@ -36,7 +39,22 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
 
 fn check(env: &Env) -> CommandResult {
     let ws = env.workspace()?;
-    match rails::check(&ws) {
+    let checked = rails::check(&ws);
+    // A config/rails.toml that does not parse is reported as the parse
+    // error (the line, the mark, the fix), after the list of what changed.
+    if let Err(e) = rails::Rails::load(&ws) {
+        let mut err = CommandError::from(e);
+        if let Err(LockError::Tampered { changes }) = &checked {
+            if !env.ui.json() {
+                for c in changes {
+                    env.ui.data(format!("{:<8} {}", c.kind.word(), c.path));
+                }
+            }
+            err = err.with_details(serde_json::json!({ "changes": changes }));
+        }
+        return Err(err);
+    }
+    match checked {
         Ok(lock) => {
             if env.ui.json() {
                 env.ui

@@ -264,5 +264,13 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
             p.stats.mean_utility.map(|m| format!("{m:.2}")).unwrap_or("-".into()),
         ));
     }
+    for p in standings.iter().filter(|p| p.tier_set.is_some()) {
+        ui.data(format!(
+            "  {} is at tier {}: {}",
+            p.name,
+            p.tier.as_deref().unwrap_or("-"),
+            p.tier_set.as_deref().unwrap_or("")
+        ));
+    }
     Ok(Exit::Ok)
 }

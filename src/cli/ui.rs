@@ -109,6 +109,9 @@ impl Ui {
             return;
         }
         eprintln!("{} {} [{}]", self.paint(Style::Red, "error:"), report.message, report.code);
+        if let Some(snippet) = &report.snippet {
+            eprintln!("{snippet}");
+        }
         for cause in &report.causes {
             eprintln!("{} {cause}", self.paint(Style::Dim, "caused by:"));
         }

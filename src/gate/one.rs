@@ -14,6 +14,11 @@
 //! "not checked:"; such verdicts are *derived*, and
 //! [`Gate1::first_objection`] skips them to name the cause.
 //!
+//! The provider's tier is given, never looked up here: [`crate::trust`]
+//! derives it from the log and the rails' grants, which put the `human`
+//! kind at the top tier (the human at the terminal is Gate 2, so not
+//! tier-locked) and any provider with `tier = "..."` at least there.
+//!
 //! Evaluators only read the tree, and only through [`Target::open`], which
 //! never follows a symlink.
 

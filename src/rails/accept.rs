@@ -82,6 +82,18 @@ impl Coded for AcceptError {
             _ => crate::error::Exit::Error,
         }
     }
+    fn hints(&self) -> Vec<String> {
+        match self {
+            AcceptError::Rails(e) => e.hints(),
+            other => other.hint().into_iter().collect(),
+        }
+    }
+    fn snippet(&self) -> Option<String> {
+        match self {
+            AcceptError::Rails(e) => crate::error::Coded::snippet(e),
+            _ => None,
+        }
+    }
 }
 
 /// What accepting the rails now would do.
@@ -178,6 +190,7 @@ pub fn commit(ws: &Workspace, plan: &Plan, by: &str) -> Result<u64, AcceptError>
             .iter()
             .map(|f| crate::record::GoldenRecord { file: f.file.clone(), tau: f.tau, pairs: f.pairs as u64 })
             .collect(),
+        granted_tiers: plan.rails.trust.granted_names(),
     };
     Ok(journal.append(None, &body, ())?.seq)
 }

@@ -1,27 +1,47 @@
 //! The rails: policy as data (DESIGN §4, §10; seed 003 principles 5 and 12).
 //!
 //! `config/rails.toml` is parsed once per command into the validated
-//! [`Rails`] (`toml.rs` holds the raw form; nothing outside this module sees
-//! it). `config/rails.lock` pins a blake3 checksum of every protected file;
-//! `lock.rs` checks and writes it. Providers never see or change any of this.
+//! [`Rails`], in two stages, the way cargo reads a manifest:
+//!
+//! 1. `raw.rs` deserializes the text into raw types that mirror the file
+//!    (every key optional where it may be left out) and finds unknown keys
+//!    (`serde_ignored`) and syntax errors, with their lines.
+//! 2. `validate.rs` checks each table with its own function (the tables
+//!    themselves: `tables.rs` for the limits, `ladder.rs` for trust and the
+//!    gate, `providers.rs` for providers and critics) and fills what the
+//!    file leaves out from the [`Default`] of each validated type below.
+//!
+//! Nothing outside this module sees the raw form. Every error names the
+//! file and line and shows it (`error.rs`). `config/rails.lock` pins a
+//! blake3 checksum of every protected file; `lock.rs` checks and writes
+//! it. Providers never see or change any of this.
 
 pub mod accept;
 mod codeowners;
+mod error;
+mod ladder;
 mod lock;
 pub mod model;
-mod parse;
 mod protected;
+mod providers;
+mod raw;
+mod runs_on_use;
+mod tables;
+mod validate;
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 pub use codeowners::{CodeOwners, uncovered_paths};
+pub use error::{At, RailsError};
 pub use lock::{
     CODEOWNERS_FILES, Change, ChangeKind, FileDiff, Lock, LockError, accepted_copies_dir, check, compute,
     diff_accepted, store_accepted,
 };
 pub use model::{Endpoint, is_loopback_url};
-pub use parse::{RailsError, parse};
 pub use protected::{PathClass, PathPolicy, PatternSet, builtin_patterns, glob, is_git_alias};
+pub use runs_on_use::{RUNS_ON_USE, named_files};
+pub use validate::{Place, parse, parse_in};
 
 use crate::score::Weights;
 use crate::workspace::Workspace;
@@ -34,6 +54,8 @@ pub struct Rails {
     pub budget: Budget,
     pub utility: Utility,
     pub checks: Checks,
+    /// `[sandbox]`: how the children (checks, command providers) are confined.
+    pub sandbox: Sandbox,
     pub gate: Gate,
     pub selection: Selection,
     pub trust: Trust,
@@ -44,16 +66,15 @@ pub struct Rails {
     pub loopkit: Option<Loopkit>,
     /// `[agents]`: the agents API of `ratchet serve` (see [`crate::agents`]).
     pub agents: Agents,
-    /// `[sandbox]`: how children run.
-    pub sandbox: Sandbox,
 }
 
 impl Rails {
-    /// Reads and validates `config/rails.toml` of `ws`.
+    /// Reads and validates `config/rails.toml` of `ws`, checking its paths
+    /// against the workspace on disk too ([`Place::of`]).
     pub fn load(ws: &Workspace) -> Result<Rails, RailsError> {
         let path = ws.rails_toml();
         let text = std::fs::read_to_string(&path).map_err(|source| RailsError::Read { path: path.clone(), source })?;
-        parse(&text, ws.home_rel()).map_err(|e| e.in_file(&ws.rel("config/rails.toml")))
+        parse_in(&text, &Place::of(ws)).map_err(|e| e.in_file(&ws.rel("config/rails.toml")))
     }
 }
 
@@ -66,6 +87,12 @@ pub struct Budget {
     pub max_files: u64,
 }
 
+impl Default for Budget {
+    fn default() -> Self {
+        Budget { max_lines: 120, max_bytes: 65536, max_files: 1 }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Utility {
     pub weights: Weights,
@@ -73,24 +100,58 @@ pub struct Utility {
     pub revert_cap: f64,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Sandbox {
-    /// `on` (the default) confines every child; `off` runs them unconfined.
-    pub mode: crate::sandbox::Mode,
-    /// More writable paths (build tools' caches), absolute or `~/`, the
-    /// latter expanded against `HOME` when a child is started.
-    pub writable: Vec<std::path::PathBuf>,
+impl Default for Utility {
+    fn default() -> Self {
+        Utility { weights: Weights::SEED, revert_window_hours: 24.0, revert_cap: 0.2 }
+    }
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Checks {
     /// Run with `sh -c` from the repository root.
     pub command: String,
     pub timeout_s: u64,
-    /// Whether the checks may use the network (`network = true`).
+    /// `network = true`: the checks may use the network (off by default).
     pub network: bool,
-    /// Environment variables passed to the checks by name.
+    /// Names of environment variables passed through to the checks beyond
+    /// the sandbox's safe set. Never a name that looks secret
+    /// ([`crate::sandbox::looks_secret`]): secrets never reach the checks.
     pub env: Vec<String>,
+}
+
+impl Default for Checks {
+    fn default() -> Self {
+        Checks { command: "true".into(), timeout_s: 900, network: false, env: Vec::new() }
+    }
+}
+
+/// `[sandbox]`: how every child of ratchet is confined (DESIGN §6a).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Sandbox {
+    /// `"on"` (the default) or `"off"` (children run unconfined, knowingly).
+    pub mode: crate::sandbox::Mode,
+    /// More writable paths, for build tools' caches, **as written**: each
+    /// absolute or starting with `~/`, which stays unexpanded here (the
+    /// rails are data, the same for every user); [`Sandbox::writable_paths`]
+    /// expands `~/` against `HOME` when a child is confined. None is or
+    /// holds or lies inside the repository's `.git`, the home's `config/`,
+    /// `intents/`, `golden/`, `logs/`, `.ratchet/`, or a secret of
+    /// [`crate::sandbox::DEFAULT_SECRETS`].
+    pub writable: Vec<PathBuf>,
+}
+
+impl Sandbox {
+    /// [`Sandbox::writable`] with `~/` expanded against `home` (the user's
+    /// `HOME`); a `~/` path is left out when there is no home.
+    pub fn writable_paths(&self, home: Option<&Path>) -> Vec<PathBuf> {
+        self.writable
+            .iter()
+            .filter_map(|p| match p.strip_prefix("~") {
+                Ok(rest) => home.map(|h| h.join(rest)),
+                Err(_) => Some(p.clone()),
+            })
+            .collect()
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -98,6 +159,12 @@ pub struct Gate {
     pub human: bool,
     pub auto_merge: AutoMerge,
     pub quorum: Quorum,
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Gate { human: true, auto_merge: AutoMerge::default(), quorum: Quorum::default() }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -113,7 +180,20 @@ pub struct AutoMerge {
     pub remote: bool,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+impl Default for AutoMerge {
+    fn default() -> Self {
+        AutoMerge {
+            enabled: false,
+            paths: PatternSet::new(&[], false).expect("an empty pattern set compiles"),
+            max_lines: 10,
+            min_tier: 0,
+            min_predicted_utility: 0.8,
+            remote: false,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Quorum {
     pub min_attestations: u32,
     pub max_objections: u32,
@@ -158,6 +238,12 @@ pub struct Selection {
     pub window: u32,
 }
 
+impl Default for Selection {
+    fn default() -> Self {
+        Selection { strategy: "thompson".into(), explore: 0.1, min_self_rate: 0.2, window: 20 }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Trust {
     /// In order of increasing risk; every provider starts in the first.
@@ -167,122 +253,12 @@ pub struct Trust {
     /// own scripts): they count as code — the top tier — wherever they
     /// sit, and never auto-merge. `[trust] runs_on_use`, else [`RUNS_ON_USE`].
     pub runs_on_use: PatternSet,
-}
-
-/// The files tools execute on use, by default. Matched case-insensitively
-/// at any depth (`**/` is implied for patterns without a `/`).
-pub const RUNS_ON_USE: &[&str] = &[
-    // Test files that runners collect and import.
-    "**/test_*.py",
-    "**/*_test.py",
-    "**/conftest.py",
-    "**/__init__.py",
-    "**/*_test.go",
-    "**/*.test.[jt]s",
-    "**/*.test.[cm][jt]s",
-    "**/*.test.[jt]sx",
-    "**/*.spec.[jt]s",
-    "**/*.spec.[jt]sx",
-    "**/*_spec.rb",
-    "**/*_test.rb",
-    // Build scripts and manifests whose scripts or hooks run.
-    "**/build.rs",
-    "**/Cargo.toml",
-    "**/.cargo/config",
-    "**/.cargo/config.toml",
-    "**/Makefile",
-    "**/GNUmakefile",
-    "**/*.mk",
-    "**/CMakeLists.txt",
-    "**/Justfile",
-    "**/Rakefile",
-    "**/Gemfile",
-    "**/*.gemspec",
-    "**/setup.py",
-    "**/setup.cfg",
-    "**/pyproject.toml",
-    "**/tox.ini",
-    "**/pytest.ini",
-    "**/noxfile.py",
-    "**/conf.py",
-    "**/package.json",
-    "**/.npmrc",
-    "**/.yarnrc",
-    "**/.yarnrc.yml",
-    "**/*.config.[cm]js",
-    "**/*.config.[jt]s",
-    "**/build.gradle",
-    "**/build.gradle.kts",
-    "**/settings.gradle",
-    "**/settings.gradle.kts",
-    "**/pom.xml",
-    "**/BUILD",
-    "**/BUILD.bazel",
-    "**/WORKSPACE",
-    "**/.bazelrc",
-    "**/Dockerfile",
-    "**/docker-compose.yml",
-    "**/docker-compose.yaml",
-    // CI, hooks, environment and editor configurations.
-    ".github/workflows/**",
-    ".github/actions/**",
-    ".gitlab-ci.yml",
-    ".circleci/**",
-    ".travis.yml",
-    "**/.envrc",
-    "**/.env",
-    "**/.pre-commit-config.yaml",
-    "**/.husky/**",
-    "**/.githooks/**",
-    "**/.gitattributes",
-    "**/.gitmodules",
-    "**/.vscode/**",
-    "**/.idea/**",
-    "**/.devcontainer/**",
-];
-
-/// The scripts a command line runs from the tree, as literal patterns:
-/// the program of each simple command when it is a path (`./check.sh`,
-/// `scripts/test`), and the script an interpreter is given (`sh
-/// scripts/check.sh`, `python3 tools/run.py`). The checks' own scripts run
-/// every step, so they count as code. Files the command merely reads
-/// (`grep -q X docs/a.md`) are not named.
-pub fn named_files(command: &str) -> Vec<String> {
-    const INTERPRETERS: &[&str] = &[
-        "sh", "bash", "dash", "zsh", "ksh", "python", "python3", "node", "deno", "bun", "ruby", "perl", "php", "lua",
-        "Rscript", "pwsh", "tclsh",
-    ];
-    let mut out = Vec::new();
-    for simple in command.split(|c: char| ";&|()\n".contains(c)) {
-        let mut words = simple
-            .split_whitespace()
-            .map(|w| w.trim_matches(|c| c == '\'' || c == '"'))
-            .skip_while(|w| w.contains('=') && !w.starts_with('-'));
-        let Some(first) = words.next() else { continue };
-        let first = if matches!(first, "exec" | "env" | "time" | "nice" | "timeout") {
-            match words.find(|w| !w.starts_with('-') && !w.chars().all(|c| c.is_ascii_digit())) {
-                Some(w) => w,
-                None => continue,
-            }
-        } else {
-            first
-        };
-        let name = first.rsplit('/').next().unwrap_or(first);
-        let script = if INTERPRETERS.contains(&name) {
-            words.find(|w| !w.starts_with('-'))
-        } else if first.contains('/') {
-            Some(first)
-        } else {
-            None
-        };
-        if let Some(w) = script.map(|w| w.trim_start_matches("./")) {
-            let plain = !w.is_empty() && !w.starts_with('/') && !w.contains('$') && !w.contains("..");
-            if plain && !w.contains(['*', '?', '[', '{']) {
-                out.push(w.to_string());
-            }
-        }
-    }
-    out
+    /// The tier the rails grant a provider from the start, by provider
+    /// name: `tier = "..."` in its `[providers.NAME]` table, and the top
+    /// tier for the `human` kind (the human at the terminal is Gate 2, so
+    /// not tier-locked). A provider starts there and never drops below it
+    /// ([`crate::trust`]).
+    pub granted: BTreeMap<String, usize>,
 }
 
 #[derive(Clone, Debug)]
@@ -318,12 +294,28 @@ impl Trust {
     pub fn index(&self, name: &str) -> Option<usize> {
         self.tiers.iter().position(|t| t.name == name)
     }
+
+    /// [`Trust::granted`] by tier name, as a `rails` log entry records it.
+    pub fn granted_names(&self) -> BTreeMap<String, String> {
+        self.granted.iter().filter_map(|(p, &i)| self.tiers.get(i).map(|t| (p.clone(), t.name.clone()))).collect()
+    }
+
+    /// The lowest tier `provider` can be at: what the rails grant it, else the first.
+    pub fn floor(&self, provider: &str) -> usize {
+        self.granted.get(provider).copied().unwrap_or(0)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Watchdog {
     pub max_steps_without_merge: u32,
     pub max_hours_without_merge: f64,
+}
+
+impl Default for Watchdog {
+    fn default() -> Self {
+        Watchdog { max_steps_without_merge: 10, max_hours_without_merge: 72.0 }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -333,6 +325,12 @@ pub struct ContextLimits {
     pub max_bytes: u64,
 }
 
+impl Default for ContextLimits {
+    fn default() -> Self {
+        ContextLimits { recent: 5, max_files: 200, max_bytes: 32768 }
+    }
+}
+
 /// A configured provider (`[providers.NAME]`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Provider {
@@ -340,6 +338,9 @@ pub struct Provider {
     pub enabled: bool,
     pub kind: ProviderKind,
     pub timeout_s: u64,
+    /// The starting tier the rails grant it (`tier = "docs"`), as an index
+    /// into `trust.tiers`; also in [`Trust::granted`].
+    pub tier: Option<usize>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -347,9 +348,10 @@ pub enum ProviderKind {
     /// Runs `argv` with the context JSON on stdin; reads a proposal from stdout.
     Command {
         argv: Vec<String>,
-        /// Whether its process may use the network.
+        /// `network = true`: the child may use the network (off by default).
         network: bool,
-        /// Environment variables passed through by name (an API key, say).
+        /// Environment variables passed through to the child by name. Unlike
+        /// the checks', these may be secrets: an agent CLI needs its API key.
         env: Vec<String>,
     },
     Human,
@@ -415,130 +417,4 @@ pub struct Loopkit {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// This repository's own rails are the template `init` writes.
-    pub const TEMPLATE: &str = include_str!("../../config/rails.toml");
-
-    #[test]
-    fn the_template_is_valid() {
-        let rails = parse(TEMPLATE, "").unwrap();
-        assert_eq!(rails.budget.max_lines, 120);
-        assert_eq!(rails.utility.weights, Weights::SEED);
-        assert_eq!(rails.trust.tiers.len(), 3);
-        assert_eq!(rails.trust.required_tier("docs/a.md"), 0);
-        assert_eq!(rails.trust.required_tier("src/lib.rs"), 2);
-        assert!(!rails.providers["openai"].enabled);
-        assert!(matches!(rails.paths.classify("config/rails.toml"), PathClass::Protected(_)));
-    }
-
-    fn err(text: &str) -> RailsError {
-        parse(text, "").unwrap_err()
-    }
-
-    #[test]
-    fn an_unknown_key_names_the_key_line_and_suggestion() {
-        let e = err("version = 1\n[paths]\nallow = [\"src/**\"]\n[budget]\nmax_line = 3\n");
-        match &e {
-            RailsError::UnknownKey { line, key, section, suggestion, .. } => {
-                assert_eq!((*line, key.as_str(), section.as_str()), (5, "max_line", "budget"));
-                assert_eq!(suggestion.as_deref(), Some("max_lines"));
-            }
-            other => panic!("expected UnknownKey, got {other:?}"),
-        }
-        assert_eq!(e.to_string(), "config/rails.toml:5: unknown key `max_line` in [budget]");
-        assert_eq!(crate::error::Coded::hint(&e).unwrap(), "did you mean `max_lines`?");
-    }
-
-    #[test]
-    fn a_misspelt_table_is_an_unknown_key() {
-        let e = err("[paths]\nallow = [\"src/**\"]\n[utilty]\nci_pass = 1.0\n");
-        assert!(matches!(e, RailsError::UnknownKey { ref key, line: 3, .. } if key == "utilty"), "{e:?}");
-    }
-
-    #[test]
-    fn weights_that_do_not_sum_to_one_are_refused_with_their_line() {
-        let text = "[paths]\nallow = [\"src/**\"]\n\n[utility]\nci_pass = 0.30\npath_ok = 0.15\ndiff_ratio = 0.15\natomic_ok = 0.10\nleft_next_steps = 0.10\nhuman_score = 0.10\n";
-        let e = err(text);
-        assert_eq!(e.to_string(), "config/rails.toml:4: [utility] weights sum to 0.9, not 1.0");
-        assert_eq!(crate::error::Coded::code(&e), "RAILS_INVALID");
-    }
-
-    #[test]
-    fn weights_within_1e9_are_accepted() {
-        let text = "[paths]\nallow = [\"src/**\"]\n[utility]\nci_pass = 0.3000000001\npath_ok = 0.15\ndiff_ratio = 0.15\natomic_ok = 0.10\nleft_next_steps = 0.10\nhuman_score = 0.20\n";
-        assert!(parse(text, "").is_ok());
-    }
-
-    #[test]
-    fn an_empty_allowlist_is_refused() {
-        assert!(err("[paths]\nallow = []\n").to_string().contains("[paths] allow is empty"));
-    }
-
-    #[test]
-    fn tiers_and_auto_merge_must_lie_inside_the_allowlist() {
-        let e = err("[paths]\nallow = [\"docs/**\"]\n[[trust.tiers]]\nname = \"code\"\npaths = [\"src/**\"]\n");
-        assert!(e.to_string().contains("trust tier \"code\" path \"src/**\" is outside the allowlist"), "{e}");
-        let e = err("[paths]\nallow = [\"src/**\"]\n[gate.auto_merge]\nenabled = true\npaths = [\"**/*.md\"]\n");
-        assert!(e.to_string().contains("[gate.auto_merge] path \"**/*.md\" is outside the allowlist"), "{e}");
-        assert!(
-            parse("[paths]\nallow = [\"docs/**\"]\n[gate.auto_merge]\nenabled = true\npaths = [\"docs/api/**\"]\n", "")
-                .is_ok()
-        );
-    }
-
-    #[test]
-    fn a_paid_provider_needs_caps() {
-        let base = "[paths]\nallow = [\"src/**\"]\n[providers.oa]\nkind = \"openai\"\nurl = \"https://api.openai.com/v1\"\nmodel = \"m\"\n";
-        let e = err(&format!("{base}enabled = true\n"));
-        assert!(e.to_string().contains("is paid"), "{e}");
-        // Disabled by default when paid, so no caps are needed.
-        assert!(!parse(base, "").unwrap().providers["oa"].enabled);
-        // A loopback endpoint is free.
-        let local = "[paths]\nallow = [\"src/**\"]\n[providers.l]\nkind = \"openai\"\nurl = \"http://127.0.0.1:8080/v1\"\nmodel = \"m\"\n";
-        assert!(parse(local, "").unwrap().providers["l"].enabled);
-    }
-
-    #[test]
-    fn a_key_of_another_kind_is_refused() {
-        let e = err("[paths]\nallow = [\"src/**\"]\n[providers.h]\nkind = \"human\"\nurl = \"x\"\n");
-        assert!(e.to_string().contains("key `url` does not apply to kind \"human\""), "{e}");
-    }
-
-    #[test]
-    fn the_protected_set_cannot_be_allowed_away() {
-        let rails = parse("[paths]\nallow = [\"**\"]\n", "").unwrap();
-        for p in [
-            "config/rails.toml",
-            "INTENTS/CURRENT",
-            "golden/a.json",
-            "logs/steps.jsonl",
-            ".ratchet/x",
-            "CODEOWNERS",
-            "a/.Git/HEAD",
-        ] {
-            assert!(rails.paths.is_protected(p), "{p}");
-        }
-    }
-
-    #[test]
-    fn human_gate_cannot_be_switched_off() {
-        assert!(err("[paths]\nallow = [\"src/**\"]\n[gate]\nhuman = false\n").to_string().contains("without a human"));
-    }
-
-    #[test]
-    fn the_checks_own_scripts_count_as_code_but_files_they_read_do_not() {
-        assert_eq!(named_files("sh scripts/check.sh"), ["scripts/check.sh"]);
-        assert_eq!(named_files("./ci/test --fast && make"), ["ci/test"]);
-        assert_eq!(named_files("FOO=1 python3 -u tools/run.py arg"), ["tools/run.py"]);
-        assert_eq!(named_files("timeout 60 bash x.sh; true"), ["x.sh"]);
-        assert!(named_files("grep -q BROKEN docs/guide.md && exit 1; exit 0").is_empty());
-        assert!(named_files("cargo test").is_empty());
-        let rails = parse("[paths]\nallow = [\"**\"]\n[checks]\ncommand = \"sh scripts/check.sh\"\n", "").unwrap();
-        assert!(rails.trust.runs_on_use("scripts/check.sh"));
-        assert!(rails.trust.runs_on_use("tests/test_api.py") && rails.trust.runs_on_use("docs/conftest.py"));
-        assert!(rails.trust.runs_on_use(".github/workflows/ci.yml") && rails.trust.runs_on_use("src/build.rs"));
-        assert!(!rails.trust.runs_on_use("docs/guide.md"));
-    }
-}
+mod tests;

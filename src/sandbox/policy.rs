@@ -138,10 +138,7 @@ impl Policy {
     /// their own network and environment.
     pub fn for_rails(ws: &Workspace, rails: &crate::rails::Rails) -> Policy {
         let home = std::env::var_os("HOME").map(PathBuf::from).filter(|h| h.is_absolute());
-        let writable = rails.sandbox.writable.iter().filter_map(|p| match p.strip_prefix("~") {
-            Ok(rest) => home.as_ref().map(|h| h.join(rest)),
-            Err(_) => Some(p.clone()),
-        });
+        let writable = rails.sandbox.writable_paths(home.as_deref());
         Policy::for_workspace(ws).mode(rails.sandbox.mode).writable(writable)
     }
 

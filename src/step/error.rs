@@ -154,4 +154,18 @@ impl Coded for StepError {
             _ => Exit::Error,
         }
     }
+
+    fn hints(&self) -> Vec<String> {
+        match self {
+            StepError::Rails(e) => e.hints(),
+            other => other.hint().into_iter().collect(),
+        }
+    }
+
+    fn snippet(&self) -> Option<String> {
+        match self {
+            StepError::Rails(e) => e.snippet(),
+            _ => None,
+        }
+    }
 }

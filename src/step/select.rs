@@ -20,6 +20,7 @@ pub fn default_heartbeat() -> rails::Provider {
         enabled: true,
         kind: ProviderKind::Heartbeat { journal: "docs/ratchet-journal.md".into() },
         timeout_s: 30,
+        tier: None,
     }
 }
 
@@ -39,6 +40,11 @@ pub struct Standing {
     pub kind: String,
     pub tier: Option<String>,
     pub tier_index: usize,
+    /// Why the tier is what it is when the rails, not the log, set it:
+    /// "set in rails" (the provider's `tier`), or "the human is Gate 2" (the
+    /// `human` kind is not tier-locked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tier_set: Option<String>,
     pub streak: u32,
     pub stats: ProviderStats,
     pub eligible: bool,
@@ -64,6 +70,11 @@ pub fn standings(
                 kind: cfg.kind.name().to_string(),
                 tier: rails.trust.tiers.get(t.tier).map(|x| x.name.clone()),
                 tier_index: t.tier,
+                tier_set: match (&cfg.kind, rails.trust.granted.get(&cfg.name)) {
+                    (ProviderKind::Human, Some(_)) => Some("the human is Gate 2, not tier-locked".into()),
+                    (_, Some(&g)) if g == t.tier => Some("set in rails".into()),
+                    _ => None,
+                },
                 streak: t.streak,
                 stats: stats.get(&cfg.name).cloned().unwrap_or_default(),
                 eligible: reason.is_none(),

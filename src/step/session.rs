@@ -44,11 +44,15 @@ impl Session {
 
     /// Checks `ws` under a lock the caller already holds.
     pub fn with_lock(ws: &Workspace, lock: WorkspaceLock) -> Result<Session, StepError> {
+        // The rails are parsed before they are checked against their lock:
+        // a hand edit that does not parse is reported as what it is (the
+        // line, the mark, the fix), not only as a tampered file. Nothing
+        // parsed is used unless the lock then matches.
+        let rails = Rails::load(ws)?;
         let locked = rails::check(ws)?;
         crate::timing::mark("rails check");
         let journal = Journal::open(ws)?;
         crate::timing::mark("log open");
-        let rails = Rails::load(ws)?;
         let intent = intent::current(ws)?;
         let repo = ws.repo()?;
         crate::timing::mark("rails and intent");

@@ -1,4 +1,4 @@
-use crate::support::workspace::{Ws, code, json, stderr, stdout};
+use crate::support::workspace::{Setup, Ws, append, code, json, stderr, stdout};
 
 const REORDERING_WEIGHTS: &str =
     "ci_pass = 0.05\npath_ok = 0.15\ndiff_ratio = 0.40\natomic_ok = 0.10\nleft_next_steps = 0.10\nhuman_score = 0.20\n";
@@ -176,7 +176,12 @@ fn unknown_keys_and_bad_weights_are_clear_errors_with_lines() {
     assert_eq!(code(&out), 1);
     insta::assert_snapshot!(stderr(&out), @r"
     error: config/rails.toml:18: unknown key `max_line` in [budget] [RAILS_UNKNOWN_KEY]
+      --> config/rails.toml:18:1
+       |
+    18 | max_line = 120                 # lines added + removed in one patch
+       | ^^^^^^^^ unknown key
     hint: did you mean `max_lines`?
+    hint: or undo the edit: `git checkout -- config/rails.toml` restores the committed rails
     ");
     with_weights(
         &ws,
@@ -279,20 +284,17 @@ fn golden_check_prints_the_table_and_tau() {
 fn sandbox_keys_are_checked_with_their_lines() {
     let ws = Ws::init();
     let text = ws.read("config/rails.toml");
+    let git_dir = format!("writable = [{:?}]", ws.path(".git/hooks").display().to_string());
     let cases: [(&str, &str, &str); 5] = [
-        ("mode = \"on\"", "mode = \"maybe\"", "[sandbox] mode is \"maybe\""),
-        ("writable = []", "writable = [\"cache\"]", "neither absolute nor under ~/"),
-        ("writable = []", "writable = [\"/work/repo/.git\"]", "names .git, which children may never write"),
+        ("mode = \"on\"", "mode = \"maybe\"", "[RAILS_INVALID]"),
+        ("writable = []", "writable = [\"cache\"]", "[RAILS_INVALID]"),
+        ("writable = []", &git_dir, "[RAILS_UNWRITABLE_PATH]"),
         (
-            "env = []                        # variables",
-            "env = [\"AWS_SECRET_ACCESS_KEY\"] # variables",
-            "looks like a secret",
+            "env = []                        # more",
+            "env = [\"AWS_SECRET_ACCESS_KEY\"] # more",
+            "[RAILS_SECRET_TO_CHECKS]",
         ),
-        (
-            "env = []                        # e.g.",
-            "env = [\"NOT A NAME\"] # e.g.",
-            "not an environment variable's name",
-        ),
+        ("env = []                           # variables", "env = [\"NOT A NAME\"] # variables", "[RAILS_INVALID]"),
     ];
     for (from, to, says) in cases {
         assert!(text.contains(from), "the template has {from:?}");
@@ -300,10 +302,170 @@ fn sandbox_keys_are_checked_with_their_lines() {
         let out = ws.run(&["golden", "check"]);
         assert_eq!(code(&out), 1, "{to}");
         let err = stderr(&out);
-        assert!(err.contains(says) && err.contains("[RAILS_INVALID]") && err.contains("hint:"), "{to}: {err}");
+        assert!(err.contains(says) && err.contains("hint:"), "{to}: {err}");
         let line = text[..text.find(from).unwrap()].lines().count() + 1;
         assert!(err.contains(&format!("config/rails.toml:{line}:")), "{to} names its line {line}: {err}");
     }
     ws.write("config/rails.toml", &text);
     assert_eq!(code(&ws.run(&["golden", "check"])), 0);
+}
+
+/// The rails text with `old` replaced by `new` (which must be there).
+fn edited(ws: &Ws, old: &str, new: &str) {
+    let text = ws.read("config/rails.toml");
+    assert!(text.contains(old), "{old:?} is not in the rails");
+    ws.write("config/rails.toml", &text.replacen(old, new, 1));
+}
+
+#[test]
+fn a_hand_edit_that_does_not_parse_is_reported_by_every_command_with_its_line() {
+    let ws = Ws::looped(Setup::default());
+    edited(&ws, "max_lines = 120", "max_line = 120");
+    let line = ws.read("config/rails.toml").lines().position(|l| l.starts_with("max_line =")).unwrap() + 1;
+    let expect = format!("config/rails.toml:{line}: unknown key `max_line` in [budget] [RAILS_UNKNOWN_KEY]");
+    let mark = format!("{line} | max_line = 120");
+    for args in [
+        &["rails", "check"][..],
+        &["step"],
+        &["step", "--provider", "heartbeat"],
+        &["heartbeat"],
+        &["status"],
+        &["context"],
+        &["revert", "s1"],
+        &["golden", "check"],
+        &["patch", "check", "/dev/null"],
+    ] {
+        let out = ws.run(args);
+        let err = stderr(&out);
+        assert_eq!(code(&out), 1, "{args:?}: {err}");
+        assert!(err.contains(&expect), "{args:?}: {err}");
+        assert!(err.contains(&mark) && err.contains("^^^^^^^^ unknown key"), "{args:?}: {err}");
+        assert!(err.contains("hint: did you mean `max_lines`?"), "{args:?}: {err}");
+        assert!(err.contains("`git checkout -- config/rails.toml`"), "{args:?}: {err}");
+        assert!(!err.contains("RAILS_TAMPERED"), "{args:?}: the parse error is shown as itself: {err}");
+    }
+    // `rails check` still names what changed, on stdout.
+    assert!(stdout(&ws.run(&["rails", "check"])).contains("changed  config/rails.toml"));
+    // The commands that need a terminal report it there.
+    for args in [&["approve", "s1"][..], &["review"]] {
+        let mut p = ws.pty(args);
+        p.exp_string(&expect).unwrap();
+        p.exp_string("did you mean `max_lines`?").unwrap();
+        p.exp_eof().unwrap();
+    }
+    // With --json, the snippet and both next actions are in the error.
+    let j = json(&ws.run(&["--json", "step"]));
+    assert_eq!(j["code"], "RAILS_UNKNOWN_KEY");
+    assert_eq!(j["nextAction"], "did you mean `max_lines`?");
+    assert!(j["snippet"].as_str().unwrap().contains(&mark), "{j}");
+    assert_eq!(j["hints"].as_array().unwrap().len(), 2);
+    // Nothing ran: the log holds no step, and the tree is as it was.
+    assert!(ws.entries().iter().all(|e| e["kind"] != "step"));
+    // Undone as the hint says, the loop runs again.
+    ws.git(&["checkout", "--", "config/rails.toml"]);
+    assert_eq!(code(&ws.run(&["rails", "check"])), 0);
+    assert_eq!(code(&ws.run(&["step", "--provider", "heartbeat"])), 0);
+}
+
+#[test]
+fn a_syntax_error_and_a_broken_rule_are_shown_with_their_line_and_mark() {
+    let ws = Ws::looped(Setup::default());
+    edited(&ws, "max_lines = 120", "max_lines 120");
+    let out = ws.run(&["step"]);
+    assert_eq!(code(&out), 1);
+    let err = stderr(&out);
+    assert!(err.contains("config/rails.toml:18: ") && err.contains("[RAILS_INVALID]"), "{err}");
+    assert!(err.contains("--> config/rails.toml:18:11") && err.contains("18 | max_lines 120"), "{err}");
+    assert!(err.contains("hint: fix the TOML syntax at that line"), "{err}");
+    ws.git(&["checkout", "--", "config/rails.toml"]);
+    edited(&ws, "human = true", "human = false");
+    let out = ws.run(&["heartbeat"]);
+    let err = stderr(&out);
+    assert_eq!(code(&out), 1, "{err}");
+    assert!(err.contains("[gate] human = false would let patches merge without a human [RAILS_INVALID]"), "{err}");
+    assert!(err.contains("| human = false") && err.contains("^^^^^ here"), "{err}");
+    // A control character in the edit reaches the terminal escaped.
+    ws.git(&["checkout", "--", "config/rails.toml"]);
+    edited(&ws, "max_lines = 120", "max_lines = \"\x1b[2J\"");
+    let err = stderr(&ws.run(&["status"]));
+    assert!(!err.contains('\x1b') && err.contains("\\e[2J"), "{err}");
+}
+
+/// A loop workspace whose `self` provider is granted `tier`, if any.
+fn granted(tier: Option<&'static str>) -> Ws {
+    let edit: fn(String) -> String = match tier {
+        None => |r| r,
+        Some("code") => |r| r.replace("# tier = \"docs\"", "tier = \"code\""),
+        Some(_) => unreachable!(),
+    };
+    Ws::looped(Setup { rails_edit: Some(edit), ..Setup::default() })
+}
+
+#[test]
+fn a_starting_tier_in_the_rails_lets_a_code_patch_through_gate_1_on_the_first_step() {
+    let code_patch = append("src/lib.rs", "// more\n");
+    // Without a grant, the first step's code patch is tier-locked.
+    let ws = granted(None);
+    ws.answer(1, &code_patch);
+    let r = json(&ws.run(&["--json", "step", "--provider", "self"]));
+    assert_eq!(r["outcome"], "rejected", "{r}");
+    assert!(ws.last()["detail"].as_str().unwrap().starts_with("TIER_LOCKED"), "{r}");
+    // With `tier = "code"`, the same patch passes Gate 1 and waits for a human.
+    let ws = granted(Some("code"));
+    let init = ws.entries().into_iter().find(|e| e["kind"] == "rails").unwrap();
+    assert_eq!(init["granted_tiers"]["self"], "code", "the grant is logged with the rails: {init}");
+    let status = json(&ws.run(&["--json", "status"]));
+    let me = status["providers"].as_array().unwrap().iter().find(|p| p["name"] == "self").unwrap().clone();
+    assert_eq!((me["tier"].as_str(), me["tier_set"].as_str()), (Some("code"), Some("set in rails")), "{me}");
+    assert!(stdout(&ws.run(&["status"])).contains("self is at tier code: set in rails"));
+    ws.answer(1, &code_patch);
+    let r = json(&ws.run(&["--json", "step", "--provider", "self"]));
+    assert_eq!(r["outcome"], "pending", "{r}");
+    let step = ws.last();
+    assert!(step["gate1"].to_string().contains("rule:tier"), "{step}");
+    assert!(!step.to_string().contains("TIER_LOCKED"), "{step}");
+    // The context tells the provider its tier.
+    let c = json(&ws.run(&["--json", "context", "--provider", "self"]));
+    assert_eq!(c["rails"]["tier"], "code");
+}
+
+#[test]
+fn a_grant_must_name_a_tier_and_is_accepted_like_any_rails_change() {
+    let ws = granted(None);
+    edited(&ws, "# tier = \"docs\"", "tier = \"kode\"");
+    let out = ws.run(&["rails", "check"]);
+    let err = stderr(&out);
+    assert_eq!(code(&out), 1, "{err}");
+    assert!(err.contains("provider \"self\": tier \"kode\" names no [[trust.tiers]] entry [RAILS_INVALID]"), "{err}");
+    assert!(err.contains("hint: use one of: docs, tests, code"), "{err}");
+    // A valid grant is a rails change like any other: tampered until accepted.
+    ws.git(&["checkout", "--", "config/rails.toml"]);
+    edited(&ws, "# tier = \"docs\"", "tier = \"code\"");
+    let out = ws.run(&["step", "--provider", "self"]);
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    let mut p = ws.pty(&["rails", "accept"]);
+    p.exp_string("+tier = \"code\"").unwrap();
+    p.exp_string("Accept these rails").unwrap();
+    p.send_line("y").unwrap();
+    p.exp_eof().unwrap();
+    let accepted = ws.last();
+    assert_eq!(accepted["kind"], "rails");
+    assert_eq!(accepted["granted_tiers"]["self"], "code", "{accepted}");
+}
+
+#[test]
+fn the_human_at_the_terminal_is_not_tier_locked() {
+    let ws = Ws::looped(Setup::default());
+    ws.write("../code.json", &append("src/lib.rs", "// by hand\n"));
+    let r = json(&ws.run(&["--json", "step", "--provider", "human", "--patch", "../code.json"]));
+    assert_eq!(r["outcome"], "pending", "{r}");
+    assert!(!ws.last().to_string().contains("TIER_LOCKED"));
+    // The same patch from a command provider in the first tier is refused.
+    ws.answer(1, &append("src/lib.rs", "// by the agent\n"));
+    let r = json(&ws.run(&["--json", "step", "--provider", "self"]));
+    assert_eq!(r["outcome"], "rejected", "{r}");
+    let status = json(&ws.run(&["--json", "status"]));
+    let human = status["providers"].as_array().unwrap().iter().find(|p| p["name"] == "human").unwrap().clone();
+    assert_eq!(human["tier"], "code", "{human}");
+    assert!(human["tier_set"].as_str().unwrap().contains("Gate 2"), "{human}");
 }
