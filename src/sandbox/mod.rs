@@ -79,7 +79,7 @@ mod workdir;
 use std::path::PathBuf;
 use std::process::Command;
 
-pub use policy::{DEFAULT_SECRETS, Mode, Policy};
+pub use policy::{DEFAULT_SECRETS, Mode, Overlay, Policy};
 pub use probe::{Support, missing_up_front, probe, probe_now};
 
 use crate::error::Coded;
