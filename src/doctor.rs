@@ -211,6 +211,7 @@ fn providers(ws: &Workspace, rails: &Rails, history: &History, opts: Options) ->
         step_id: "doctor".into(),
         cancel: Default::default(),
         allowance: None,
+        workspace: None,
     };
     for cfg in crate::step::configured(rails) {
         let name = format!("provider {}", cfg.name);

@@ -44,6 +44,7 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
         step_id: String::new(),
         cancel: Default::default(),
         allowance: None,
+        workspace: None,
     };
     let standings = step::standings(&rails_cfg, &history, &env_, now);
     let watchdog = crate::watchdog::reading(&history, &rails_cfg.watchdog, now);

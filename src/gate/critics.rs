@@ -165,6 +165,7 @@ pub fn gate(
         step_id: String::new(),
         cancel: Default::default(),
         allowance: None,
+        workspace: None,
     };
     ask_all(rails, history, proposer, &review, &env, hooks, now)
 }

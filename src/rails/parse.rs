@@ -229,6 +229,8 @@ struct TomlProvider {
     usd_per_1k_input: Option<f64>,
     usd_per_1k_output: Option<f64>,
     journal: Option<String>,
+    network: Option<bool>,
+    env: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -740,17 +742,20 @@ impl Validator<'_> {
             ("usd_per_1k_input", p.usd_per_1k_input.is_some()),
             ("usd_per_1k_output", p.usd_per_1k_output.is_some()),
             ("journal", p.journal.is_some()),
+            ("network", p.network.is_some()),
+            ("env", p.env.is_some()),
         ];
         let allowed: &[&str] = match p.kind.as_str() {
             "command" => &["command"],
             "human" => &[],
             "ollama" | "openai" => super::model::KEYS,
             "heartbeat" => &["journal"],
+            "agent" => &["command", "network", "env", "max_usd_per_day", "max_calls_per_day"],
             other => {
                 return Err(self.invalid(
                     span,
                     format!("provider {name:?} has unknown kind {other:?}"),
-                    "use one of: command, human, ollama, openai, heartbeat",
+                    "use one of: command, agent, human, ollama, openai, heartbeat",
                 ));
             }
         };
@@ -829,6 +834,47 @@ impl Validator<'_> {
                     }
                 }
                 (ProviderKind::Heartbeat { journal }, true)
+            }
+            "agent" => {
+                let argv = p.command.unwrap_or_default();
+                if argv.is_empty() || argv[0].trim().is_empty() {
+                    return Err(self.invalid(
+                        span,
+                        format!("provider {name:?} of kind \"agent\" needs a non-empty `command`"),
+                        "set command = [\"claude\", \"-p\", \"{task}\", \"--output-format\", \"json\"], say",
+                    ));
+                }
+                let env = p.env.unwrap_or_default();
+                let is_name = |v: &str| {
+                    v.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                        && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                };
+                if let Some(bad) = env.iter().find(|v| !is_name(v)) {
+                    return Err(self.invalid(
+                        span,
+                        format!("provider {name:?}: env entry {bad:?} is not an environment variable name"),
+                        "list names only, such as env = [\"ANTHROPIC_API_KEY\"]",
+                    ));
+                }
+                let caps = match (p.max_usd_per_day, p.max_calls_per_day) {
+                    (None, None) => None,
+                    (usd, calls) => {
+                        if usd.is_some_and(|u| !u.is_finite() || u < 0.0) {
+                            return Err(self.invalid(
+                                span,
+                                format!("provider {name:?}: max_usd_per_day must be a number of at least 0"),
+                                "set max_usd_per_day = 2.0, say",
+                            ));
+                        }
+                        Some(Caps {
+                            max_usd_per_day: usd.unwrap_or(f64::INFINITY),
+                            max_calls_per_day: calls.unwrap_or(u32::MAX),
+                            usd_per_1k_input: 0.0,
+                            usd_per_1k_output: 0.0,
+                        })
+                    }
+                };
+                (ProviderKind::Agent { argv, network: p.network.unwrap_or(false), env, caps }, true)
             }
             _ => unreachable!("kinds were checked above"),
         };

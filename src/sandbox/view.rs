@@ -189,9 +189,11 @@ pub fn plan(h: &Host) -> Result<View, SandboxError> {
             return Err(policy(&keep.path, "lies in /dev or /proc, which the sandbox rebuilds".into()));
         }
     }
-    // HOME is kept unless it holds a private directory (HOME=/tmp in some CI).
+    // HOME is kept unless it holds a private directory (HOME=/tmp in some CI),
+    // or is kept writable already.
     if let Some(home) = &h.home {
-        if !h.private.iter().any(|r| r.path.starts_with(home)) {
+        let writable = h.writable.iter().any(|(w, _)| home.starts_with(w));
+        if !writable && !h.private.iter().any(|r| r.path.starts_with(home)) {
             keeps.push(Keep { path: home.clone(), kind: Kind::Dir, writable: false });
         }
     }

@@ -1,6 +1,7 @@
 //! End-to-end tests of the `ratchet` binary: one integration binary, one
 //! module per area.
 
+mod agent_kind;
 mod agents;
 mod architecture;
 mod attacks;

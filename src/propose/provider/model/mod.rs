@@ -337,6 +337,7 @@ mod tests {
             step_id: "s1".into(),
             cancel: Cancel::default(),
             allowance: Some(super::super::Allowance { calls, usd }),
+            workspace: None,
         }
     }
 
