@@ -297,3 +297,130 @@ fn ratchet_killed_while_the_agent_runs_is_recovered_by_the_next_command() {
     assert_eq!(after, expected);
     ws.assert_log_verifies();
 }
+
+// ------------------------------------------------- command kind: wrapped JSON
+
+const FENCED_PROPOSAL: &str = r#"{"rationale":"Continue the guide.","patch":{"op":"append","path":"docs/guide.md","content":"line three\n"},"next_steps":["more"]}"#;
+
+#[test]
+fn a_command_answer_in_one_code_fence_or_amid_prose_is_taken_and_logged_as_such() {
+    for (answer, how) in [
+        (format!("Here is the proposal:\n\n```json\n{FENCED_PROPOSAL}\n```\n"), "fenced"),
+        (format!("Sure. {FENCED_PROPOSAL} Hope this helps!"), "embedded"),
+    ] {
+        let ws = Ws::looped(Setup { auto_merge: true, ..Setup::default() });
+        ws.answer_script(1, &format!("cat <<'EOF'\n{answer}\nEOF\n"));
+        let out = ws.run(&["--json", "step", "--provider", "self"]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        assert_eq!(json(&out)["outcome"], "merged", "{how}: {}", stdout(&out));
+        assert_eq!(ws.last()["extracted"], how);
+        assert_eq!(ws.read("docs/guide.md"), format!("{GUIDE}line three\n"));
+    }
+    // Bare JSON records nothing.
+    let ws = Ws::looped(Setup { auto_merge: true, ..Setup::default() });
+    ws.answer(1, FENCED_PROPOSAL);
+    let out = ws.run(&["--json", "step", "--provider", "self"]);
+    assert_eq!(json(&out)["outcome"], "merged");
+    assert!(ws.last().get("extracted").is_none());
+}
+
+#[test]
+fn two_fences_or_two_objects_stay_invalid_output() {
+    let other = FENCED_PROPOSAL.replace("line three", "line four");
+    for answer in [
+        format!("```json\n{FENCED_PROPOSAL}\n```\nor\n```json\n{other}\n```\n"),
+        format!("Either {FENCED_PROPOSAL} or {other}."),
+        "I would rather not.".to_string(),
+    ] {
+        let ws = Ws::looped(Setup { auto_merge: true, ..Setup::default() });
+        ws.answer_script(1, &format!("cat <<'EOF'\n{answer}\nEOF\n"));
+        let out = ws.run(&["--json", "step", "--provider", "self"]);
+        let report = json(&out);
+        assert_eq!(
+            (report["outcome"].as_str(), report["reason"].as_str()),
+            (Some("failed"), Some("provider_invalid_output")),
+            "{answer}"
+        );
+        assert_eq!(ws.read("docs/guide.md"), GUIDE);
+    }
+}
+
+// ------------------------------------------------- the recipes of docs/providers.md
+
+/// A repository made a workspace by `ratchet init --provider NAME`, the
+/// fake of that agent on PATH under its real name (outside /tmp, which the
+/// sandbox replaces).
+fn recipe_ws(name: &str) -> (Ws, tempfile::TempDir) {
+    let ws = Ws::new();
+    ws.write("docs/guide.md", GUIDE);
+    ws.git(&["add", "-A"]);
+    ws.git(&["commit", "-q", "-m", "docs"]);
+    let out = ws.run(&["init", "--provider", name]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    ws.git(&["add", "-A"]);
+    ws.git(&["commit", "-q", "-m", "ratchet init"]);
+    let bin = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    std::os::unix::fs::symlink(fakes().join(format!("fake-{name}")), bin.path().join(name)).unwrap();
+    (ws, bin)
+}
+
+fn recipe_step(ws: &Ws, bin: &Path, name: &str) -> serde_json::Value {
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let out = ws
+        .cmd(&["--json", "step", "--provider", name])
+        .env("PATH", path)
+        .env("ANTHROPIC_API_KEY", "sk-test")
+        .env("CODEX_API_KEY", "sk-test")
+        .env("OPENAI_API_KEY", "sk-test")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{name}: {}{}", stdout(&out), stderr(&out));
+    json(&out)
+}
+
+#[test]
+fn each_recipe_runs_its_agent_and_yields_one_pending_proposal() {
+    for name in ["claude", "codex", "aider", "gptme"] {
+        let (ws, bin) = recipe_ws(name);
+        let before = user_state(&ws);
+        let report = recipe_step(&ws, bin.path(), name);
+        // The template has no auto-merge and nobody is at a terminal.
+        assert_eq!(report["outcome"], "pending", "{name}: {report}");
+        let e = ws.last();
+        assert_eq!((e["proposal"]["op"].as_str(), e["proposal"]["path"].as_str()), (Some("append"), Some("docs/guide.md")));
+        assert!(!e["proposal"]["rationale"].as_str().unwrap().is_empty(), "{name}: {e}");
+        assert_eq!(user_state(&ws), before, "{name}: the agent touched the user's tree");
+        assert_no_scratch(&ws);
+        match name {
+            "claude" => {
+                assert_eq!(e["proposal"]["rationale"], "I appended a line to docs/guide.md to continue the guide.");
+                assert_eq!(e["cost"]["usd"], 0.0123);
+                assert_eq!((e["cost"]["input_tokens"].as_u64(), e["cost"]["output_tokens"].as_u64()), (Some(2312), Some(45)));
+            }
+            "codex" => {
+                assert_eq!(e["proposal"]["rationale"], "Appended a line to docs/guide.md.");
+                assert_eq!((e["cost"]["input_tokens"].as_u64(), e["cost"]["output_tokens"].as_u64()), (Some(2400), Some(80)));
+            }
+            "aider" => assert!(e["proposal"]["rationale"].as_str().unwrap().contains("Applied edit to docs/guide.md")),
+            _ => assert!(e["proposal"]["rationale"].as_str().unwrap().contains("I appended a line")),
+        }
+        assert_eq!(e["cost"]["calls"], 1);
+    }
+}
+
+#[test]
+fn the_script_recipe_is_a_command_provider() {
+    let ws = Ws::new();
+    ws.write("docs/guide.md", GUIDE);
+    ws.write("scripts/propose.sh", &format!("#!/bin/sh\ncat > /dev/null\necho 'My proposal:'\nprintf '%s\\n' '{FENCED_PROPOSAL}'\n"));
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(ws.path("scripts/propose.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    ws.git(&["add", "-A"]);
+    ws.git(&["commit", "-q", "-m", "docs"]);
+    assert_eq!(code(&ws.run(&["init", "--provider", "script"])), 0);
+    ws.git(&["add", "-A"]);
+    ws.git(&["commit", "-q", "-m", "ratchet init"]);
+    let out = ws.run(&["--json", "step", "--provider", "script"]);
+    assert_eq!(json(&out)["outcome"], "pending", "{}", ws.last());
+    assert_eq!(ws.last()["extracted"], "embedded");
+}
