@@ -314,7 +314,8 @@ fn write_new(path: &Path, text: &str) -> Result<(), IoError> {
 /// Adds the local-state lines to the repository's `.gitignore`.
 fn ignore_local_state(ws: &Workspace, more: &[&str]) -> Result<Vec<String>, IoError> {
     let prefix = if ws.home_rel().is_empty() { String::new() } else { format!("/{}", ws.home_rel()) };
-    let mut wanted = vec![format!("{prefix}/.ratchet/"), format!("{prefix}/logs/*"), format!("!{prefix}/logs/README.md")];
+    let mut wanted =
+        vec![format!("{prefix}/.ratchet/"), format!("{prefix}/logs/*"), format!("!{prefix}/logs/README.md")];
     wanted.extend(more.iter().map(|m| m.to_string()));
     let path = ws.root().join(".gitignore");
     let existing = match std::fs::read_to_string(&path) {

@@ -387,7 +387,10 @@ fn each_recipe_runs_its_agent_and_yields_one_pending_proposal() {
         // The template has no auto-merge and nobody is at a terminal.
         assert_eq!(report["outcome"], "pending", "{name}: {report}");
         let e = ws.last();
-        assert_eq!((e["proposal"]["op"].as_str(), e["proposal"]["path"].as_str()), (Some("append"), Some("docs/guide.md")));
+        assert_eq!(
+            (e["proposal"]["op"].as_str(), e["proposal"]["path"].as_str()),
+            (Some("append"), Some("docs/guide.md"))
+        );
         assert!(!e["proposal"]["rationale"].as_str().unwrap().is_empty(), "{name}: {e}");
         assert_eq!(user_state(&ws), before, "{name}: the agent touched the user's tree");
         assert_no_scratch(&ws);
@@ -395,11 +398,17 @@ fn each_recipe_runs_its_agent_and_yields_one_pending_proposal() {
             "claude" => {
                 assert_eq!(e["proposal"]["rationale"], "I appended a line to docs/guide.md to continue the guide.");
                 assert_eq!(e["cost"]["usd"], 0.0123);
-                assert_eq!((e["cost"]["input_tokens"].as_u64(), e["cost"]["output_tokens"].as_u64()), (Some(2312), Some(45)));
+                assert_eq!(
+                    (e["cost"]["input_tokens"].as_u64(), e["cost"]["output_tokens"].as_u64()),
+                    (Some(2312), Some(45))
+                );
             }
             "codex" => {
                 assert_eq!(e["proposal"]["rationale"], "Appended a line to docs/guide.md.");
-                assert_eq!((e["cost"]["input_tokens"].as_u64(), e["cost"]["output_tokens"].as_u64()), (Some(2400), Some(80)));
+                assert_eq!(
+                    (e["cost"]["input_tokens"].as_u64(), e["cost"]["output_tokens"].as_u64()),
+                    (Some(2400), Some(80))
+                );
             }
             "aider" => assert!(e["proposal"]["rationale"].as_str().unwrap().contains("Applied edit to docs/guide.md")),
             _ => assert!(e["proposal"]["rationale"].as_str().unwrap().contains("I appended a line")),
@@ -412,7 +421,10 @@ fn each_recipe_runs_its_agent_and_yields_one_pending_proposal() {
 fn the_script_recipe_is_a_command_provider() {
     let ws = Ws::new();
     ws.write("docs/guide.md", GUIDE);
-    ws.write("scripts/propose.sh", &format!("#!/bin/sh\ncat > /dev/null\necho 'My proposal:'\nprintf '%s\\n' '{FENCED_PROPOSAL}'\n"));
+    ws.write(
+        "scripts/propose.sh",
+        &format!("#!/bin/sh\ncat > /dev/null\necho 'My proposal:'\nprintf '%s\\n' '{FENCED_PROPOSAL}'\n"),
+    );
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(ws.path("scripts/propose.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
     ws.git(&["add", "-A"]);
