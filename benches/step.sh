@@ -11,6 +11,9 @@
 # baseline: `git apply` of the same 5-line patch, then `git add` + `git commit`.
 # A third row runs the same step with `[sandbox] mode = "off"`, to show what
 # confining the provider and the checks costs (two sandboxed children a step).
+# agent row: a no-op stub agent (`true`) through the `agent` kind: scratch
+# place, overlay, sandbox, the agent, reading its (empty) changes, a `noop`
+# entry; plus where its time goes (RATCHET_TIMINGS: "agent scratch", "agent ran").
 # Needs hyperfine (apt-get install hyperfine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,6 +56,14 @@ write_rails "$work/agent.sh" "$work/ratchet-off/config/rails.toml"
 sed -i 's/^mode = "on"/mode = "off"/' "$work/ratchet-off/config/rails.toml"
 grep -q '^mode = "off"' "$work/ratchet-off/config/rails.toml"
 (cd "$work/ratchet-off" && "$RATCHET" -q init > /dev/null && git add -A && git commit -qm "ratchet init")
+# The agent workspace: a no-op stub agent through the `agent` kind.
+make_repo "$work/agent"
+mkdir -p "$work/agent/config"
+write_rails "$work/agent.sh" "$work/agent/config/rails.toml"
+printf '\n[providers.stub]\nkind = "agent"\ncommand = ["true"]\n' >> "$work/agent/config/rails.toml"
+(cd "$work/agent" && "$RATCHET" -q init > /dev/null && git add -A && git commit -qm "ratchet init")
+(cd "$work/agent" && "$RATCHET" --json step --provider stub | grep -q '"outcome": "noop"') || {
+  echo "the agent step was not a noop" >&2; exit 1; }
 
 # The bare-git baseline.
 make_repo "$work/git"
@@ -67,6 +78,11 @@ hyperfine --style basic --warmup 2 --runs "$RUNS" --export-json "$work/step.json
   -n "ratchet step, sandbox off" "cd $work/ratchet-off && $RATCHET -q step --provider self" \
   -n "git apply+add+commit" "cd $work/git && $APPLY && git add docs/notes.md && git commit -qm step"
 hyperfine --style basic --warmup 3 --runs "$RUNS" -n "ratchet status" "cd $work/ratchet && $RATCHET status"
+hyperfine --style basic --warmup 2 --runs "$RUNS" --export-json "$work/agent.json" \
+  -n "ratchet step (agent kind, no-op agent)" "cd $work/agent && $RATCHET -q step --provider stub" \
+  -n "git apply+add+commit" "cd $work/git && $APPLY && git add docs/notes.md && git commit -qm step"
+echo "where an agent step's time goes (ms since the previous mark):"
+(cd "$work/agent" && RATCHET_TIMINGS=1 "$RATCHET" -q step --provider stub 2>&1 >/dev/null | grep -E 'context|agent|propose|total' || true)
 
 python3 - "$work/step.json" <<'PY'
 import json, statistics, sys
@@ -74,5 +90,11 @@ r = {x["command"]: statistics.median(x["times"]) for x in json.load(open(sys.arg
 s, o, g = r["ratchet step"], r["ratchet step, sandbox off"], r["git apply+add+commit"]
 print(f"median: ratchet step {s*1000:.1f} ms, git baseline {g*1000:.1f} ms, ratio {s/g:.2f} (target <= 1.5)")
 print(f"median: sandbox off {o*1000:.1f} ms, ratio {o/g:.2f}; the sandbox costs {(s-o)*1000:.1f} ms a step")
+PY
+python3 - "$work/agent.json" <<'PY'
+import json, statistics, sys
+r = {x["command"]: statistics.median(x["times"]) for x in json.load(open(sys.argv[1]))["results"]}
+a, g = r["ratchet step (agent kind, no-op agent)"], r["git apply+add+commit"]
+print(f"median: ratchet agent step {a*1000:.1f} ms, git baseline {g*1000:.1f} ms, ratio {a/g:.2f}")
 PY
 (cd "$work/ratchet" && "$RATCHET" log verify)

@@ -242,6 +242,7 @@ fn providers(ws: &Workspace, rails: &Rails, history: &History, opts: Options) ->
         cancel: Default::default(),
         allowance: None,
         sandbox: crate::sandbox::Policy::for_rails(ws, rails),
+        workspace: None,
     };
     for cfg in crate::step::configured(rails) {
         let name = format!("provider {}", cfg.name);

@@ -426,6 +426,7 @@ pub(crate) mod tests {
             reason: None,
             detail: None,
             target: None,
+            extracted: None,
         }
     }
 

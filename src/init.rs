@@ -55,6 +55,114 @@ impl Coded for InitError {
     }
 }
 
+/// A provider block `ratchet init --provider NAME` adds to the rails it
+/// writes: a tested recipe for a coding agent (docs/providers.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recipe {
+    Claude,
+    Codex,
+    Aider,
+    Gptme,
+    Script,
+}
+
+impl Recipe {
+    pub const NAMES: [&'static str; 5] = ["claude", "codex", "aider", "gptme", "script"];
+
+    pub fn parse(name: &str) -> Option<Recipe> {
+        Some(match name {
+            "claude" => Recipe::Claude,
+            "codex" => Recipe::Codex,
+            "aider" => Recipe::Aider,
+            "gptme" => Recipe::Gptme,
+            "script" => Recipe::Script,
+            _ => return None,
+        })
+    }
+
+    /// The `[providers.NAME]` block, with comments.
+    pub fn block(self) -> &'static str {
+        match self {
+            Recipe::Claude => CLAUDE,
+            Recipe::Codex => CODEX,
+            Recipe::Aider => AIDER,
+            Recipe::Gptme => GPTME,
+            Recipe::Script => SCRIPT,
+        }
+    }
+
+    /// Lines `.gitignore` needs so that the agent's own files in its scratch
+    /// place are dropped rather than proposed.
+    pub fn ignores(self) -> &'static [&'static str] {
+        match self {
+            Recipe::Aider => &[".aider*"],
+            _ => &[],
+        }
+    }
+}
+
+const CLAUDE: &str = r#"
+# Claude Code (npm install -g @anthropic-ai/claude-code), headless: -p runs one
+# task and exits; --output-format json gives ratchet the final message and
+# the cost. It runs in a scratch copy of this tree with a fresh HOME, so it
+# authenticates by ANTHROPIC_API_KEY. Edits are accepted without asking.
+[providers.claude]
+kind = "agent"
+command = ["claude", "-p", "{task}", "--output-format", "json", "--permission-mode", "acceptEdits", "--allowedTools", "Read,Edit,Write,Glob,Grep,Bash(git diff:*)"]
+network = true
+env = ["ANTHROPIC_API_KEY"]
+timeout_s = 900
+max_usd_per_day = 5.0
+"#;
+
+const CODEX: &str = r#"
+# Codex CLI (npm install -g @openai/codex), non-interactive: `codex exec`
+# runs one task and exits; --json prints events (the last agent message and
+# the token usage are read from them). --full-auto lets it write in its
+# working directory, the scratch copy ratchet gives it.
+[providers.codex]
+kind = "agent"
+command = ["codex", "exec", "--json", "--full-auto", "{task}"]
+network = true
+env = ["CODEX_API_KEY", "OPENAI_API_KEY"]
+timeout_s = 900
+max_calls_per_day = 50
+"#;
+
+const AIDER: &str = r#"
+# aider (python -m pip install aider-install && aider-install), scripted:
+# --message runs one instruction and exits. Its chat history goes to the
+# sandbox's private /tmp; `.aider*` is git-ignored so its caches are dropped.
+[providers.aider]
+kind = "agent"
+command = ["aider", "--message", "{task}", "--yes-always", "--no-auto-commits", "--no-gitignore", "--no-check-update", "--no-analytics", "--chat-history-file", "/tmp/aider.chat.history.md", "--input-history-file", "/tmp/aider.input.history"]
+network = true
+env = ["ANTHROPIC_API_KEY", "OPENAI_API_KEY"]
+timeout_s = 900
+max_calls_per_day = 50
+"#;
+
+const GPTME: &str = r#"
+# gptme (pipx install gptme), non-interactive: runs the prompt, confirms its
+# own tool calls (--no-confirm) and exits.
+[providers.gptme]
+kind = "agent"
+command = ["gptme", "--non-interactive", "--no-confirm", "{task}"]
+network = true
+env = ["ANTHROPIC_API_KEY", "OPENAI_API_KEY"]
+timeout_s = 900
+max_calls_per_day = 50
+"#;
+
+const SCRIPT: &str = r#"
+# A plain script of your own: it reads the context JSON on stdin and prints
+# one proposal JSON on stdout (one fenced or embedded in prose is accepted).
+[providers.script]
+kind = "command"
+command = ["./scripts/propose.sh"]
+timeout_s = 300
+"#;
+
 /// What `init` did.
 #[derive(Debug, Default, serde::Serialize)]
 pub struct Report {
@@ -66,6 +174,8 @@ pub struct Report {
     pub ignored: Vec<String>,
     /// The rails version now locked.
     pub rails: String,
+    /// `--provider` was given but the rails existed, so no block was added.
+    pub provider_skipped: bool,
 }
 
 impl Report {
@@ -139,6 +249,12 @@ pub fn rails_text(root: &Path) -> (String, String) {
 
 /// Creates whatever the workspace lacks.
 pub fn init(ws: &Workspace) -> Result<Report, InitError> {
+    init_with(ws, None)
+}
+
+/// [`init`], adding `recipe`'s provider block to the rails it writes (an
+/// existing `config/rails.toml` is never touched: `provider_skipped` says so).
+pub fn init_with(ws: &Workspace, recipe: Option<Recipe>) -> Result<Report, InitError> {
     let mut report = Report::default();
     let home = ws.home();
     for dir in ["config", "intents", "golden", "logs"] {
@@ -148,8 +264,12 @@ pub fn init(ws: &Workspace) -> Result<Report, InitError> {
         }
     }
     let rails_path = ws.rails_toml();
+    report.provider_skipped = recipe.is_some() && rails_path.exists();
     if !rails_path.exists() {
-        let (text, checks) = rails_text(ws.root());
+        let (mut text, checks) = rails_text(ws.root());
+        if let Some(r) = recipe {
+            text.push_str(r.block());
+        }
         write_new(&rails_path, &text)?;
         report.created.push(ws.rel("config/rails.toml"));
         report.checks = Some(checks);
@@ -169,7 +289,7 @@ pub fn init(ws: &Workspace) -> Result<Report, InitError> {
     let state = ws.state_dir();
     std::fs::create_dir_all(&state).io("create", &state)?;
 
-    report.ignored = ignore_local_state(ws)?;
+    report.ignored = ignore_local_state(ws, recipe.map_or(&[][..], Recipe::ignores))?;
 
     match Lock::load(ws) {
         Ok(lock) => report.rails = lock.version(),
@@ -193,9 +313,11 @@ fn write_new(path: &Path, text: &str) -> Result<(), IoError> {
 }
 
 /// Adds the local-state lines to the repository's `.gitignore`.
-fn ignore_local_state(ws: &Workspace) -> Result<Vec<String>, IoError> {
+fn ignore_local_state(ws: &Workspace, more: &[&str]) -> Result<Vec<String>, IoError> {
     let prefix = if ws.home_rel().is_empty() { String::new() } else { format!("/{}", ws.home_rel()) };
-    let wanted = [format!("{prefix}/.ratchet/"), format!("{prefix}/logs/*"), format!("!{prefix}/logs/README.md")];
+    let mut wanted =
+        vec![format!("{prefix}/.ratchet/"), format!("{prefix}/logs/*"), format!("!{prefix}/logs/README.md")];
+    wanted.extend(more.iter().map(|m| m.to_string()));
     let path = ws.root().join(".gitignore");
     let existing = match std::fs::read_to_string(&path) {
         Ok(text) => text,
@@ -223,6 +345,19 @@ fn ignore_local_state(ws: &Workspace) -> Result<Vec<String>, IoError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_recipe_keeps_the_template_valid() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in Recipe::NAMES {
+            let recipe = Recipe::parse(name).unwrap();
+            let (text, _) = rails_text(dir.path());
+            let rails = crate::rails::parse(&(text + recipe.block()), "").unwrap_or_else(|e| panic!("{name}: {e}"));
+            let kind = rails.providers[name].kind.name();
+            assert_eq!(kind, if name == "script" { "command" } else { "agent" }, "{name}");
+        }
+        assert_eq!(Recipe::parse("goose"), None);
+    }
 
     #[test]
     fn the_checks_command_is_guessed_and_the_rails_stay_valid() {

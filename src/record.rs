@@ -347,6 +347,11 @@ pub struct StepBody {
     /// later steps can move on to another.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
+    /// Where a `command` provider's proposal was found when its answer was
+    /// not bare JSON: `fenced` (one Markdown code fence) or `embedded` (one
+    /// JSON object amid prose).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extracted: Option<crate::propose::provider::Extracted>,
 }
 
 impl Body for StepBody {

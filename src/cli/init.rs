@@ -19,11 +19,16 @@ pub struct Args {
     /// that already use config/ or logs/), e.g. .ratchet-home
     #[arg(long, value_name = "DIR")]
     home: Option<PathBuf>,
+    /// Add a tested provider block for this coding agent to the rails
+    /// (see docs/providers.md)
+    #[arg(long, value_name = "AGENT", value_parser = clap::builder::PossibleValuesParser::new(init::Recipe::NAMES))]
+    provider: Option<String>,
 }
 
 pub fn run(env: &Env, args: Args) -> CommandResult {
     let ws = Workspace::planned(&env.cwd, args.home.as_deref())?;
-    let report = init::init(&ws)?;
+    let recipe = args.provider.as_deref().and_then(init::Recipe::parse);
+    let report = init::init_with(&ws, recipe)?;
     let intent = intent::current(&ws)?;
     let seq = init::record(&ws, &report)?;
     if env.ui.json() {
@@ -39,6 +44,12 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
             "changed": !report.changed_nothing(),
         }));
         return Ok(Exit::Ok);
+    }
+    if report.provider_skipped {
+        env.ui.note(format!(
+            "{} exists, so no provider block was added: copy it from docs/providers.md",
+            ws.rel("config/rails.toml")
+        ));
     }
     if report.changed_nothing() {
         env.ui.data(format!(

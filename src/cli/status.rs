@@ -45,6 +45,7 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
         cancel: Default::default(),
         allowance: None,
         sandbox: crate::sandbox::Policy::for_rails(&ws, &rails_cfg),
+        workspace: None,
     };
     let standings = step::standings(&rails_cfg, &history, &env_, now);
     let watchdog = crate::watchdog::reading(&history, &rails_cfg.watchdog, now);

@@ -167,6 +167,7 @@ pub fn gate(
         allowance: None,
         // Critics are model calls: they start no process.
         sandbox: crate::sandbox::Policy::new(root),
+        workspace: None,
     };
     ask_all(rails, history, proposer, &review, &env, hooks, now)
 }

@@ -558,6 +558,18 @@ impl Repo {
         Ok(Some(Blob { bytes: self.inner.find_blob(entry.id())?.content().to_vec(), mode }))
     }
 
+    /// Whether commit `commit` has anything at `path` (a file, a link, a
+    /// directory or a submodule).
+    pub fn exists_at(&self, commit: Option<&str>, path: &str) -> Result<bool, GitError> {
+        let Some(commit) = commit else { return Ok(false) };
+        let tree = self.inner.find_commit(git2::Oid::from_str(commit)?)?.tree()?;
+        match tree.get_path(Path::new(path)) {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Whether `path` is in the index.
     pub fn is_tracked(&self, path: &str) -> bool {
         self.inner.index().ok().is_some_and(|i| i.get_path(Path::new(path), 0).is_some())

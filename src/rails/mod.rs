@@ -366,6 +366,20 @@ pub enum ProviderKind {
     Heartbeat {
         journal: String,
     },
+    /// A file-editing coding agent, run in a scratch place at the base
+    /// commit; its one changed file becomes the proposal.
+    Agent {
+        /// The command; `{task}` and `{context}` are replaced by the task
+        /// text and the context file's path.
+        argv: Vec<String>,
+        /// Whether the agent may use the network (a hosted model needs it).
+        network: bool,
+        /// Environment variables passed through by name (an API key).
+        env: Vec<String>,
+        /// Daily caps, when the rails set them (`max_usd_per_day` counts the
+        /// cost the agent reports; prices are the agent's own).
+        caps: Option<Caps>,
+    },
 }
 
 impl ProviderKind {
@@ -384,6 +398,19 @@ impl ProviderKind {
             ProviderKind::Ollama { .. } => "ollama",
             ProviderKind::OpenAi { .. } => "openai",
             ProviderKind::Heartbeat { .. } => "heartbeat",
+            ProviderKind::Agent { .. } => "agent",
+        }
+    }
+
+    /// The daily caps, and whether cost in USD counts against them (a paid
+    /// model endpoint; an agent with `max_usd_per_day`).
+    pub fn caps(&self) -> Option<(Caps, bool)> {
+        match self {
+            ProviderKind::Ollama { endpoint } | ProviderKind::OpenAi { endpoint } => {
+                endpoint.caps.map(|c| (c, endpoint.paid))
+            }
+            ProviderKind::Agent { caps, .. } => caps.map(|c| (c, c.max_usd_per_day.is_finite())),
+            _ => None,
         }
     }
 }

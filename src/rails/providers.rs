@@ -71,11 +71,12 @@ impl Validator<'_> {
             "human" => &[],
             "ollama" | "openai" => super::model::KEYS,
             "heartbeat" => &["journal"],
+            "agent" => &["command", "network", "env", "max_usd_per_day", "max_calls_per_day"],
             other => {
                 return Err(self.invalid(
                     span,
                     format!("provider {name:?} has unknown kind {other:?}"),
-                    "use one of: command, human, ollama, openai, heartbeat",
+                    "use one of: command, agent, human, ollama, openai, heartbeat",
                 ));
             }
         };
@@ -169,6 +170,36 @@ impl Validator<'_> {
                     }
                 }
                 (ProviderKind::Heartbeat { journal }, true)
+            }
+            "agent" => {
+                let argv = p.command.unwrap_or_default();
+                if argv.is_empty() || argv[0].trim().is_empty() {
+                    return Err(self.invalid(
+                        span,
+                        format!("provider {name:?} of kind \"agent\" needs a non-empty `command`"),
+                        "set command = [\"claude\", \"-p\", \"{task}\", \"--output-format\", \"json\"], say",
+                    ));
+                }
+                let env = self.env_names(p.env.as_deref().unwrap_or_default(), &format!("[providers.{name}]"), true)?;
+                let caps = match (p.max_usd_per_day, p.max_calls_per_day) {
+                    (None, None) => None,
+                    (usd, calls) => {
+                        if usd.is_some_and(|u| !u.is_finite() || u < 0.0) {
+                            return Err(self.invalid(
+                                span,
+                                format!("provider {name:?}: max_usd_per_day must be a number of at least 0"),
+                                "set max_usd_per_day = 2.0, say",
+                            ));
+                        }
+                        Some(Caps {
+                            max_usd_per_day: usd.unwrap_or(f64::INFINITY),
+                            max_calls_per_day: calls.unwrap_or(u32::MAX),
+                            usd_per_1k_input: 0.0,
+                            usd_per_1k_output: 0.0,
+                        })
+                    }
+                };
+                (ProviderKind::Agent { argv, network: p.network.unwrap_or(false), env, caps }, true)
             }
             _ => unreachable!("kinds were checked above"),
         };

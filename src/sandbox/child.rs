@@ -186,15 +186,33 @@ fn host(policy: &Policy, cmd: &Command, home: Option<PathBuf>) -> Result<Host, S
         None => here,
     };
     let cwd = cwd.canonicalize().map_err(|_| policy_err(&cwd, "is the working directory, but does not exist"))?;
+    // The tree's overlay, canonical; paths inside the tree are then looked
+    // up in its lower tree (the tree itself is an empty mount point).
+    let overlay = match &policy.overlay {
+        None => None,
+        Some(o) => {
+            let canon = |p: &Path| p.canonicalize().map_err(|_| policy_err(p, "is not a directory that exists"));
+            Some((canon(&o.lower)?, canon(&o.upper)?, canon(&o.work)?))
+        }
+    };
+    let resolve = |p: &Path| -> Option<(PathBuf, Kind)> {
+        let p = policy.absolute(p);
+        let (found, at) = match (&overlay, p.strip_prefix(&policy.tree)) {
+            (Some((lower, _, _)), Ok(rel)) => {
+                let found = lower.join(rel).canonicalize().ok()?;
+                let at = tree.join(found.strip_prefix(lower).ok()?);
+                (found, at)
+            }
+            _ => {
+                let found = p.canonicalize().ok()?;
+                (found.clone(), found)
+            }
+        };
+        let kind = if std::fs::metadata(&found).ok()?.is_dir() { Kind::Dir } else { Kind::File };
+        Some((at, kind))
+    };
     let existing = |paths: &[PathBuf]| -> Vec<(PathBuf, Kind)> {
-        let mut out: Vec<(PathBuf, Kind)> = paths
-            .iter()
-            .filter_map(|p| {
-                let p = policy.absolute(p).canonicalize().ok()?;
-                let kind = if std::fs::metadata(&p).ok()?.is_dir() { Kind::Dir } else { Kind::File };
-                Some((p, kind))
-            })
-            .collect();
+        let mut out: Vec<(PathBuf, Kind)> = paths.iter().filter_map(|p| resolve(p)).collect();
         out.sort();
         out.dedup();
         out
@@ -220,19 +238,22 @@ fn host(policy: &Policy, cmd: &Command, home: Option<PathBuf>) -> Result<Host, S
         }
         private.push(Private { path, name, writable: *writable });
     }
+    let (read_only, hidden) = (existing(&policy.read_only), existing(&policy.hidden));
+    let (writable, readable) = (existing(&policy.writable), existing(&policy.readable));
     Ok(Host {
         tree,
         cwd,
-        read_only: existing(&policy.read_only).into_iter().map(|(p, _)| p).collect(),
-        hidden: existing(&policy.hidden),
-        writable: existing(&policy.writable),
-        readable: existing(&policy.readable),
+        read_only: read_only.into_iter().map(|(p, _)| p).collect(),
+        hidden,
+        writable,
+        readable,
         home,
         program,
         private,
         devices: DEVICES.iter().map(PathBuf::from).filter(|d| d.exists()).collect(),
         workdir: PathBuf::new(),
         private_proc: true,
+        overlay,
     })
 }
 
@@ -294,6 +315,7 @@ enum RawOp {
     Devpts { dst: CString },
     SetAttrs { dst: CString, attrs: u64 },
     Proc,
+    Overlay { data: CString, dst: CString, rule: u64 },
 }
 
 pub(super) enum RawEntry {
@@ -330,6 +352,14 @@ impl RawOp {
             Op::Devpts { dst } => RawOp::Devpts { dst: c(dst)? },
             Op::SetAttrs { dst, attrs } => RawOp::SetAttrs { dst: c(dst)?, attrs: mount_attrs(*attrs) },
             Op::Proc => RawOp::Proc,
+            Op::Overlay { lower, upper, work, dst } => {
+                let mut data = b"userxattr".to_vec();
+                for (key, path) in [("lowerdir", lower), ("upperdir", upper), ("workdir", work)] {
+                    data.extend(format!(",{key}=").into_bytes());
+                    data.extend(overlay_escape(path.as_os_str().as_bytes()));
+                }
+                RawOp::Overlay { data: cstring(OsStr::from_bytes(&data))?, dst: c(dst)?, rule: built.write_bits }
+            }
         })
     }
 
@@ -383,6 +413,20 @@ impl RawOp {
                         .into()
                 }
                 RawOp::SetAttrs { dst, attrs } => sys::mount_setattr(dst, *attrs, false),
+                RawOp::Overlay { data, dst, rule } => {
+                    let flags = (libc::MS_NOSUID | libc::MS_NODEV) as libc::c_ulong;
+                    let rc = libc::mount(
+                        c"overlay".as_ptr(),
+                        dst.as_ptr(),
+                        c"overlay".as_ptr(),
+                        flags,
+                        data.as_ptr().cast(),
+                    );
+                    if rc != 0 {
+                        return rc.into();
+                    }
+                    sys::landlock_add_rule(ruleset, dst, *rule)
+                }
                 RawOp::Proc => {
                     let flags = (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC) as libc::c_ulong;
                     libc::mount(c"proc".as_ptr(), c"/proc".as_ptr(), c"proc".as_ptr(), flags, std::ptr::null()).into()
@@ -390,6 +434,19 @@ impl RawOp {
             }
         }
     }
+}
+
+/// A path as overlayfs reads it in its mount options: `\`, `,` and `:`
+/// escaped with a backslash.
+fn overlay_escape(path: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(path.len());
+    for &b in path {
+        if matches!(b, b'\\' | b',' | b':') {
+            out.push(b'\\');
+        }
+        out.push(b);
+    }
+    out
 }
 
 fn mount_attrs(a: Attrs) -> u64 {

@@ -27,6 +27,11 @@
 //! | no signal or ptrace outside | the PID namespace (no outside process has a pid inside); Landlock (ptrace out of the domain is refused; signals too with ABI ≥ 6) | |
 //! | a scrubbed environment | `PATH`, `HOME`, `LANG`, `LC_*`, `TMPDIR` and ratchet's own `RATCHET_*`; more only by name ([`Policy::env`]) | |
 //!
+//! With [`Policy::overlay`], the tree is a copy-on-write overlay of another
+//! tree, mounted in the child's mount namespace before anything else (the
+//! `agent` provider's scratch place): the child reads the other tree and
+//! writes only into an upper directory ratchet reads afterwards.
+//!
 //! Where the kernel lacks a required part (Landlock, user, mount, PID or —
 //! without network — network namespaces, seccomp; or the OS is not Linux),
 //! [`Policy::confine`] refuses with `SANDBOX_UNAVAILABLE` naming what is
@@ -80,7 +85,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 pub use env::looks_secret;
-pub use policy::{DEFAULT_SECRETS, Mode, Policy};
+pub use policy::{DEFAULT_SECRETS, Mode, Overlay, Policy};
 pub use probe::{Support, missing_up_front, probe, probe_now};
 
 use crate::error::Coded;

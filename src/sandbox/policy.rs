@@ -84,6 +84,23 @@ pub struct Policy {
     pub network: bool,
     /// Names of environment variables passed through beyond the safe set.
     pub env: Vec<String>,
+    /// When set, `tree` is an empty directory on which the child sees this
+    /// overlay: another tree, read-only beneath, with every write going to
+    /// a directory of ratchet's ([`Overlay`]).
+    pub overlay: Option<Overlay>,
+}
+
+/// A copy-on-write view of `lower` (the `agent` provider's scratch place):
+/// the child reads `lower` through it and its writes land in `upper`, so
+/// `lower` is never written and ratchet reads the child's work from `upper`
+/// alone. An overlayfs mount made in the child's own mount namespace; it
+/// ends with the run. `work` is overlayfs's work directory, on the same
+/// file system as `upper`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Overlay {
+    pub lower: PathBuf,
+    pub upper: PathBuf,
+    pub work: PathBuf,
 }
 
 impl Policy {
@@ -101,6 +118,7 @@ impl Policy {
             readable: Vec::new(),
             network: false,
             env: Vec::new(),
+            overlay: None,
         }
     }
 
@@ -169,6 +187,14 @@ impl Policy {
 
     pub fn read_only<P: Into<PathBuf>>(mut self, paths: impl IntoIterator<Item = P>) -> Policy {
         self.read_only.extend(paths.into_iter().map(Into::into));
+        self
+    }
+
+    /// Shows the child `lower` at the tree, copy-on-write into `upper`
+    /// ([`Overlay`]). Paths of the policy inside the tree are looked up in
+    /// `lower`.
+    pub fn overlay(mut self, lower: impl Into<PathBuf>, upper: impl Into<PathBuf>, work: impl Into<PathBuf>) -> Policy {
+        self.overlay = Some(Overlay { lower: lower.into(), upper: upper.into(), work: work.into() });
         self
     }
 

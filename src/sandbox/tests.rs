@@ -937,3 +937,37 @@ fn ratchet_side() {
     }
     std::fs::File::create(&spec.out).unwrap().write_all(result.to_string().as_bytes()).unwrap();
 }
+
+// ---------------------------------------------------------------- overlay
+
+#[test]
+fn an_overlay_child_writes_only_into_its_upper_directory() {
+    let ws = Ws::new();
+    let scratch = ws.outside.join("scratch");
+    let (tree, upper, work) = (scratch.join("tree"), scratch.join("upper"), scratch.join("work"));
+    for d in [&tree, &upper, &work] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let before = ws.read("src/lib.rs");
+    let policy = Policy { hidden: vec![tree.join(".ratchet")], ..Policy::new(&tree) }.overlay(&ws.root, &upper, &work);
+    let mut cmd = Command::new("sh");
+    let script = format!(
+        "cat src/lib.rs && echo more >> src/lib.rs && echo new > src/new.rs && rm intents/i.md \
+         && git -c user.name=a -c user.email=a@b commit -qm x --allow-empty && ls -A .ratchet \
+         && ! echo pwned > {root}/src/lib.rs",
+        root = ws.root.display()
+    );
+    cmd.arg("-c").arg(script).current_dir(&tree).env("HOME", &ws.home);
+    let c = run_captured(policy.confine(cmd).unwrap(), b"", Duration::from_secs(20), 1 << 20).unwrap();
+    assert!(c.ended.success(), "{:?} {} {}", c.ended, text(&c.stdout), text(&c.stderr));
+    assert_eq!(text(&c.stdout), "// code\n", "the lower tree is seen, its .ratchet hidden");
+    // The user's tree is untouched; the writes are in upper.
+    assert_eq!(ws.read("src/lib.rs"), before);
+    assert!(ws.root.join("intents/i.md").exists());
+    assert_eq!(std::fs::read_to_string(upper.join("src/lib.rs")).unwrap(), "// code\nmore\n");
+    assert_eq!(std::fs::read_to_string(upper.join("src/new.rs")).unwrap(), "new\n");
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::symlink_metadata(upper.join("intents/i.md")).unwrap().file_type().is_char_device());
+    assert!(upper.join(".git").is_dir(), "the commit went to the overlay's .git");
+    assert!(std::fs::read_dir(&tree).unwrap().next().is_none(), "the mount ended with the run");
+}

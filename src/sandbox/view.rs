@@ -77,6 +77,10 @@ pub enum Op {
     SetAttrs { dst: PathBuf, attrs: Attrs },
     /// A fresh `/proc`.
     Proc,
+    /// An overlayfs on `dst` (the tree): `lower` read-only beneath, writes
+    /// into `upper`; then write access beneath `dst` for Landlock (the
+    /// tree's rule from the parent names the directory now covered).
+    Overlay { lower: PathBuf, upper: PathBuf, work: PathBuf, dst: PathBuf },
 }
 
 impl Op {
@@ -97,6 +101,9 @@ impl Op {
             Op::Devpts { dst } => format!("mount a private devpts on {}", dst.display()),
             Op::SetAttrs { dst, .. } => format!("make {} read-only", dst.display()),
             Op::Proc => "mount a private /proc".into(),
+            Op::Overlay { lower, dst, .. } => {
+                format!("mount an overlay of {} on {}", lower.display(), dst.display())
+            }
         }
     }
 }
@@ -131,6 +138,8 @@ pub struct Host {
     /// The run's work directory on the host (its private `/tmp` and more).
     pub workdir: PathBuf,
     pub private_proc: bool,
+    /// The tree is an overlay: `(lower, upper, work)`, canonical.
+    pub overlay: Option<(PathBuf, PathBuf, PathBuf)>,
 }
 
 /// Something to create in the work directory's tmpfs.
@@ -180,9 +189,11 @@ pub fn plan(h: &Host) -> Result<View, SandboxError> {
             return Err(policy(&keep.path, "lies in /dev or /proc, which the sandbox rebuilds".into()));
         }
     }
-    // HOME is kept unless it holds a private directory (HOME=/tmp in some CI).
+    // HOME is kept unless it holds a private directory (HOME=/tmp in some CI),
+    // or is kept writable already.
     if let Some(home) = &h.home {
-        if !h.private.iter().any(|r| r.path.starts_with(home)) {
+        let writable = h.writable.iter().any(|(w, _)| home.starts_with(w));
+        if !writable && !h.private.iter().any(|r| r.path.starts_with(home)) {
             keeps.push(Keep { path: home.clone(), kind: Kind::Dir, writable: false });
         }
     }
@@ -217,6 +228,11 @@ pub fn plan(h: &Host) -> Result<View, SandboxError> {
         skeleton.push(Entry::Dir(w.join(r.name), if r.writable { 0o1777 } else { 0o755 }));
     }
     let mut ops = vec![Op::Slave, Op::Stage { root: w.clone(), entries: Vec::new(), rules: Vec::new() }];
+    // 0b. The overlay, before anything covers its lower tree or is bound
+    // beneath it (the covers of step 1 inside the tree land on it).
+    if let Some((lower, upper, work)) = &h.overlay {
+        ops.push(Op::Overlay { lower: lower.clone(), upper: upper.clone(), work: work.clone(), dst: h.tree.clone() });
+    }
 
     // 1. Read-only and hidden paths, at their host paths, outer first.
     let mut read_only: Vec<&PathBuf> = h.read_only.iter().filter(|p| visible(p)).collect();
@@ -327,6 +343,7 @@ mod tests {
             devices: vec![p("/dev/null"), p("/dev/urandom")],
             workdir: p("/tmp/ratchet-sandbox-1"),
             private_proc: true,
+            overlay: None,
         }
     }
 
@@ -451,6 +468,28 @@ mod tests {
         let mut h = host();
         h.readable = vec![(p("/dev/sda"), Kind::File)];
         assert!(matches!(plan(&h), Err(SandboxError::Policy { .. })));
+    }
+
+    #[test]
+    fn an_overlay_is_mounted_on_the_tree_before_the_covers_inside_it() {
+        let mut h = host();
+        h.tree = p("/state/scratch/s1/tree");
+        h.cwd = h.tree.clone();
+        h.read_only = vec![];
+        h.hidden = vec![(p("/state/scratch/s1/tree/.ratchet"), Kind::Dir)];
+        h.overlay = Some((p("/work/repo"), p("/state/scratch/s1/upper"), p("/state/scratch/s1/work")));
+        let v = plan(&h).unwrap();
+        assert_eq!(
+            v.ops[2],
+            Op::Overlay {
+                lower: p("/work/repo"),
+                upper: p("/state/scratch/s1/upper"),
+                work: p("/state/scratch/s1/work"),
+                dst: p("/state/scratch/s1/tree"),
+            }
+        );
+        let b = binds(&v);
+        assert_eq!(b[0].1, "/state/scratch/s1/tree/.ratchet", "the cover goes on the overlay, after it");
     }
 
     #[test]

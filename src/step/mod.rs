@@ -180,6 +180,7 @@ fn fresh_body(s: &Session, base: Option<String>, pick: PickRecord, outcome: Outc
         reason: None,
         detail: None,
         target: None,
+        extracted: None,
     }
 }
 
@@ -211,6 +212,7 @@ pub fn run(s: &mut Session, opts: Options<'_>, progress: &mut dyn Progress) -> R
         cancel: opts.cancel.clone(),
         allowance: None,
         sandbox: crate::sandbox::Policy::for_rails(&s.ws, &s.rails),
+        workspace: Some(s.ws.clone()),
     };
     if let Some(name) = &opts.forced {
         let known = configured(&s.rails);
@@ -279,7 +281,8 @@ pub fn run(s: &mut Session, opts: Options<'_>, progress: &mut dyn Progress) -> R
     }
     let answer = provider.propose_with(&ctx, &env, &mut Generating(&mut *progress));
     let spent = provider.spent();
-    body.sandbox = provider.confinement();
+    body.sandbox = provider.ran_under();
+    body.extracted = provider.extracted();
     crate::timing::mark("propose");
     if answer.as_ref().is_err_and(|f| f.reason_code() != "provider_unavailable") || answer.is_ok() {
         body.cost.calls = 1;

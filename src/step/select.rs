@@ -113,12 +113,12 @@ fn ineligibility(
 pub fn at_cap(cfg: &rails::Provider, history: &History, now: chrono::DateTime<chrono::Utc>) -> Option<String> {
     let a = allowance(cfg, history, now)?;
     if a.calls == Some(0) {
-        let c = cfg.kind.endpoint().and_then(|e| e.caps).map_or(0, |c| c.max_calls_per_day);
+        let c = cfg.kind.caps().map_or(0, |(c, _)| c.max_calls_per_day);
         return Some(format!("call cap reached: {c} of {c} calls today"));
     }
     if a.usd.is_some_and(|u| u <= 0.0) {
         let (usd, _) = history.cost_on_day(&cfg.name, now);
-        let max = cfg.kind.endpoint().and_then(|e| e.caps).map_or(0.0, |c| c.max_usd_per_day);
+        let max = cfg.kind.caps().map_or(0.0, |(c, _)| c.max_usd_per_day);
         return Some(format!("cost cap reached: ${usd:.2} of ${max:.2} today"));
     }
     None
@@ -126,12 +126,11 @@ pub fn at_cap(cfg: &rails::Provider, history: &History, now: chrono::DateTime<ch
 
 /// What `cfg` may still spend today under its caps, or `None` without caps.
 pub fn allowance(cfg: &rails::Provider, history: &History, now: chrono::DateTime<chrono::Utc>) -> Option<Allowance> {
-    let endpoint = cfg.kind.endpoint()?;
-    let caps = endpoint.caps?;
+    let (caps, paid) = cfg.kind.caps()?;
     let (usd, calls) = history.cost_on_day(&cfg.name, now);
     Some(Allowance {
         calls: Some((caps.max_calls_per_day as u64).saturating_sub(calls)),
-        usd: endpoint.paid.then(|| (caps.max_usd_per_day - usd).max(0.0)),
+        usd: paid.then(|| (caps.max_usd_per_day - usd).max(0.0)),
     })
 }
 
@@ -234,6 +233,7 @@ mod tests {
                 reason: None,
                 detail: None,
                 target: None,
+                extracted: None,
             };
             Event {
                 seq: i as u64 + 1,

@@ -81,6 +81,11 @@ impl Session {
             }
         }
         s.recover_interrupted()?;
+        // An agent step's scratch place outlives a ratchet killed mid-step.
+        let swept = crate::propose::provider::agent::sweep(&s.ws);
+        if swept > 0 {
+            s.notes.push(format!("removed {swept} scratch place(s) left behind by an interrupted agent step"));
+        }
         crate::timing::mark("recovery");
         let history = s.history()?;
         let notes = super::revert::amend_outside_reverts(&mut s, &history)?;

@@ -2,6 +2,7 @@
 //! one module per area, one harness ([`support`]). `every_test_file_is_compiled`
 //! fails when a file under tests/it/ is not declared as a module.
 
+mod agent_kind;
 mod agents;
 mod architecture;
 mod attacks;

@@ -6,12 +6,14 @@
 //! never touches the tree, and can never hang or crash the loop.
 //!
 //! Kinds here: `command` (with `self`, the operator's own agent, as the
-//! default configured command provider), `human`, `heartbeat`, and the
+//! default configured command provider), `agent` (a file-editing coding
+//! agent in a scratch place, [`agent`]), `human`, `heartbeat`, and the
 //! model kinds `ollama` and `openai` ([`model`]). A provider that streams
 //! reports its progress through [`Generation`] (the step passes a hook; the
 //! domain never prints) and stops when [`Cancel`] is set (Ctrl-C); what its
 //! tries cost is [`Provider::spent`].
 
+pub mod agent;
 mod command;
 mod heartbeat;
 mod human;
@@ -28,7 +30,8 @@ use crate::propose::context::Context;
 use crate::rails::{self, ProviderKind};
 use crate::record::Cost;
 
-pub use command::Command;
+pub use agent::Agent;
+pub use command::{Command, Extracted, extract_json};
 pub use heartbeat::Heartbeat;
 pub use human::Human;
 
@@ -89,6 +92,9 @@ pub struct Surroundings {
     /// workspace's, from the rails); the provider adds its own network and
     /// environment.
     pub sandbox: crate::sandbox::Policy,
+    /// The workspace a step runs in (the `agent` kind makes its scratch
+    /// place from it); `None` outside a step.
+    pub workspace: Option<crate::workspace::Workspace>,
 }
 
 /// A cancellation flag shared with whoever catches Ctrl-C.
@@ -153,9 +159,13 @@ pub trait Provider {
     fn target(&self) -> Option<String> {
         None
     }
-    /// What the last `propose`'s process ran under, for a provider that
-    /// starts one.
-    fn confinement(&self) -> Option<crate::sandbox::Enforced> {
+    /// The sandbox the last `propose` ran its child under, when it ran one.
+    fn ran_under(&self) -> Option<crate::sandbox::Enforced> {
+        None
+    }
+    /// Where the last answer's proposal was found, when it was not the
+    /// whole answer (a `command` provider's fenced or embedded JSON).
+    fn extracted(&self) -> Option<Extracted> {
         None
     }
 }
@@ -168,6 +178,9 @@ pub fn from_config(cfg: &rails::Provider) -> Box<dyn Provider> {
         }
         ProviderKind::Human => Box::new(Human::new(&cfg.name)),
         ProviderKind::Heartbeat { journal } => Box::new(Heartbeat::new(&cfg.name, journal)),
+        ProviderKind::Agent { argv, network, env, .. } => {
+            Box::new(Agent::new(&cfg.name, argv.clone(), *network, env.clone(), cfg.timeout_s))
+        }
         ProviderKind::Ollama { endpoint } => {
             Box::new(model::Model::new(&cfg.name, model::Wire::Ollama, endpoint.clone(), cfg.timeout_s))
         }

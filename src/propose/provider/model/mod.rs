@@ -338,6 +338,7 @@ mod tests {
             cancel: Cancel::default(),
             allowance: Some(super::super::Allowance { calls, usd }),
             sandbox: crate::sandbox::Policy::new("."),
+            workspace: None,
         }
     }
 
