@@ -408,3 +408,47 @@ fn seed(signals: &Value) -> f64 {
         })
         .sum()
 }
+
+#[test]
+fn a_tiny_agent_backed_by_the_local_model_edits_through_the_agent_kind() {
+    // A real file-editing agent (tests/llama/tiny_agent.py) asks the real
+    // llama.cpp server for a sentence and appends it in its scratch place;
+    // ratchet turns that edit into one proposal. The model's words are not
+    // asserted, only what ratchet did with them.
+    let llama = Llama::start();
+    let agent = llama_dir().join("tiny_agent.py");
+    let ws = Ws::looped(Setup {
+        auto_merge: true,
+        auto_merge_lines: 10,
+        extra_rails: format!(
+            "\n[providers.tiny]\nkind = \"agent\"\ncommand = [\"python3\", {:?}]\nnetwork = true\nenv = [\"RATCHET_LLAMA_URL\"]\ntimeout_s = 300\n",
+            agent.display().to_string()
+        ),
+        ..Setup::default()
+    });
+    let guide = ws.read("docs/guide.md");
+    let src = ws.read("src/lib.rs");
+    let base = ws.head();
+    let out = ws.run_env(&[("RATCHET_LLAMA_URL", &llama.url)], &["--json", "step", "--provider", "tiny"]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    let e = ws.last();
+    assert_eq!(e["pick"]["provider"], "tiny", "{e}");
+    assert_eq!(e["sandbox"]["sandbox"], "enforced", "{e}");
+    assert_eq!(e["sandbox"]["network"], true, "the agent asked for the network: {e}");
+    assert!(e["proposal"]["rationale"].as_str().unwrap_or("").contains("from the local model"), "{e}");
+    assert_eq!(e["proposal"]["op"], "append", "{e}");
+    assert_eq!(e["proposal"]["path"], "docs/guide.md", "{e}");
+    match e["outcome"].as_str() {
+        Some("merged") => {
+            let now = ws.read("docs/guide.md");
+            assert!(now.starts_with(&guide) && now.len() > guide.len(), "the sentence was appended");
+            let changed = ws.git(&["diff", "--name-only", &base, "HEAD"]);
+            assert_eq!(changed.trim(), "docs/guide.md", "the commit holds exactly the proposal's path");
+        }
+        // Gate 1 may object to what a 135M model writes; then nothing moved.
+        Some("rejected") => assert_eq!(ws.read("docs/guide.md"), guide),
+        other => panic!("unexpected outcome {other:?}: {e}"),
+    }
+    assert_eq!(ws.read("src/lib.rs"), src, "nothing else changed");
+    ws.assert_log_verifies();
+}
