@@ -37,6 +37,7 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
             }
         }
     }
+    crate::cli::interrupt::cancel_on_ctrl_c();
     let mut gate = TerminalGate { tty, ui: &env.ui };
     // The agents API: a remote candidate needs its quorum; the decision anchors the ledger.
     let mut hook = crate::cli::agent::decision_hook;
@@ -46,5 +47,5 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
     } else {
         env.ui.data(describe(&env.ui, &report));
     }
-    Ok(exit_for(&report))
+    Ok(crate::cli::interrupt::finish(&env.ui, &report, exit_for(&report)))
 }

@@ -77,13 +77,19 @@ impl TerminalGate<'_> {
     fn ask_decision(&mut self, default_score: f64) -> Decision {
         loop {
             let Some(answer) = self.tty.ask("[a]pprove, [r]eject, [s]kip (leave pending), [q]uit? ") else {
-                return Decision::Quit;
+                return if self.tty.interrupted() { Decision::Interrupt } else { Decision::Quit };
             };
             match answer.trim().to_ascii_lowercase().as_str() {
-                "a" | "approve" => return Decision::Approve { score: self.ask_score(default_score) },
+                "a" | "approve" => {
+                    let score = self.ask_score(default_score);
+                    return if self.tty.interrupted() { Decision::Interrupt } else { Decision::Approve { score } };
+                }
                 "r" | "reject" => {
                     let reason =
                         self.tty.ask("reason (optional): ").map(|r| r.trim().to_string()).filter(|r| !r.is_empty());
+                    if self.tty.interrupted() {
+                        return Decision::Interrupt;
+                    }
                     return Decision::Reject { reason };
                 }
                 "s" | "skip" => return Decision::Skip,

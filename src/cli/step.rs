@@ -65,7 +65,7 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
             env.ui.note("no terminal: the proposal was not shown to anyone; it waits in logs/pending/");
         }
     }
-    Ok(exit_for(&report))
+    Ok(crate::cli::interrupt::finish(&env.ui, &report, exit_for(&report)))
 }
 
 /// Says once, with its hint, why telemetry that is configured did not work

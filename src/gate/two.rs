@@ -30,6 +30,10 @@ pub enum Decision {
     Skip,
     /// Leave it pending and stop.
     Quit,
+    /// The human pressed Ctrl-C at the question: stop. A fresh step is
+    /// logged `skipped` (reason `interrupted`); a proposal that was already
+    /// pending stays pending.
+    Interrupt,
 }
 
 /// What the human sees at Gate 2. Every string in it that a provider

@@ -217,6 +217,11 @@ pub(super) fn consider(
             report.quit = quit;
             Ok(report)
         }
+        Some(Decision::Interrupt) => {
+            let ending = Ending::new(Outcome::Skipped, Reason::Interrupted)
+                .detail("Ctrl-C at Gate 2; nothing was applied".to_string());
+            settle(s, id, body, ending, None)
+        }
         Some(Decision::Reject { reason }) => {
             body.gate2 = Some(Gate2Record { by, decision: Choice::Reject, human_score: 0.0, reason });
             settle(s, id, body, Ending::new(Outcome::Rejected, Reason::Human).signals(signals), None)

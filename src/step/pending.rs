@@ -368,17 +368,17 @@ pub(super) fn decide_as(
             body.gate2 = Some(Gate2Record { by, decision: Choice::Reject, human_score: 0.0, reason });
             settle(s, id, body, Ending::new(Outcome::Rejected, Reason::Human).signals(signals), None)
         }
-        Decision::Skip | Decision::Quit => Ok(Report {
+        Decision::Skip | Decision::Quit | Decision::Interrupt => Ok(Report {
             id: id.to_string(),
             outcome: Outcome::Pending,
             utility: None,
             commit: None,
             provider: view.provider.clone(),
             path: Some(view.path.clone()),
-            reason: Some(Reason::Skipped),
+            reason: Some(if decision == Decision::Interrupt { Reason::Interrupted } else { Reason::Skipped }),
             detail: None,
             pending: Some(s.ws.rel(&format!("logs/pending/{id}.json"))),
-            quit: decision == Decision::Quit,
+            quit: matches!(decision, Decision::Quit | Decision::Interrupt),
             seq: s.journal.head().seq,
         }),
     }

@@ -10,6 +10,7 @@ mod doctor;
 mod errors;
 mod index;
 mod init;
+mod interrupt;
 mod loop_e2e;
 mod loop_page;
 mod model;
