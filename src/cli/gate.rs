@@ -246,3 +246,24 @@ pub fn describe(ui: &Ui, r: &Report) -> String {
 pub fn report_json(r: &Report) -> serde_json::Value {
     serde_json::to_value(r).expect("a report serialises")
 }
+
+/// For a failed step whose checks ran: where their output is and its last
+/// lines, so that cron's mail says what broke.
+pub fn checks_tail(s: &crate::step::Session, report: &Report) -> Vec<String> {
+    let Some(log) = s
+        .history()
+        .ok()
+        .and_then(|h| h.step(&report.id).and_then(|st| st.body.apply.as_ref()?.checks.as_ref().map(|c| c.log.clone())))
+    else {
+        return Vec::new();
+    };
+    let mut out = vec![format!("the checks' output is in {}; its last lines:", show(&log))];
+    match crate::runs::tail(&s.ws, &log, TAIL) {
+        Ok(lines) => out.extend(lines.iter().map(|l| format!("  | {}", show(l)))),
+        Err(e) => out.push(format!("  ({})", show(&e.to_string()))),
+    }
+    out
+}
+
+/// How many lines of the checks' output a failed step shows.
+pub const TAIL: usize = 10;

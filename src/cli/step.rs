@@ -61,6 +61,11 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
         env.ui.emit_json(&report_json(&report));
     } else {
         env.ui.data(describe(&env.ui, &report));
+        if report.outcome == crate::record::Outcome::Failed {
+            for line in crate::cli::gate::checks_tail(&s, &report) {
+                env.ui.data(line);
+            }
+        }
         if !interactive && report.pending.is_some() {
             env.ui.note("no terminal: the proposal was not shown to anyone; it waits in logs/pending/");
         }

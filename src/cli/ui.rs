@@ -66,6 +66,11 @@ impl Ui {
         self.color
     }
 
+    /// Whether `--quiet` was given.
+    pub fn quiet(&self) -> bool {
+        self.quiet
+    }
+
     /// `text` in `style` when colour is on.
     pub fn paint(&self, style: Style, text: &str) -> String {
         if self.color { format!("\x1b[{}m{}\x1b[0m", style.code(), text) } else { text.to_string() }

@@ -8,6 +8,8 @@ mod common;
 mod demo;
 mod doctor;
 mod errors;
+mod heartbeat;
+mod help;
 mod index;
 mod init;
 mod interrupt;

@@ -28,7 +28,10 @@ impl Provider for Human {
             return Ok(());
         }
         if !env.interactive {
-            return Err("no terminal: a human proposes at a terminal, or with --patch FILE".into());
+            return Err(
+                "no terminal: a human proposes at a terminal, or with `ratchet step --provider human --patch FILE`"
+                    .into(),
+            );
         }
         if editor().is_none() {
             return Err("neither $VISUAL nor $EDITOR is set".into());

@@ -1,0 +1,160 @@
+//! The words that point at other commands: every `ratchet …` command line
+//! the source, the README and the docs suggest (in hints, notes, `--help`)
+//! names commands that exist and flags those commands take (issue 13).
+
+use clap::CommandFactory;
+
+/// Every `` `ratchet …` `` span in `text`, as words.
+fn suggested(text: &str) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    for (i, part) in text.split('`').enumerate() {
+        // Odd parts are inside backticks.
+        if i % 2 == 1 {
+            if let Some(rest) = part.strip_prefix("ratchet ") {
+                out.push(rest.split_whitespace().map(str::to_string).collect());
+            }
+        }
+    }
+    out
+}
+
+/// The flags a command line uses that its (sub)command does not take.
+fn unknown_flags(root: &clap::Command, words: &[String]) -> Vec<String> {
+    let globals: Vec<String> = root
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .flat_map(|a| a.get_long().map(|l| format!("--{l}")))
+        .chain(["--help".to_string(), "--version".to_string()])
+        .collect();
+    // The commands entered so far: `a | b` names two siblings.
+    let mut path = vec![root];
+    let mut bad = Vec::new();
+    for w in words {
+        let cmd = *path.last().expect("the root stays");
+        if w == "|" && path.len() > 1 {
+            path.pop();
+            continue;
+        }
+        if let Some(sub) = cmd.find_subcommand(w) {
+            path.push(sub);
+            continue;
+        }
+        let Some(flag) = w.strip_prefix("--") else { continue };
+        // Placeholders and punctuation around a flag: `--score X`, `--patch FILE;`.
+        let name: String = flag.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+        if name.is_empty() {
+            continue;
+        }
+        let known =
+            cmd.get_arguments().any(|a| a.get_long() == Some(name.as_str())) || globals.contains(&format!("--{name}"));
+        if !known {
+            bad.push(format!("--{name} (on `{}`)", cmd.get_name()));
+        }
+    }
+    bad
+}
+
+fn files(dir: &std::path::Path, ext: &str, out: &mut Vec<std::path::PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            files(&p, ext, out);
+        } else if p.extension().is_some_and(|x| x == ext) {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn every_suggested_command_line_uses_flags_its_command_takes() {
+    let root = ratchet::cli::Cli::command();
+    let base = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut sources = Vec::new();
+    files(&base.join("src"), "rs", &mut sources);
+    files(&base.join("docs"), "md", &mut sources);
+    sources.push(base.join("README.md"));
+    let mut checked = 0;
+    let mut problems = Vec::new();
+    for file in sources {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for words in suggested(&text) {
+            checked += 1;
+            for bad in unknown_flags(&root, &words) {
+                problems.push(format!(
+                    "{}: `ratchet {}`: {bad}",
+                    file.strip_prefix(base).unwrap().display(),
+                    words.join(" ")
+                ));
+            }
+        }
+    }
+    assert!(checked > 50, "the walk found the suggestions ({checked})");
+    assert!(problems.is_empty(), "suggested flags that do not exist:\n{}", problems.join("\n"));
+}
+
+#[test]
+fn the_walk_catches_a_flag_a_command_does_not_take() {
+    let root = ratchet::cli::Cli::command();
+    let words = |s: &str| s.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+    assert!(unknown_flags(&root, &words("step --provider self --allow-dirty")).is_empty());
+    assert!(unknown_flags(&root, &words("--json log verify")).is_empty());
+    assert_eq!(unknown_flags(&root, &words("status --provider self")), ["--provider (on `status`)"]);
+    assert_eq!(unknown_flags(&root, &words("log verify --fix")), ["--fix (on `verify`)"]);
+    assert!(unknown_flags(&root, &words("intent show | set NAME --file F")).is_empty());
+    assert_eq!(unknown_flags(&root, &words("intent set | show --file F")), ["--file (on `show`)"]);
+}
+
+/// Bare `--flag` words in the string literals of `src/cli/NAME.rs`.
+fn bare_flags(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    // Comments, and the arguments of a program ratchet runs itself, are not messages.
+    let message = |l: &&str| !l.trim_start().starts_with("//") && l.contains('"') && !l.contains(".arg");
+    for line in text.lines().filter(message) {
+        // Only inside string literals, and not inside a `ratchet …` span (checked above).
+        for (i, lit) in line.split('"').enumerate() {
+            if i % 2 == 0 {
+                continue;
+            }
+            let outside: String = lit.split('`').step_by(2).collect::<Vec<_>>().join(" ");
+            for w in outside.split_whitespace() {
+                if let Some(flag) = w.strip_prefix("--") {
+                    let name: String = flag.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+                    if name.len() > 1 {
+                        out.push(name);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Every long flag of `cmd` and its subcommands.
+fn flags_under(cmd: &clap::Command, out: &mut Vec<String>) {
+    out.extend(cmd.get_arguments().filter_map(|a| a.get_long().map(str::to_string)));
+    for sub in cmd.get_subcommands() {
+        flags_under(sub, out);
+    }
+}
+
+#[test]
+fn a_command_s_own_messages_name_only_flags_it_takes() {
+    let root = ratchet::cli::Cli::command();
+    let cli = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/cli");
+    let mut problems = Vec::new();
+    let mut checked = 0;
+    for sub in root.get_subcommands() {
+        let Ok(text) = std::fs::read_to_string(cli.join(format!("{}.rs", sub.get_name()))) else { continue };
+        let mut known = vec!["help".to_string(), "version".to_string()];
+        known.extend(root.get_arguments().filter_map(|a| a.get_long().map(str::to_string)));
+        flags_under(sub, &mut known);
+        for flag in bare_flags(&text) {
+            checked += 1;
+            if !known.contains(&flag) {
+                problems.push(format!("src/cli/{}.rs: --{flag}", sub.get_name()));
+            }
+        }
+    }
+    assert!(checked > 5, "the walk found flags ({checked})");
+    assert!(problems.is_empty(), "messages naming flags their command does not take:\n{}", problems.join("\n"));
+}
