@@ -181,7 +181,7 @@ impl Printer<'_> {
         if total == 0 {
             ui.note("the log is empty");
         } else {
-            ui.note(format!("{} of {total} entries shown", self.shown));
+            ui.note(format!("{} of {} shown", self.shown, crate::cli::ui::count(total, "entry", "entries")));
         }
     }
 }

@@ -26,9 +26,10 @@ mod revert;
 mod review;
 mod score;
 mod serve;
+mod show;
 mod status;
 mod step;
-mod ui;
+pub(crate) mod ui;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -70,6 +71,7 @@ pub enum Command {
     Init(init::Args),
     Step(step::Args),
     Status(status::Args),
+    Show(show::Args),
     Doctor(doctor::Args),
     Context(context::Args),
     Propose(propose::Args),
@@ -187,6 +189,7 @@ fn dispatch(env: &Env, command: Command) -> CommandResult {
         Command::Init(args) => init::run(env, args),
         Command::Step(args) => step::run(env, args),
         Command::Status(args) => status::run(env, args),
+        Command::Show(args) => show::run(env, args),
         Command::Doctor(args) => doctor::run(env, args),
         Command::Context(args) => context::run(env, args),
         Command::Propose(args) => propose::run(env, args),

@@ -19,6 +19,7 @@ mod model;
 mod ollama_stub;
 mod rails;
 mod recovery;
+mod show;
 mod status;
 mod step;
 mod telemetry;
