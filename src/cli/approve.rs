@@ -38,7 +38,7 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
         }
     }
     crate::cli::interrupt::cancel_on_ctrl_c();
-    let mut gate = TerminalGate { tty, ui: &env.ui };
+    let mut gate = TerminalGate { tty, ui: &env.ui, edit: false };
     // The agents API: a remote candidate needs its quorum; the decision anchors the ledger.
     let mut hook = crate::cli::agent::decision_hook;
     let report = step::decide(&mut s, &args.id, &mut gate, args.score, Some(&mut hook), &mut Narration::new(&env.ui))?;

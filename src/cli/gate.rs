@@ -13,7 +13,14 @@ use crate::text::{show, show_lines};
 pub struct TerminalGate<'a> {
     pub tty: Terminal,
     pub ui: &'a Ui,
+    /// Whether to offer `[e]dit` (a fresh proposal of `ratchet step`; a
+    /// pending one is kept exactly as it was logged).
+    pub edit: bool,
 }
+
+/// A screen longer than this many lines gets its summary repeated below
+/// the diff, next to the question (when the terminal's height is unknown).
+const TALL: usize = 40;
 
 impl TerminalGate<'_> {
     /// Shows the proposal: provider, rationale, focus, Gate 1, a coloured
@@ -71,12 +78,57 @@ impl TerminalGate<'_> {
                 out.push_str(&format!("  - {}\n", show(n)));
             }
         }
+        // A long diff scrolls the top of the screen away: say again, next
+        // to the question, what is being decided.
+        if out.lines().count() > self.tty.rows().map_or(TALL, |h| h.saturating_sub(4)) {
+            let objections = r.verdicts.iter().filter(|v| !v.attests()).count();
+            out.push_str(&format!(
+                "{} {} · {} {} (+{} -{}) · gate 1: {} · predicted utility {:.3}\n",
+                ui.paint(Style::Bold, "proposal"),
+                show(r.id),
+                r.op,
+                ui.paint(Style::Bold, &show(r.path)),
+                r.added,
+                r.removed,
+                if objections == 0 {
+                    "every rule attests".to_string()
+                } else {
+                    format!("{objections} objection(s), above")
+                },
+                r.predicted
+            ));
+        }
         self.tty.say(&out);
     }
 
-    fn ask_decision(&mut self, default_score: f64) -> Decision {
+    /// `[e]dit`: the proposed file in the editor; `None` when the person
+    /// saved nothing new (the question is asked again).
+    fn edit(&mut self, r: &Review<'_>) -> Option<serde_json::Value> {
+        use crate::propose::provider::human::sheet;
+        let before = (r.op != "create").then_some(r.old);
+        let text = sheet::template(r.path, r.rationale, r.next_steps, r.new, r.focus);
+        match sheet::edit(&text).and_then(|saved| sheet::parse(&saved, before)) {
+            Ok(Some(v)) => Some(v),
+            Ok(None) => {
+                self.tty.say("nothing to propose (an empty rationale, or no change); the proposal is as it was\n");
+                None
+            }
+            Err(e) => {
+                self.tty.say(&format!("{}; the proposal is as it was\n", show(&e)));
+                None
+            }
+        }
+    }
+
+    fn ask_decision(&mut self, r: &Review<'_>) -> Decision {
+        let default_score = r.default_score;
+        let question = if self.edit {
+            "[a]pprove, [r]eject, [e]dit, [s]kip (leave pending), [q]uit? "
+        } else {
+            "[a]pprove, [r]eject, [s]kip (leave pending), [q]uit? "
+        };
         loop {
-            let Some(answer) = self.tty.ask("[a]pprove, [r]eject, [s]kip (leave pending), [q]uit? ") else {
+            let Some(answer) = self.tty.ask(question) else {
                 return if self.tty.interrupted() { Decision::Interrupt } else { Decision::Quit };
             };
             match answer.trim().to_ascii_lowercase().as_str() {
@@ -92,8 +144,14 @@ impl TerminalGate<'_> {
                     }
                     return Decision::Reject { reason };
                 }
+                "e" | "edit" if self.edit => {
+                    if let Some(proposal) = self.edit(r) {
+                        return Decision::Edit { proposal };
+                    }
+                }
                 "s" | "skip" => return Decision::Skip,
                 "q" | "quit" => return Decision::Quit,
+                _ if self.edit => self.tty.say("please answer a, r, e, s or q\n"),
                 _ => self.tty.say("please answer a, r, s or q\n"),
             }
         }
@@ -117,7 +175,7 @@ impl TerminalGate<'_> {
 impl Gate2 for TerminalGate<'_> {
     fn decide(&mut self, review: &Review<'_>) -> Decision {
         self.show(review);
-        self.ask_decision(review.default_score)
+        self.ask_decision(review)
     }
 }
 

@@ -60,6 +60,11 @@ impl Terminal {
         let _ = self.writer.flush();
     }
 
+    /// The terminal's height in lines, when it says.
+    pub fn rows(&self) -> Option<usize> {
+        rustix::termios::tcgetwinsize(self.reader.get_ref()).ok().map(|w| w.ws_row as usize).filter(|&h| h > 0)
+    }
+
     /// Whether this process is the terminal's foreground process group.
     fn in_foreground(&self) -> bool {
         match rustix::termios::tcgetpgrp(self.reader.get_ref()) {

@@ -26,7 +26,7 @@ pub fn run(env: &Env, _args: Args) -> CommandResult {
         return Ok(Exit::Ok);
     }
     crate::cli::interrupt::cancel_on_ctrl_c();
-    let mut gate = TerminalGate { tty, ui: &env.ui };
+    let mut gate = TerminalGate { tty, ui: &env.ui, edit: false };
     let mut results = Vec::new();
     let mut exit = Exit::Ok;
     for (id, state) in waiting {

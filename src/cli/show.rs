@@ -159,24 +159,9 @@ fn render(ui: &Ui, ws: &crate::workspace::Workspace, repo: &crate::git::Repo, st
     if let Some(p) = b.proposal.as_ref().filter(|p| !p.next_steps.is_empty()) {
         row("next", p.next_steps.iter().map(|n| show(n)).collect::<Vec<_>>().join("\n            "));
     }
-    // The diff, from git, for a step that made a commit.
-    if let (Some(commit), Some(p)) = (st.commit(), &b.proposal) {
-        let old = repo.file_at(b.base.as_deref(), &p.path).ok().flatten();
-        let new = repo.file_at(Some(commit), &p.path).ok().flatten();
-        if let Some(new) = new {
-            let text = |blob: Option<&crate::git::Blob>| {
-                blob.map(|x| String::from_utf8_lossy(&x.bytes).into_owned()).unwrap_or_default()
-            };
-            let old_name = if old.is_none() { "/dev/null".to_string() } else { format!("a/{}", p.path) };
-            out.push('\n');
-            out.push_str(&diff::unified(
-                ui,
-                &text(old.as_ref()),
-                &text(Some(&new)),
-                &old_name,
-                &format!("b/{}", p.path),
-            ));
-        }
+    if let Some(d) = commit_diff(ui, repo, st) {
+        out.push('\n');
+        out.push_str(&d);
     }
     if let Some(c) = checks.filter(|c| c.exit != Some(0)) {
         out.push_str(&format!("\nthe last lines of {}:\n", show(&c.log)));
@@ -187,4 +172,28 @@ fn render(ui: &Ui, ws: &crate::workspace::Workspace, repo: &crate::git::Repo, st
         }
     }
     out
+}
+
+/// The diff of the commit a merged step made, from git.
+pub fn commit_diff(ui: &Ui, repo: &crate::git::Repo, st: &Step) -> Option<String> {
+    let b = &st.body;
+    let (commit, p) = (st.commit()?, b.proposal.as_ref()?);
+    let old = repo.file_at(b.base.as_deref(), &p.path).ok().flatten();
+    let new = repo.file_at(Some(commit), &p.path).ok().flatten()?;
+    let text = |blob: Option<&crate::git::Blob>| {
+        blob.map(|x| String::from_utf8_lossy(&x.bytes).into_owned()).unwrap_or_default()
+    };
+    let old_name = if old.is_none() { "/dev/null".to_string() } else { format!("a/{}", p.path) };
+    Some(diff::unified(ui, &text(old.as_ref()), &text(Some(&new)), &old_name, &format!("b/{}", p.path)))
+}
+
+/// The diff of `id` when it was merged without a human (`[gate.auto_merge]`):
+/// nobody saw it before, so whoever ran the step sees it now.
+pub fn auto_merged_diff(ui: &Ui, s: &crate::step::Session, id: &str) -> Option<String> {
+    let history = s.history().ok()?;
+    let st = history.step(id)?;
+    if st.outcome() != Outcome::Merged || st.body.gate2.as_ref().is_none_or(|g| g.by != "auto") {
+        return None;
+    }
+    commit_diff(ui, &s.repo, st)
 }

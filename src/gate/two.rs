@@ -34,6 +34,12 @@ pub enum Decision {
     /// logged `skipped` (reason `interrupted`); a proposal that was already
     /// pending stays pending.
     Interrupt,
+    /// The human edited the proposal (`[e]dit`): this is the proposal as
+    /// they saved it. It goes through Gate 1 again in full, and is shown
+    /// again before anything is decided.
+    Edit {
+        proposal: serde_json::Value,
+    },
 }
 
 /// What the human sees at Gate 2. Every string in it that a provider

@@ -368,7 +368,9 @@ pub(super) fn decide_as(
             body.gate2 = Some(Gate2Record { by, decision: Choice::Reject, human_score: 0.0, reason });
             settle(s, id, body, Ending::new(Outcome::Rejected, Reason::Human).signals(signals), None)
         }
-        Decision::Skip | Decision::Quit | Decision::Interrupt => Ok(Report {
+        // `review` and `approve` do not offer [e]dit: a pending proposal is
+        // kept exactly as it was logged.
+        Decision::Skip | Decision::Quit | Decision::Interrupt | Decision::Edit { .. } => Ok(Report {
             id: id.to_string(),
             outcome: Outcome::Pending,
             utility: None,

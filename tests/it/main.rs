@@ -8,6 +8,7 @@ mod common;
 mod demo;
 mod doctor;
 mod errors;
+mod gate2;
 mod heartbeat;
 mod help;
 mod index;

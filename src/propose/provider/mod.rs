@@ -14,7 +14,7 @@
 
 mod command;
 mod heartbeat;
-mod human;
+pub mod human;
 pub mod model;
 
 use std::path::PathBuf;
