@@ -43,6 +43,29 @@ pub struct Args {
 enum Sub {
     Show(ShowArgs),
     Verify(VerifyArgs),
+    Backup(BackupArgs),
+    Restore(RestoreArgs),
+}
+
+/// Back the log up into git, on refs/ratchet/log (HEAD, the index and the
+/// work tree are not touched).
+///
+/// The log must verify, and the last backup must be the start of it. Push
+/// the backup with `git push origin refs/ratchet/log`; fetch it into a new
+/// clone with `git fetch origin refs/ratchet/log:refs/ratchet/log`.
+#[derive(clap::Args, Debug)]
+struct BackupArgs {}
+
+/// Restore the log from a backup (refs/ratchet/log by default).
+///
+/// Every line of the backup is checked (hashes and links) and a tampered
+/// backup is refused. A log that verifies must be the start of the backup
+/// (nothing is lost); one that does not is moved to logs/quarantine/ first.
+#[derive(clap::Args, Debug)]
+struct RestoreArgs {
+    /// The backup to restore: a ref or commit holding steps.jsonl.
+    #[arg(long, value_name = "REF", default_value = crate::journal::backup::REF)]
+    from: String,
 }
 
 /// Show one entry by seq (42), or every entry of a step by id (s42) with
@@ -61,7 +84,12 @@ struct ShowArgs {
 /// Exits 0 with a one-line summary when the log is sound; exits 1 naming
 /// the first bad line (1-based) and why. Read-only: it never repairs.
 #[derive(clap::Args, Debug)]
-struct VerifyArgs {}
+struct VerifyArgs {
+    /// Also check that the backup at REF (e.g. refs/ratchet/log) verifies
+    /// and is the start of the log.
+    #[arg(long, value_name = "REF")]
+    against: Option<String>,
+}
 
 fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
     crate::clock::parse(s).ok_or_else(|| format!("{s:?} is not an RFC 3339 time such as 2026-11-21T19:00:00Z"))
@@ -70,7 +98,12 @@ fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
 pub fn run(env: &Env, args: Args) -> CommandResult {
     match args.command {
         Some(Sub::Show(show)) => run_show(env, show),
-        Some(Sub::Verify(_)) => run_verify(env),
+        Some(Sub::Verify(v)) => match v.against {
+            Some(r) => run_against(env, &r),
+            None => run_verify(env),
+        },
+        Some(Sub::Backup(_)) => run_backup(env),
+        Some(Sub::Restore(r)) => run_restore(env, &r.from),
         None => run_list(env, args),
     }
 }
@@ -301,8 +334,76 @@ fn run_verify(env: &Env) -> CommandResult {
             report.file
         ),
         "CHECKPOINT_INVALID" => "delete the checkpoint named above; the next entry rewrites it".to_string(),
-        _ => format!("restore {} from a backup; the {} entries before this line verify", report.file, report.entries),
+        _ => format!(
+            "restore {} from its backup with `ratchet log restore` (`ratchet log backup` makes one); the {} entries before this line verify",
+            report.file, report.entries
+        ),
     };
     env.ui.error(&Report::new(bad.code, message).with_hint(hint));
     Ok(Exit::Error)
+}
+
+fn run_backup(env: &Env) -> CommandResult {
+    use crate::journal::backup;
+    let ws = env.workspace()?;
+    let who = ws.repo()?.identity().unwrap_or(crate::git::Identity { name: "ratchet".into(), email: String::new() });
+    let done = backup::backup(&ws, &who, crate::clock::now())?;
+    if env.ui.json() {
+        env.ui.emit_json(&serde_json::to_value(&done).unwrap_or_default());
+        return Ok(Exit::Ok);
+    }
+    let entries = crate::cli::ui::count(done.entries, "entry", "entries");
+    match &done.commit {
+        None => env.ui.data(format!("{} already holds the log ({entries}); nothing to do", done.reference)),
+        Some(c) => env.ui.data(format!(
+            "backed up {entries} ({} new) to {} ({})",
+            done.new,
+            done.reference,
+            &c[..12.min(c.len())]
+        )),
+    }
+    env.ui.note(format!("push it with `git push origin {}`", done.reference));
+    Ok(Exit::Ok)
+}
+
+fn run_restore(env: &Env, from: &str) -> CommandResult {
+    use crate::journal::backup;
+    let ws = env.workspace()?;
+    let _lock = crate::lock::WorkspaceLock::acquire(&ws, "log restore")?;
+    let done = backup::restore(&ws, from)?;
+    if env.ui.json() {
+        env.ui.emit_json(&serde_json::to_value(&done).unwrap_or_default());
+        return Ok(Exit::Ok);
+    }
+    if let Some(q) = &done.quarantined {
+        env.ui.warn(format!("the log did not verify; it was moved to {q}"));
+    }
+    env.ui.data(format!(
+        "restored {} ({} new) from {} ({})",
+        crate::cli::ui::count(done.entries, "entry", "entries"),
+        done.added,
+        show(&done.reference),
+        &done.commit[..12.min(done.commit.len())]
+    ));
+    env.ui.note("run `ratchet log verify` to cross-check it against the step commits");
+    Ok(Exit::Ok)
+}
+
+fn run_against(env: &Env, reference: &str) -> CommandResult {
+    let ws = env.workspace()?;
+    let c = crate::journal::backup::compare(&ws, reference)?;
+    if env.ui.json() {
+        env.ui.emit_json(&serde_json::to_value(&c).unwrap_or_default());
+        return Ok(Exit::Ok);
+    }
+    let newer = c.log_entries - c.backup_entries;
+    env.ui.data(format!(
+        "ok: the backup at {} ({}) holds the first {} of the log's {}{}",
+        show(&c.reference),
+        &c.commit[..12.min(c.commit.len())],
+        crate::cli::ui::count(c.backup_entries, "entry", "entries"),
+        c.log_entries,
+        if newer == 0 { String::new() } else { format!("; {newer} newer not backed up yet (`ratchet log backup`)") }
+    ));
+    Ok(Exit::Ok)
 }

@@ -4,6 +4,7 @@
 mod agents;
 mod architecture;
 mod attacks;
+mod backup;
 mod common;
 mod demo;
 mod doctor;
