@@ -39,6 +39,9 @@ impl crate::error::Coded for GitError {
     }
 }
 
+/// The commit a ref points at, and one file of its tree (`None`: absent).
+pub type RefFile = (String, Option<Vec<u8>>);
+
 /// A handle on the repository of a workspace.
 pub struct Repo {
     inner: git2::Repository,
@@ -66,7 +69,7 @@ impl Repo {
     /// (`None` when the ref does not exist; `Some((commit, None))` when the
     /// path is missing from it). `refname` may be a full ref
     /// (`refs/ratchet/log`) or anything `git rev-parse` takes.
-    pub fn ref_file(&self, refname: &str, path: &str) -> Result<Option<(String, Option<Vec<u8>>)>, GitError> {
+    pub fn ref_file(&self, refname: &str, path: &str) -> Result<Option<RefFile>, GitError> {
         let commit = match self.inner.revparse_single(refname) {
             Ok(o) => o.peel_to_commit()?,
             Err(e) if e.code() == git2::ErrorCode::NotFound || e.code() == git2::ErrorCode::InvalidSpec => {
@@ -82,6 +85,7 @@ impl Repo {
         Ok(Some((commit.id().to_string(), bytes)))
     }
 
+    #[allow(clippy::too_many_arguments)]
     /// Commits a tree holding only `path` = `bytes` onto `refname` (its
     /// current commit, if any, is the parent) without touching HEAD, the
     /// index or the work tree; the ref moves only if it still points where
