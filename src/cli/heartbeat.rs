@@ -7,7 +7,7 @@ use crate::lock::WorkspaceLock;
 use crate::record::Outcome;
 use crate::step::{self, Options, Session};
 
-/// Run one step unattended, for cron; never prompts.
+/// Run one step unattended, for cron; never prompts
 ///
 /// Auto-merges only where [gate.auto_merge] allows; anything else waits in
 /// logs/pending/. Always leaves a log entry. With --quiet it prints nothing

@@ -158,3 +158,49 @@ fn a_command_s_own_messages_name_only_flags_it_takes() {
     assert!(checked > 5, "the walk found flags ({checked})");
     assert!(problems.is_empty(), "messages naming flags their command does not take:\n{}", problems.join("\n"));
 }
+
+/// Every command's `--help`, through the binary.
+fn every_help() -> Vec<(String, String)> {
+    let ws = crate::common::Ws::new();
+    let mut out = Vec::new();
+    fn walk(cmd: &clap::Command, path: Vec<String>, ws: &crate::common::Ws, out: &mut Vec<(String, String)>) {
+        let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+        args.push("--help");
+        out.push((path.join(" "), crate::common::stdout(&ws.run(&args))));
+        for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+            let mut p = path.clone();
+            p.push(sub.get_name().to_string());
+            walk(sub, p, ws, out);
+        }
+    }
+    walk(&ratchet::cli::Cli::command(), Vec::new(), &ws, &mut out);
+    out
+}
+
+#[test]
+fn help_names_no_document_that_does_not_ship_and_lists_global_options_apart() {
+    let helps = every_help();
+    assert!(helps.len() > 40, "{}", helps.len());
+    for (cmd, text) in &helps {
+        for word in ["DESIGN", "§", "seeds/", "seed 00"] {
+            assert!(!text.contains(word), "`ratchet {cmd} --help` names {word}:\n{text}");
+        }
+        assert_eq!(text.matches("Global options:").count(), 1, "`ratchet {cmd} --help`:\n{text}");
+        assert!(text.contains("Usage: ratchet"), "`ratchet {cmd} --help`:\n{text}");
+    }
+}
+
+#[test]
+fn completions_and_the_man_page_come_from_the_same_commands() {
+    let ws = crate::common::Ws::new();
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = ws.run(&["completions", shell]);
+        assert_eq!(crate::common::code(&out), 0, "{shell}");
+        let text = crate::common::stdout(&out);
+        assert!(text.contains("heartbeat") && text.contains("allow-dirty"), "{shell}: {text}");
+    }
+    let out = ws.run(&["completions", "tcsh"]);
+    assert_eq!(crate::common::code(&out), 2, "an unknown shell is a usage error");
+    let man = crate::common::stdout(&ws.run(&["man"]));
+    assert!(man.starts_with(".ie") && man.contains(".TH ratchet 1") && man.contains("heartbeat"), "{man}");
+}

@@ -20,6 +20,7 @@ mod loop_page;
 mod model;
 mod ollama_stub;
 mod rails;
+mod readme;
 mod recovery;
 mod show;
 mod status;
