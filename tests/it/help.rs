@@ -204,3 +204,35 @@ fn completions_and_the_man_page_come_from_the_same_commands() {
     let man = crate::common::stdout(&ws.run(&["man"]));
     assert!(man.starts_with(".ie") && man.contains(".TH ratchet 1") && man.contains("heartbeat"), "{man}");
 }
+
+#[test]
+fn serve_writes_no_colour_codes_when_its_output_is_not_a_terminal() {
+    use std::io::BufRead;
+    let ws = crate::common::Ws::init();
+    let mut child = std::process::Command::new(crate::common::bin())
+        .args(["serve", "--addr", "127.0.0.1:0", "--print-addr"])
+        .current_dir(&ws.root)
+        .env("HOME", &ws.home)
+        .env("XDG_STATE_HOME", ws.home.join("state"))
+        .env("RATCHET_LOG", "info")
+        .env_remove("NO_COLOR")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut addr = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut addr).unwrap();
+    let addr = addr.trim().to_string();
+    // One request, so that a request line is logged too.
+    let _ = std::net::TcpStream::connect(&addr).and_then(|mut s| {
+        use std::io::{Read, Write};
+        s.write_all(b"GET /llms.txt HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")?;
+        let mut sink = Vec::new();
+        s.read_to_end(&mut sink)
+    });
+    let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("ratchet serve listening"), "{err}");
+    assert!(!err.contains('\u{1b}'), "no escape codes into a pipe: {err:?}");
+}
