@@ -263,9 +263,13 @@ fn run_show(env: &Env, args: ShowArgs) -> CommandResult {
         if i > 0 {
             env.ui.data("");
         }
-        // JSON escapes C0 controls but lets DEL, C1, bidi and invisible
-        // characters through: show them as escapes too.
-        env.ui.data(crate::text::show_lines(&e.pretty()));
+        env.ui.data_raw(&for_people(&env.ui, e));
+    }
+    if entries.iter().any(|e| e.kind == Kind::Step) {
+        env.ui.note(format!(
+            "`ratchet show {}` shows the step with its diff; --json prints the entries",
+            show(&args.key)
+        ));
     }
     Ok(Exit::Ok)
 }
@@ -406,4 +410,49 @@ fn run_against(env: &Env, reference: &str) -> CommandResult {
         if newer == 0 { String::new() } else { format!("; {newer} newer not backed up yet (`ratchet log backup`)") }
     ));
     Ok(Exit::Ok)
+}
+
+/// An entry as a person reads it: a heading, then one `field  value` line
+/// per leaf of its body (nested fields joined with dots), every value shown
+/// through [`crate::text`] (an entry holds a provider's words).
+fn for_people(ui: &crate::cli::Ui, e: &Entry) -> String {
+    let mut out = ui.paint(Style::Bold, &format!("{} {} · {} · {}", e.kind.as_str(), show(&e.id), e.seq, show(&e.ts)));
+    out.push('\n');
+    let mut rows = Vec::new();
+    fn walk(prefix: &str, v: &serde_json::Value, rows: &mut Vec<(String, String)>) {
+        match v {
+            serde_json::Value::Object(m) if !m.is_empty() => {
+                for (k, x) in m {
+                    walk(&if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") }, x, rows);
+                }
+            }
+            serde_json::Value::Array(a) if a.iter().all(|x| !x.is_object() && !x.is_array()) => {
+                let words: Vec<String> = a.iter().map(leaf).collect();
+                rows.push((prefix.to_string(), if words.is_empty() { "-".into() } else { words.join(" · ") }));
+            }
+            serde_json::Value::Array(a) => {
+                for (i, x) in a.iter().enumerate() {
+                    walk(&format!("{prefix}[{i}]"), x, rows);
+                }
+            }
+            other => rows.push((prefix.to_string(), leaf(other))),
+        }
+    }
+    fn leaf(v: &serde_json::Value) -> String {
+        match v {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Null => "-".into(),
+            serde_json::Value::Object(_) => "{}".into(),
+            other => other.to_string(),
+        }
+    }
+    walk("", &serde_json::Value::Object(e.body.clone()), &mut rows);
+    rows.push(("prev".into(), journal::line::hex(&e.prev)));
+    rows.push(("hash".into(), journal::line::hex(&e.hash)));
+    let width = rows.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(0);
+    for (k, v) in &rows {
+        let v = crate::text::show_lines(v).replace('\n', &format!("\n  {:width$}  ", ""));
+        out.push_str(&format!("  {:<width$}  {}\n", show(k), v));
+    }
+    out
 }
