@@ -23,6 +23,8 @@ pub enum Exit {
     RailsTampered = 4,
     /// Another ratchet process holds the workspace lock.
     Locked = 5,
+    /// Ctrl-C stopped the command (128 + SIGINT, as a shell reports it).
+    Interrupted = 130,
 }
 
 impl Exit {

@@ -18,6 +18,7 @@
 //! | tier, progressive trust | [`trust`] |
 //! | Log (the step log, `logs/steps.jsonl`) | `journal` — "log" means diagnostic logging in Rust, so the protocol's Log is the journal in code |
 //! | Log (the step log, `logs/steps.jsonl`), entry, checkpoint, recovery | [`journal`] — "log" means diagnostic logging in Rust, so the protocol's Log is the journal in code; its only writer |
+//! | the checks' output logs (`logs/runs/`), read safely | [`runs`] |
 //! | canonical JSON, packet hashes | [`canonical`] |
 //! | errors: code, message, next action | [`error`] |
 //! | git (the only module naming git2) | [`git`] |
@@ -55,6 +56,7 @@ pub mod process;
 pub mod propose;
 pub mod rails;
 pub mod record;
+pub mod runs;
 pub mod sandbox;
 pub mod score;
 pub mod serve;

@@ -12,12 +12,37 @@
 //! confined command owns the child's private directories. Spawn from a
 //! thread that outlives the run: a confined child is killed when the thread
 //! that started it exits (`PR_SET_PDEATHSIG`).
+//!
+//! Ctrl-C: a child runs in a process group (or session) of its own, so the
+//! terminal's SIGINT never reaches it. Ctrl-C is a property of the whole
+//! process, so it is one process-wide flag: the CLI hands the flag its
+//! SIGINT handler sets to [`stop_on`], every wait here looks at it ten times
+//! a second, and a run it stops ends [`Ended::Interrupted`] with its whole
+//! group killed.
 
 use std::io::{Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock, mpsc};
 use std::time::{Duration, Instant};
+
+/// The flag that stops every run (set by the CLI's Ctrl-C handler).
+static STOP: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+
+/// Makes every run started from now on stop when `flag` is set. The first
+/// flag given is the one kept (one Ctrl-C handler per process).
+pub fn stop_on(flag: Arc<AtomicBool>) {
+    let _ = STOP.set(flag);
+}
+
+/// Whether the process was asked to stop (Ctrl-C).
+pub fn stopped() -> bool {
+    STOP.get().is_some_and(|f| f.load(Ordering::SeqCst))
+}
+
+/// How often a wait looks at the stop flag.
+const POLL: Duration = Duration::from_millis(100);
 
 /// How a program ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,6 +53,8 @@ pub enum Ended {
     Signalled(i32),
     /// Killed by us at the deadline.
     TimedOut,
+    /// Killed by us because the user pressed Ctrl-C ([`stopped`]).
+    Interrupted,
 }
 
 impl Ended {
@@ -99,20 +126,26 @@ fn ended(status: std::process::ExitStatus) -> Ended {
     }
 }
 
-/// Waits for `child` until `deadline`, then kills its group.
+/// Waits for `child` until `deadline` (or Ctrl-C), then kills its group.
 fn wait(child: Child, timeout: Duration) -> std::io::Result<Ended> {
+    let start = Instant::now();
     let pid = child.id();
     let (tx, rx) = mpsc::channel();
     let waiter = std::thread::spawn(move || {
         let mut child = child;
         let _ = tx.send(child.wait());
     });
-    let result = match rx.recv_timeout(timeout) {
-        Ok(status) => status.map(ended),
-        Err(_) => {
+    let result = loop {
+        let left = timeout.saturating_sub(start.elapsed());
+        if left.is_zero() || stopped() {
             kill_group(pid);
             let _ = rx.recv();
-            Ok(Ended::TimedOut)
+            break Ok(if stopped() { Ended::Interrupted } else { Ended::TimedOut });
+        }
+        match rx.recv_timeout(left.min(POLL)) {
+            Ok(status) => break status.map(ended),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break Err(std::io::Error::other("the waiter thread died")),
         }
     };
     // Stragglers of the group (the program's own children) go too.
@@ -270,7 +303,7 @@ pub fn run_captured(
 }
 
 /// Runs `cmd` with stdout and stderr appended to `log`, killing it at
-/// `timeout`. `tick` is called about ten times a second while it runs.
+/// `timeout` (or on Ctrl-C). `tick` is called about ten times a second while it runs.
 pub fn run_logged(
     mut cmd: impl Spawn,
     log: &std::fs::File,
@@ -288,12 +321,12 @@ pub fn run_logged(
     });
     let result = loop {
         let left = timeout.saturating_sub(start.elapsed());
-        if left.is_zero() {
+        if left.is_zero() || stopped() {
             kill_group(pid);
             let _ = rx.recv();
-            break Ok(Ended::TimedOut);
+            break Ok(if stopped() { Ended::Interrupted } else { Ended::TimedOut });
         }
-        match rx.recv_timeout(left.min(Duration::from_millis(100))) {
+        match rx.recv_timeout(left.min(POLL)) {
             Ok(status) => break status.map(ended),
             Err(mpsc::RecvTimeoutError::Timeout) => tick(start.elapsed()),
             Err(mpsc::RecvTimeoutError::Disconnected) => break Err(std::io::Error::other("the waiter thread died")),

@@ -77,7 +77,7 @@ pub enum Reason {
     /// Garbage, nothing, a crash.
     ProviderInvalidOutput,
     ProviderOverBudget,
-    /// Ctrl-C stopped the provider.
+    /// Ctrl-C stopped the provider (older logs; now `interrupted`).
     ProviderCancelled,
     /// The provider had nothing to propose.
     Noop,
@@ -112,7 +112,8 @@ pub enum Reason {
     PendingTampered,
     /// A pending proposal replaced by a revision the bots adopted.
     Revised,
-    /// The process stopped mid-step; recovery finished it.
+    /// Ctrl-C stopped the step (the provider, the checks or Gate 2), or the
+    /// process died mid-step and recovery finished it.
     Interrupted,
     /// A reason this version does not know (a newer log).
     #[serde(other)]

@@ -37,7 +37,8 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
             }
         }
     }
-    let mut gate = TerminalGate { tty, ui: &env.ui };
+    crate::cli::interrupt::cancel_on_ctrl_c();
+    let mut gate = TerminalGate { tty, ui: &env.ui, edit: false };
     // The agents API: a remote candidate needs its quorum; the decision anchors the ledger.
     let mut hook = crate::cli::agent::decision_hook;
     let report = step::decide(&mut s, &args.id, &mut gate, args.score, Some(&mut hook), &mut Narration::new(&env.ui))?;
@@ -46,5 +47,5 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
     } else {
         env.ui.data(describe(&env.ui, &report));
     }
-    Ok(exit_for(&report))
+    Ok(crate::cli::interrupt::finish(&env.ui, &report, exit_for(&report)))
 }

@@ -8,7 +8,7 @@ use crate::propose::context::{self, Inputs};
 use crate::rails::Rails;
 use crate::step::{self, configured};
 
-/// Print the minimal context a provider would get now (DESIGN §3).
+/// Print the minimal context a provider would get now.
 ///
 /// The intent, the last few cycles, a slice of the allowlisted file index
 /// ranked for the focus with the focused files' contents, the focus, the

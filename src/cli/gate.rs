@@ -13,7 +13,14 @@ use crate::text::{show, show_lines};
 pub struct TerminalGate<'a> {
     pub tty: Terminal,
     pub ui: &'a Ui,
+    /// Whether to offer `[e]dit` (a fresh proposal of `ratchet step`; a
+    /// pending one is kept exactly as it was logged).
+    pub edit: bool,
 }
+
+/// A screen longer than this many lines gets its summary repeated below
+/// the diff, next to the question (when the terminal's height is unknown).
+const TALL: usize = 40;
 
 impl TerminalGate<'_> {
     /// Shows the proposal: provider, rationale, focus, Gate 1, a coloured
@@ -71,23 +78,80 @@ impl TerminalGate<'_> {
                 out.push_str(&format!("  - {}\n", show(n)));
             }
         }
+        // A long diff scrolls the top of the screen away: say again, next
+        // to the question, what is being decided.
+        if out.lines().count() > self.tty.rows().map_or(TALL, |h| h.saturating_sub(4)) {
+            let objections = r.verdicts.iter().filter(|v| !v.attests()).count();
+            out.push_str(&format!(
+                "{} {} · {} {} (+{} -{}) · gate 1: {} · predicted utility {:.3}\n",
+                ui.paint(Style::Bold, "proposal"),
+                show(r.id),
+                r.op,
+                ui.paint(Style::Bold, &show(r.path)),
+                r.added,
+                r.removed,
+                if objections == 0 {
+                    "every rule attests".to_string()
+                } else {
+                    format!("{objections} objection(s), above")
+                },
+                r.predicted
+            ));
+        }
         self.tty.say(&out);
     }
 
-    fn ask_decision(&mut self, default_score: f64) -> Decision {
+    /// `[e]dit`: the proposed file in the editor; `None` when the person
+    /// saved nothing new (the question is asked again).
+    fn edit(&mut self, r: &Review<'_>) -> Option<serde_json::Value> {
+        use crate::propose::provider::human::sheet;
+        let before = (r.op != "create").then_some(r.old);
+        let text = sheet::template(r.path, r.rationale, r.next_steps, r.new, r.focus);
+        match sheet::edit(&text).and_then(|saved| sheet::parse(&saved, before)) {
+            Ok(Some(v)) => Some(v),
+            Ok(None) => {
+                self.tty.say("nothing to propose (an empty rationale, or no change); the proposal is as it was\n");
+                None
+            }
+            Err(e) => {
+                self.tty.say(&format!("{}; the proposal is as it was\n", show(&e)));
+                None
+            }
+        }
+    }
+
+    fn ask_decision(&mut self, r: &Review<'_>) -> Decision {
+        let default_score = r.default_score;
+        let question = if self.edit {
+            "[a]pprove, [r]eject, [e]dit, [s]kip (leave pending), [q]uit? "
+        } else {
+            "[a]pprove, [r]eject, [s]kip (leave pending), [q]uit? "
+        };
         loop {
-            let Some(answer) = self.tty.ask("[a]pprove, [r]eject, [s]kip (leave pending), [q]uit? ") else {
-                return Decision::Quit;
+            let Some(answer) = self.tty.ask(question) else {
+                return if self.tty.interrupted() { Decision::Interrupt } else { Decision::Quit };
             };
             match answer.trim().to_ascii_lowercase().as_str() {
-                "a" | "approve" => return Decision::Approve { score: self.ask_score(default_score) },
+                "a" | "approve" => {
+                    let score = self.ask_score(default_score);
+                    return if self.tty.interrupted() { Decision::Interrupt } else { Decision::Approve { score } };
+                }
                 "r" | "reject" => {
                     let reason =
                         self.tty.ask("reason (optional): ").map(|r| r.trim().to_string()).filter(|r| !r.is_empty());
+                    if self.tty.interrupted() {
+                        return Decision::Interrupt;
+                    }
                     return Decision::Reject { reason };
+                }
+                "e" | "edit" if self.edit => {
+                    if let Some(proposal) = self.edit(r) {
+                        return Decision::Edit { proposal };
+                    }
                 }
                 "s" | "skip" => return Decision::Skip,
                 "q" | "quit" => return Decision::Quit,
+                _ if self.edit => self.tty.say("please answer a, r, e, s or q\n"),
                 _ => self.tty.say("please answer a, r, s or q\n"),
             }
         }
@@ -111,7 +175,7 @@ impl TerminalGate<'_> {
 impl Gate2 for TerminalGate<'_> {
     fn decide(&mut self, review: &Review<'_>) -> Decision {
         self.show(review);
-        self.ask_decision(review.default_score)
+        self.ask_decision(review)
     }
 }
 
@@ -240,3 +304,24 @@ pub fn describe(ui: &Ui, r: &Report) -> String {
 pub fn report_json(r: &Report) -> serde_json::Value {
     serde_json::to_value(r).expect("a report serialises")
 }
+
+/// For a failed step whose checks ran: where their output is and its last
+/// lines, so that cron's mail says what broke.
+pub fn checks_tail(s: &crate::step::Session, report: &Report) -> Vec<String> {
+    let Some(log) = s
+        .history()
+        .ok()
+        .and_then(|h| h.step(&report.id).and_then(|st| st.body.apply.as_ref()?.checks.as_ref().map(|c| c.log.clone())))
+    else {
+        return Vec::new();
+    };
+    let mut out = vec![format!("the checks' output is in {}; its last lines:", show(&log))];
+    match crate::runs::tail(&s.ws, &log, TAIL) {
+        Ok(lines) => out.extend(lines.iter().map(|l| format!("  | {}", show(l)))),
+        Err(e) => out.push(format!("  ({})", show(&e.to_string()))),
+    }
+    out
+}
+
+/// How many lines of the checks' output a failed step shows.
+pub const TAIL: usize = 10;

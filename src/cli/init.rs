@@ -27,6 +27,22 @@ pub struct Args {
 
 pub fn run(env: &Env, args: Args) -> CommandResult {
     let ws = Workspace::planned(&env.cwd, args.home.as_deref())?;
+    // The repository's own config/, logs/...: ratchet's files would sit among them.
+    if !ws.rails_toml().exists() {
+        let taken: Vec<String> = ["config", "intents", "golden", "logs"]
+            .into_iter()
+            .filter(|d| ws.home().join(d).exists())
+            .map(|d| format!("{}/", ws.rel(d)))
+            .collect();
+        if !taken.is_empty() {
+            env.ui.warn(format!(
+                "{} already exist{} in this repository; ratchet's files go beside yours there (nothing is overwritten). \
+                 To keep them apart, undo this and run `ratchet init --home .ratchet-home`",
+                taken.join(", "),
+                if taken.len() == 1 { "s" } else { "" }
+            ));
+        }
+    }
     let recipe = args.provider.as_deref().and_then(init::Recipe::parse);
     let report = init::init_with(&ws, recipe)?;
     let intent = intent::current(&ws)?;
@@ -68,6 +84,14 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
     }
     if let Some(checks) = &report.checks {
         env.ui.data(format!("  checks  {checks}"));
+        if checks == "true" {
+            env.ui.warn(format!(
+                "{} no test runner found (Cargo.toml, package.json, pyproject.toml...): the checks are `true`, \
+                 so every patch \"passes\". Set [checks] command in {} to your tests, then run `ratchet rails accept`",
+                env.ui.paint(Style::Red, "NO CHECKS:"),
+                ws.rel("config/rails.toml")
+            ));
+        }
     }
     env.ui.data(format!("  rails   {}", &report.rails[..12]));
     env.ui.data(format!("  intent  {} ({})", intent.name, &intent.hash[..12]));
@@ -77,4 +101,13 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
         ws.rel("config/rails.toml")
     ));
     Ok(Exit::Ok)
+}
+
+/// Says which tracked files a command changed, and the command that commits them.
+pub fn commit_note(env: &Env, files: &[String], message: &str) {
+    env.ui.note(format!(
+        "changed {}; they are tracked like your code, so commit them: git add {} && git commit -m '{message}'",
+        files.join(", "),
+        files.join(" ")
+    ));
 }

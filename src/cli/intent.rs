@@ -109,6 +109,10 @@ fn set(env: &Env, name: &str, file: Option<PathBuf>, yes: bool) -> CommandResult
         env.ui.emit_json(&serde_json::json!({"name": new.name, "hash": new.hash, "rails": lock_version, "seq": seq}));
     } else {
         env.ui.data(format!("intent {} is current ({})", new.name, new.hash));
+        let files =
+            [format!("intents/{}.md", new.name), "intents/CURRENT".to_string(), "config/rails.lock".to_string()]
+                .map(|f| ws.rel(&f));
+        crate::cli::init::commit_note(env, &files, &format!("ratchet: intent {}", new.name));
     }
     Ok(Exit::Ok)
 }

@@ -43,6 +43,29 @@ pub struct Args {
 enum Sub {
     Show(ShowArgs),
     Verify(VerifyArgs),
+    Backup(BackupArgs),
+    Restore(RestoreArgs),
+}
+
+/// Back the log up into git, on refs/ratchet/log (HEAD, the index and the
+/// work tree are not touched).
+///
+/// The log must verify, and the last backup must be the start of it. Push
+/// the backup with `git push origin refs/ratchet/log`; fetch it into a new
+/// clone with `git fetch origin refs/ratchet/log:refs/ratchet/log`.
+#[derive(clap::Args, Debug)]
+struct BackupArgs {}
+
+/// Restore the log from a backup (refs/ratchet/log by default).
+///
+/// Every line of the backup is checked (hashes and links) and a tampered
+/// backup is refused. A log that verifies must be the start of the backup
+/// (nothing is lost); one that does not is moved to logs/quarantine/ first.
+#[derive(clap::Args, Debug)]
+struct RestoreArgs {
+    /// The backup to restore: a ref or commit holding steps.jsonl.
+    #[arg(long, value_name = "REF", default_value = crate::journal::backup::REF)]
+    from: String,
 }
 
 /// Show one entry by seq (42), or every entry of a step by id (s42) with
@@ -61,7 +84,12 @@ struct ShowArgs {
 /// Exits 0 with a one-line summary when the log is sound; exits 1 naming
 /// the first bad line (1-based) and why. Read-only: it never repairs.
 #[derive(clap::Args, Debug)]
-struct VerifyArgs {}
+struct VerifyArgs {
+    /// Also check that the backup at REF (e.g. refs/ratchet/log) verifies
+    /// and is the start of the log.
+    #[arg(long, value_name = "REF")]
+    against: Option<String>,
+}
 
 fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
     crate::clock::parse(s).ok_or_else(|| format!("{s:?} is not an RFC 3339 time such as 2026-11-21T19:00:00Z"))
@@ -70,7 +98,12 @@ fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
 pub fn run(env: &Env, args: Args) -> CommandResult {
     match args.command {
         Some(Sub::Show(show)) => run_show(env, show),
-        Some(Sub::Verify(_)) => run_verify(env),
+        Some(Sub::Verify(v)) => match v.against {
+            Some(r) => run_against(env, &r),
+            None => run_verify(env),
+        },
+        Some(Sub::Backup(_)) => run_backup(env),
+        Some(Sub::Restore(r)) => run_restore(env, &r.from),
         None => run_list(env, args),
     }
 }
@@ -181,7 +214,7 @@ impl Printer<'_> {
         if total == 0 {
             ui.note("the log is empty");
         } else {
-            ui.note(format!("{} of {total} entries shown", self.shown));
+            ui.note(format!("{} of {} shown", self.shown, crate::cli::ui::count(total, "entry", "entries")));
         }
     }
 }
@@ -230,9 +263,13 @@ fn run_show(env: &Env, args: ShowArgs) -> CommandResult {
         if i > 0 {
             env.ui.data("");
         }
-        // JSON escapes C0 controls but lets DEL, C1, bidi and invisible
-        // characters through: show them as escapes too.
-        env.ui.data(crate::text::show_lines(&e.pretty()));
+        env.ui.data_raw(&for_people(&env.ui, e));
+    }
+    if entries.iter().any(|e| e.kind == Kind::Step) {
+        env.ui.note(format!(
+            "`ratchet show {}` shows the step with its diff; --json prints the entries",
+            show(&args.key)
+        ));
     }
     Ok(Exit::Ok)
 }
@@ -301,8 +338,121 @@ fn run_verify(env: &Env) -> CommandResult {
             report.file
         ),
         "CHECKPOINT_INVALID" => "delete the checkpoint named above; the next entry rewrites it".to_string(),
-        _ => format!("restore {} from a backup; the {} entries before this line verify", report.file, report.entries),
+        _ => format!(
+            "restore {} from its backup with `ratchet log restore` (`ratchet log backup` makes one); the {} entries before this line verify",
+            report.file, report.entries
+        ),
     };
     env.ui.error(&Report::new(bad.code, message).with_hint(hint));
     Ok(Exit::Error)
+}
+
+fn run_backup(env: &Env) -> CommandResult {
+    use crate::journal::backup;
+    let ws = env.workspace()?;
+    let who = ws.repo()?.identity().unwrap_or(crate::git::Identity { name: "ratchet".into(), email: String::new() });
+    let done = backup::backup(&ws, &who, crate::clock::now())?;
+    if env.ui.json() {
+        env.ui.emit_json(&serde_json::to_value(&done).unwrap_or_default());
+        return Ok(Exit::Ok);
+    }
+    let entries = crate::cli::ui::count(done.entries, "entry", "entries");
+    match &done.commit {
+        None => env.ui.data(format!("{} already holds the log ({entries}); nothing to do", done.reference)),
+        Some(c) => env.ui.data(format!(
+            "backed up {entries} ({} new) to {} ({})",
+            done.new,
+            done.reference,
+            &c[..12.min(c.len())]
+        )),
+    }
+    env.ui.note(format!("push it with `git push origin {}`", done.reference));
+    Ok(Exit::Ok)
+}
+
+fn run_restore(env: &Env, from: &str) -> CommandResult {
+    use crate::journal::backup;
+    let ws = env.workspace()?;
+    let _lock = crate::lock::WorkspaceLock::acquire(&ws, "log restore")?;
+    let done = backup::restore(&ws, from)?;
+    if env.ui.json() {
+        env.ui.emit_json(&serde_json::to_value(&done).unwrap_or_default());
+        return Ok(Exit::Ok);
+    }
+    if let Some(q) = &done.quarantined {
+        env.ui.warn(format!("the log did not verify; it was moved to {q}"));
+    }
+    env.ui.data(format!(
+        "restored {} ({} new) from {} ({})",
+        crate::cli::ui::count(done.entries, "entry", "entries"),
+        done.added,
+        show(&done.reference),
+        &done.commit[..12.min(done.commit.len())]
+    ));
+    env.ui.note("run `ratchet log verify` to cross-check it against the step commits");
+    Ok(Exit::Ok)
+}
+
+fn run_against(env: &Env, reference: &str) -> CommandResult {
+    let ws = env.workspace()?;
+    let c = crate::journal::backup::compare(&ws, reference)?;
+    if env.ui.json() {
+        env.ui.emit_json(&serde_json::to_value(&c).unwrap_or_default());
+        return Ok(Exit::Ok);
+    }
+    let newer = c.log_entries - c.backup_entries;
+    env.ui.data(format!(
+        "ok: the backup at {} ({}) holds the first {} of the log's {}{}",
+        show(&c.reference),
+        &c.commit[..12.min(c.commit.len())],
+        crate::cli::ui::count(c.backup_entries, "entry", "entries"),
+        c.log_entries,
+        if newer == 0 { String::new() } else { format!("; {newer} newer not backed up yet (`ratchet log backup`)") }
+    ));
+    Ok(Exit::Ok)
+}
+
+/// An entry as a person reads it: a heading, then one `field  value` line
+/// per leaf of its body (nested fields joined with dots), every value shown
+/// through [`crate::text`] (an entry holds a provider's words).
+fn for_people(ui: &crate::cli::Ui, e: &Entry) -> String {
+    let mut out = ui.paint(Style::Bold, &format!("{} {} · {} · {}", e.kind.as_str(), show(&e.id), e.seq, show(&e.ts)));
+    out.push('\n');
+    let mut rows = Vec::new();
+    fn walk(prefix: &str, v: &serde_json::Value, rows: &mut Vec<(String, String)>) {
+        match v {
+            serde_json::Value::Object(m) if !m.is_empty() => {
+                for (k, x) in m {
+                    walk(&if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") }, x, rows);
+                }
+            }
+            serde_json::Value::Array(a) if a.iter().all(|x| !x.is_object() && !x.is_array()) => {
+                let words: Vec<String> = a.iter().map(leaf).collect();
+                rows.push((prefix.to_string(), if words.is_empty() { "-".into() } else { words.join(" · ") }));
+            }
+            serde_json::Value::Array(a) => {
+                for (i, x) in a.iter().enumerate() {
+                    walk(&format!("{prefix}[{i}]"), x, rows);
+                }
+            }
+            other => rows.push((prefix.to_string(), leaf(other))),
+        }
+    }
+    fn leaf(v: &serde_json::Value) -> String {
+        match v {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Null => "-".into(),
+            serde_json::Value::Object(_) => "{}".into(),
+            other => other.to_string(),
+        }
+    }
+    walk("", &serde_json::Value::Object(e.body.clone()), &mut rows);
+    rows.push(("prev".into(), journal::line::hex(&e.prev)));
+    rows.push(("hash".into(), journal::line::hex(&e.hash)));
+    let width = rows.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(0);
+    for (k, v) in &rows {
+        let v = crate::text::show_lines(v).replace('\n', &format!("\n  {:width$}  ", ""));
+        out.push_str(&format!("  {:<width$}  {}\n", show(k), v));
+    }
+    out
 }

@@ -5,6 +5,7 @@
 
 mod agent;
 mod approve;
+mod completions;
 mod context;
 mod demo;
 mod diff;
@@ -26,9 +27,10 @@ mod revert;
 mod review;
 mod score;
 mod serve;
+mod show;
 mod status;
 mod step;
-mod ui;
+pub(crate) mod ui;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,16 +52,23 @@ use crate::workspace::Workspace;
 #[command(name = "ratchet", version, propagate_version = true, max_term_width = 100)]
 pub struct Cli {
     /// Run as if started in DIR.
-    #[arg(short = 'C', global = true, value_name = "DIR")]
+    #[arg(short = 'C', global = true, value_name = "DIR", help_heading = "Global options")]
     pub directory: Option<PathBuf>,
     /// Print data as JSON on stdout (errors too, as {"error","code","message","nextAction"}).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     pub json: bool,
     /// When to colour output.
-    #[arg(long, global = true, value_enum, default_value = "auto", value_name = "WHEN")]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "auto",
+        value_name = "WHEN",
+        help_heading = "Global options"
+    )]
     pub color: ColorChoice,
     /// Say less on stderr.
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, help_heading = "Global options")]
     pub quiet: bool,
     #[command(subcommand)]
     pub command: Command,
@@ -70,6 +79,7 @@ pub enum Command {
     Init(init::Args),
     Step(step::Args),
     Status(status::Args),
+    Show(show::Args),
     Doctor(doctor::Args),
     Context(context::Args),
     Propose(propose::Args),
@@ -87,6 +97,8 @@ pub enum Command {
     Score(score::Args),
     Serve(serve::Args),
     Agent(agent::Args),
+    Completions(completions::Args),
+    Man(completions::ManArgs),
 }
 
 /// Everything a command needs besides its arguments.
@@ -187,6 +199,7 @@ fn dispatch(env: &Env, command: Command) -> CommandResult {
         Command::Init(args) => init::run(env, args),
         Command::Step(args) => step::run(env, args),
         Command::Status(args) => status::run(env, args),
+        Command::Show(args) => show::run(env, args),
         Command::Doctor(args) => doctor::run(env, args),
         Command::Context(args) => context::run(env, args),
         Command::Propose(args) => propose::run(env, args),
@@ -204,5 +217,7 @@ fn dispatch(env: &Env, command: Command) -> CommandResult {
         Command::Score(args) => score::run(env, args),
         Command::Serve(args) => serve::run(env, args),
         Command::Agent(args) => agent::run(env, args),
+        Command::Completions(args) => completions::run(env, args),
+        Command::Man(args) => completions::man(env, args),
     }
 }

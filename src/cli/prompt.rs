@@ -14,6 +14,11 @@
 //! answers). What this does not stop: a process of the same user outside
 //! ratchet's sandbox can still write to the terminal like the user does;
 //! the README says so.
+//!
+//! Ctrl-C at a question: while a step runs, SIGINT only sets the process's
+//! stop flag ([`crate::process::stopped`]), so a question waits for input
+//! ten times a second at most and gives up (`None`) once the flag is set;
+//! [`Terminal::interrupted`] tells that apart from the end of input.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
@@ -55,6 +60,11 @@ impl Terminal {
         let _ = self.writer.flush();
     }
 
+    /// The terminal's height in lines, when it says.
+    pub fn rows(&self) -> Option<usize> {
+        rustix::termios::tcgetwinsize(self.reader.get_ref()).ok().map(|w| w.ws_row as usize).filter(|&h| h > 0)
+    }
+
     /// Whether this process is the terminal's foreground process group.
     fn in_foreground(&self) -> bool {
         match rustix::termios::tcgetpgrp(self.reader.get_ref()) {
@@ -77,11 +87,37 @@ impl Terminal {
         let buffered = self.reader.buffer().len();
         self.reader.consume(buffered);
         self.say(question);
+        if !self.wait_for_input() {
+            self.say("\n");
+            return None;
+        }
         let mut line = String::new();
         match self.reader.read_line(&mut line) {
             Ok(0) | Err(_) => None,
             Ok(_) => Some(line.trim_end_matches(['\n', '\r']).to_string()),
         }
+    }
+
+    /// Waits until a line can be read; `false` when Ctrl-C came first.
+    fn wait_for_input(&self) -> bool {
+        use rustix::event::{PollFd, PollFlags, Timespec};
+        let tick = Timespec { tv_sec: 0, tv_nsec: 100_000_000 };
+        loop {
+            if crate::process::stopped() {
+                return false;
+            }
+            let mut fds = [PollFd::new(self.reader.get_ref(), PollFlags::IN)];
+            match rustix::event::poll(&mut fds, Some(&tick)) {
+                Ok(0) | Err(rustix::io::Errno::INTR) => continue,
+                // Readable, closed or in error: read_line says which.
+                Ok(_) | Err(_) => return !crate::process::stopped(),
+            }
+        }
+    }
+
+    /// Whether the last question went unanswered because of Ctrl-C.
+    pub fn interrupted(&self) -> bool {
+        crate::process::stopped()
     }
 
     /// A yes/no question; anything but y/yes is no.

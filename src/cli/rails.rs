@@ -169,6 +169,9 @@ fn accept_now(env: &Env) -> CommandResult {
         );
     } else {
         env.ui.data(format!("accepted rails version {} ({} changes)", &plan.next.version()[..12], plan.changes.len()));
+        let mut files: Vec<String> = plan.changes.iter().map(|c| c.path.clone()).collect();
+        files.push(ws.rel("config/rails.lock"));
+        crate::cli::init::commit_note(env, &files, &format!("ratchet: accept rails {}", &plan.next.version()[..12]));
     }
     Ok(Exit::Ok)
 }

@@ -25,8 +25,10 @@ pub fn run(env: &Env, _args: Args) -> CommandResult {
         env.ui.note("no pending proposals");
         return Ok(Exit::Ok);
     }
-    let mut gate = TerminalGate { tty, ui: &env.ui };
+    crate::cli::interrupt::cancel_on_ctrl_c();
+    let mut gate = TerminalGate { tty, ui: &env.ui, edit: false };
     let mut results = Vec::new();
+    let mut exit = Exit::Ok;
     for (id, state) in waiting {
         match &state {
             PendingState::Tampered { why } => {
@@ -55,6 +57,11 @@ pub fn run(env: &Env, _args: Args) -> CommandResult {
             }
             Err(e) => return Err(e.into()),
         };
+        exit = crate::cli::interrupt::finish(&env.ui, &report, Exit::Ok);
+        if exit == Exit::Interrupted {
+            results.push(crate::cli::gate::report_json(&report));
+            break;
+        }
         if report.outcome == Outcome::Pending {
             env.ui.note(format!("{id} stays pending"));
             if report.quit {
@@ -68,5 +75,5 @@ pub fn run(env: &Env, _args: Args) -> CommandResult {
     if env.ui.json() {
         env.ui.emit_json(&serde_json::Value::Array(results));
     }
-    Ok(Exit::Ok)
+    Ok(exit)
 }

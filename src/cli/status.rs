@@ -167,8 +167,8 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
     });
     ui.data(if ok(&log_health) {
         format!(
-            "log       ok · {} entries · head {}",
-            log_health["entries"],
+            "log       ok · {} · head {}",
+            crate::cli::ui::count(log_health["entries"].as_u64().unwrap_or(0), "entry", "entries"),
             &log_health["head"].as_str().unwrap_or("")[..12]
         )
     } else {
@@ -193,13 +193,17 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
                 .unwrap_or_default()
         ),
     });
-    let since = watchdog.hours_since_merge.map(|h| format!(", {h:.1} h")).unwrap_or_default();
+    let since =
+        watchdog.hours_since_merge.map(|h| format!(", {}", crate::cli::ui::duration(h * 3600.0))).unwrap_or_default();
     ui.data(match &watchdog.reason {
         Some(r) => format!(
             "watchdog  {} {r}: the next pick forces exploration and prefers a human",
             ui.paint(Style::Red, "ALARM")
         ),
-        None => format!("watchdog  ok · {} steps{since} since the last merge", watchdog.steps_since_merge),
+        None => format!(
+            "watchdog  ok · {}{since} since the last merge",
+            crate::cli::ui::count(watchdog.steps_since_merge as u64, "step", "steps")
+        ),
     });
     if let Some(i) = &inflight {
         let style = if i["state"] == "running" { Style::Yellow } else { Style::Red };
@@ -228,9 +232,13 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
         ));
     }
     ui.data("recent");
+    let width = |v: &[serde_json::Value], key: &str, min: usize| {
+        v.iter().map(|r| show(r[key].as_str().unwrap_or("")).chars().count()).max().unwrap_or(0).max(min)
+    };
+    let (wid, wprov) = (width(&recent, "id", 2), width(&recent, "provider", 8));
     for r in &recent {
         ui.data(format!(
-            "  {:<6} {:<9} {:<10} {:<8} {}{}",
+            "  {:<wid$} {:<9} {:<wprov$} {:<7} {}{}",
             r["id"].as_str().unwrap_or(""),
             r["outcome"].as_str().unwrap_or(""),
             show(r["provider"].as_str().unwrap_or("")),
@@ -243,9 +251,12 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
             }
         ));
     }
+    ui.data("providers");
+    let wname = standings.iter().map(|p| show(&p.name).chars().count()).max().unwrap_or(0).max(4);
+    let wkind = standings.iter().map(|p| p.kind.chars().count()).max().unwrap_or(0).max(4);
     ui.data(format!(
-        "providers {:<10} {:<7} {:>5} {:>6} {:>6} {:>8} {:>7} {:>5}  eligible",
-        "kind", "tier", "picks", "merged", "failed", "rejected", "slipped", "mean"
+        "  {:<wname$} {:<wkind$} {:<7} {:>5} {:>6} {:>6} {:>8} {:>7} {:>5}  eligible",
+        "name", "kind", "tier", "picks", "merged", "failed", "rejected", "slipped", "mean"
     ));
     for p in &standings {
         let eligible = match &p.reason {
@@ -253,8 +264,8 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
             Some(r) => format!("{} ({r})", ui.paint(Style::Yellow, "no")),
         };
         ui.data(format!(
-            "  {:<7} {:<10} {:<7} {:>5} {:>6} {:>6} {:>8} {:>7} {:>5}  {eligible}",
-            p.name,
+            "  {:<wname$} {:<wkind$} {:<7} {:>5} {:>6} {:>6} {:>8} {:>7} {:>5}  {eligible}",
+            show(&p.name),
             p.kind,
             p.tier.as_deref().unwrap_or("-"),
             p.stats.picks,
@@ -262,7 +273,7 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
             p.stats.failed,
             p.stats.rejected,
             p.stats.slipped,
-            p.stats.mean_utility.map(|m| format!("{m:.2}")).unwrap_or("-".into()),
+            p.stats.mean_utility.map(|m| format!("{m:.3}")).unwrap_or("-".into()),
         ));
     }
     for p in standings.iter().filter(|p| p.tier_set.is_some()) {

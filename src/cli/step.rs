@@ -37,7 +37,7 @@ pub fn session(env: &Env, command: &str) -> Result<Session, crate::cli::CommandE
 
 pub fn run(env: &Env, args: Args) -> CommandResult {
     let mut s = session(env, "step")?;
-    let mut gate = Terminal::open().map(|tty| TerminalGate { tty, ui: &env.ui });
+    let mut gate = Terminal::open().map(|tty| TerminalGate { tty, ui: &env.ui, edit: true });
     let interactive = gate.is_some();
     let (mut tele, telemetry) = step::Telemetry::before(&mut s)?;
     for note in &tele.notes {
@@ -61,11 +61,19 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
         env.ui.emit_json(&report_json(&report));
     } else {
         env.ui.data(describe(&env.ui, &report));
+        if let Some(diff) = crate::cli::show::auto_merged_diff(&env.ui, &s, &report.id) {
+            env.ui.data_raw(&diff);
+        }
+        if report.outcome == crate::record::Outcome::Failed {
+            for line in crate::cli::gate::checks_tail(&s, &report) {
+                env.ui.data(line);
+            }
+        }
         if !interactive && report.pending.is_some() {
             env.ui.note("no terminal: the proposal was not shown to anyone; it waits in logs/pending/");
         }
     }
-    Ok(exit_for(&report))
+    Ok(crate::cli::interrupt::finish(&env.ui, &report, exit_for(&report)))
 }
 
 /// Says once, with its hint, why telemetry that is configured did not work

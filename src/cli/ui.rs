@@ -66,6 +66,11 @@ impl Ui {
         self.color
     }
 
+    /// Whether `--quiet` was given.
+    pub fn quiet(&self) -> bool {
+        self.quiet
+    }
+
     /// `text` in `style` when colour is on.
     pub fn paint(&self, style: Style, text: &str) -> String {
         if self.color { format!("\x1b[{}m{}\x1b[0m", style.code(), text) } else { text.to_string() }
@@ -118,5 +123,45 @@ impl Ui {
         for hint in &report.hints {
             eprintln!("{} {}", self.paint(Style::Cyan, "hint:"), hint);
         }
+    }
+}
+
+/// A count with its noun, singular or plural: "1 entry", "3 entries".
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// A duration as a person says it: "under 1 s", "12 s", "10 min", "2.5 h".
+pub fn duration(secs: f64) -> String {
+    if !secs.is_finite() || secs < 1.0 {
+        "under 1 s".to_string()
+    } else if secs < 60.0 {
+        format!("{} s", secs.round())
+    } else if secs < 3600.0 {
+        format!("{} min", (secs / 60.0).round())
+    } else {
+        let h = secs / 3600.0;
+        if h < 10.0 { format!("{:.1} h", h) } else { format!("{} h", h.round()) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_and_durations_read_naturally() {
+        assert_eq!(count(1, "entry", "entries"), "1 entry");
+        assert_eq!(
+            (count(0, "entry", "entries"), count(2, "entry", "entries")),
+            ("0 entries".into(), "2 entries".into())
+        );
+        assert_eq!(duration(0.008), "under 1 s");
+        assert_eq!(duration(12.4), "12 s");
+        assert_eq!(duration(600.0), "10 min");
+        assert_eq!(duration(59.6), "60 s");
+        assert_eq!(duration(9000.0), "2.5 h");
+        assert_eq!(duration(36_000.0 * 2.0), "20 h");
+        assert_eq!(duration(f64::NAN), "under 1 s");
     }
 }

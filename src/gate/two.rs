@@ -30,6 +30,16 @@ pub enum Decision {
     Skip,
     /// Leave it pending and stop.
     Quit,
+    /// The human pressed Ctrl-C at the question: stop. A fresh step is
+    /// logged `skipped` (reason `interrupted`); a proposal that was already
+    /// pending stays pending.
+    Interrupt,
+    /// The human edited the proposal (`[e]dit`): this is the proposal as
+    /// they saved it. It goes through Gate 1 again in full, and is shown
+    /// again before anything is decided.
+    Edit {
+        proposal: serde_json::Value,
+    },
 }
 
 /// What the human sees at Gate 2. Every string in it that a provider

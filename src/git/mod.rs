@@ -39,6 +39,9 @@ impl crate::error::Coded for GitError {
     }
 }
 
+/// The commit a ref points at, and one file of its tree (`None`: absent).
+pub type RefFile = (String, Option<Vec<u8>>);
+
 /// A handle on the repository of a workspace.
 pub struct Repo {
     inner: git2::Repository,
@@ -60,6 +63,63 @@ impl Repo {
     /// The root of the work tree, canonicalised.
     pub fn workdir(&self) -> &Path {
         &self.workdir
+    }
+
+    /// The commit a ref points at and the bytes of `path` in its tree
+    /// (`None` when the ref does not exist; `Some((commit, None))` when the
+    /// path is missing from it). `refname` may be a full ref
+    /// (`refs/ratchet/log`) or anything `git rev-parse` takes.
+    pub fn ref_file(&self, refname: &str, path: &str) -> Result<Option<RefFile>, GitError> {
+        let commit = match self.inner.revparse_single(refname) {
+            Ok(o) => o.peel_to_commit()?,
+            Err(e) if e.code() == git2::ErrorCode::NotFound || e.code() == git2::ErrorCode::InvalidSpec => {
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let tree = commit.tree()?;
+        let bytes = match tree.get_path(Path::new(path)) {
+            Ok(entry) => Some(entry.to_object(&self.inner)?.peel_to_blob()?.content().to_vec()),
+            Err(_) => None,
+        };
+        Ok(Some((commit.id().to_string(), bytes)))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    /// Commits a tree holding only `path` = `bytes` onto `refname` (its
+    /// current commit, if any, is the parent) without touching HEAD, the
+    /// index or the work tree; the ref moves only if it still points where
+    /// it did (`parent`). Returns the new commit id.
+    pub fn commit_to_ref(
+        &self,
+        refname: &str,
+        path: &str,
+        bytes: &[u8],
+        message: &str,
+        who: &Identity,
+        at: chrono::DateTime<chrono::Utc>,
+        parent: Option<&str>,
+    ) -> Result<String, GitError> {
+        let blob = self.inner.blob(bytes)?;
+        let mut builder = self.inner.treebuilder(None)?;
+        builder.insert(path, blob, 0o100644)?;
+        let tree = self.inner.find_tree(builder.write()?)?;
+        let sig = Repo::signature(who, at)?;
+        let parents: Vec<git2::Commit<'_>> = match parent {
+            Some(id) => vec![self.inner.find_commit(git2::Oid::from_str(id)?)?],
+            None => Vec::new(),
+        };
+        let refs: Vec<&git2::Commit<'_>> = parents.iter().collect();
+        let oid = self.inner.commit(None, &sig, &sig, message, &tree, &refs)?;
+        match parent {
+            Some(p) => {
+                self.inner.reference_matching(refname, oid, true, git2::Oid::from_str(p)?, message)?;
+            }
+            None => {
+                self.inner.reference(refname, oid, false, message)?;
+            }
+        }
+        Ok(oid.to_string())
     }
 
     /// The head commit's id in hex, or `None` on an unborn branch.

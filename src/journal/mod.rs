@@ -36,6 +36,7 @@
 //! in other clones' logs; `verify` skips commits whose `Ratchet-Log` names
 //! another log (and checks every commit that has no `Ratchet-Log`).
 
+pub mod backup;
 pub mod checkpoint;
 pub mod line;
 mod read;
@@ -98,7 +99,9 @@ impl Coded for JournalError {
     fn hint(&self) -> Option<String> {
         Some(match self {
             JournalError::Tampered { file, .. } => {
-                format!("run `ratchet log verify` to see the first bad line; restore {file} from a backup")
+                format!(
+                    "run `ratchet log verify` to see the first bad line; restore {file} from its backup with `ratchet log restore`"
+                )
             }
             JournalError::Rollback { file, checkpoint, .. } => format!(
                 "restore the newest copy of {file}; if you started a new log on purpose, delete {checkpoint} once `ratchet log verify` shows the log is sound"

@@ -361,6 +361,8 @@ pub fn run(config: ServeConfig, on_ready: impl FnOnce(SocketAddr, Option<String>
         )
         .with_writer(std::io::stderr)
         .with_target(false)
+        // Colour only for a person at a terminal: never into a file, a pipe or journald.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none())
         .try_init();
     let state = AppState::open(config.clone()).map_err(ServeError::Setup)?;
     let runtime =

@@ -114,6 +114,7 @@ pub(super) fn describe(e: &Ended) -> String {
         Ended::Signalled(0) => "could not be run".into(),
         Ended::Signalled(sig) => format!("were killed by signal {sig}"),
         Ended::TimedOut => "timed out".into(),
+        Ended::Interrupted => "were stopped by Ctrl-C".into(),
     }
 }
 
@@ -196,6 +197,12 @@ pub(super) fn apply_and_score(
         s.restore(&written.undo).map_err(|reason| StepError::Recovery { file: path.clone(), reason })?;
         settle(s, id, body, ending, None)
     };
+    if ended == Ended::Interrupted {
+        // Ctrl-C: the checks did not finish, so nothing is scored.
+        let ending = Ending::new(Outcome::Skipped, Reason::Interrupted)
+            .detail(format!("Ctrl-C stopped the checks; {path} was restored"));
+        return fail(s, body, ending);
+    }
     if !ended.success() {
         let reason = if ended == Ended::TimedOut {
             Reason::ChecksTimeout

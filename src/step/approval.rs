@@ -90,12 +90,30 @@ pub(super) fn judged_bytes(s: &Session, base: Option<&str>, patch: &Patch) -> Re
 pub(super) fn consider(
     s: &mut Session,
     id: &str,
-    mut body: StepBody,
+    body: StepBody,
     value: serde_json::Value,
     tier: usize,
     gate2: Option<&mut dyn Gate2>,
     fence: Option<Fence>,
     progress: &mut dyn Progress,
+) -> Result<Report, StepError> {
+    judge(s, id, body, value, tier, gate2, fence, progress, None)
+}
+
+/// [`consider`], for a proposal the human edited at Gate 2 when `edited`
+/// names the packet they started from: Gate 1 runs again in full on what
+/// they saved, and the approval records that it was edited.
+#[allow(clippy::too_many_arguments)]
+fn judge(
+    s: &mut Session,
+    id: &str,
+    mut body: StepBody,
+    value: serde_json::Value,
+    tier: usize,
+    mut gate2: Option<&mut dyn Gate2>,
+    fence: Option<Fence>,
+    progress: &mut dyn Progress,
+    edited: Option<String>,
 ) -> Result<Report, StepError> {
     let root = s.ws.root().to_path_buf();
     let gate1 = gate::evaluate_value(&root, &s.rails, tier, &value, body.base.as_deref(), &s.intent);
@@ -171,10 +189,12 @@ pub(super) fn consider(
         AutoMergeCase { path: &path, lines, tier, predicted, loop_step: fence.is_some(), remote: false },
     )
     .is_ok()
-        && critics.iter().all(|c| c.allows_auto_merge());
+        && critics.iter().all(|c| c.allows_auto_merge())
+        // What a human edited is shown to them again, never merged unseen.
+        && edited.is_none();
     let (decision, by) = if auto {
         (Some(Decision::Approve { score: AUTO_SCORE }), "auto".to_string())
-    } else if let Some(g) = gate2 {
+    } else if let Some(g) = gate2.as_deref_mut() {
         let review = Review {
             id,
             provider: &body.pick.provider,
@@ -217,6 +237,16 @@ pub(super) fn consider(
             report.quit = quit;
             Ok(report)
         }
+        Some(Decision::Edit { proposal }) => {
+            progress.phase("edited", "Gate 1 again, on the proposal as you saved it");
+            let from = edited.unwrap_or_else(|| gate1.packet.clone());
+            judge(s, id, body, proposal, tier, gate2, fence, progress, Some(from))
+        }
+        Some(Decision::Interrupt) => {
+            let ending = Ending::new(Outcome::Skipped, Reason::Interrupted)
+                .detail("Ctrl-C at Gate 2; nothing was applied".to_string());
+            settle(s, id, body, ending, None)
+        }
         Some(Decision::Reject { reason }) => {
             body.gate2 = Some(Gate2Record { by, decision: Choice::Reject, human_score: 0.0, reason });
             settle(s, id, body, Ending::new(Outcome::Rejected, Reason::Human).signals(signals), None)
@@ -225,7 +255,8 @@ pub(super) fn consider(
             if !(0.0..=1.0).contains(&score) {
                 return Err(StepError::BadScore { what: "the human score", value: score });
             }
-            body.gate2 = Some(Gate2Record { by, decision: Choice::Approve, human_score: score, reason: None });
+            let reason = edited.map(|p| format!("edited at Gate 2; the provider's proposal was packet {p}"));
+            body.gate2 = Some(Gate2Record { by, decision: Choice::Approve, human_score: score, reason });
             signals.human_score = score;
             let mut fence = match fence {
                 Some(f) => f,

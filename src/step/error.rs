@@ -102,7 +102,7 @@ impl Coded for StepError {
             StepError::Patch(e) => e.hint(),
             StepError::Io(e) => e.hint(),
             StepError::DirtyTree { .. } => {
-                Some("commit or stash those changes first, or pass --allow-dirty to run beside them".into())
+                Some("commit or stash those changes first (at a terminal, `ratchet step --allow-dirty` runs beside them)".into())
             }
             StepError::DirtyTarget { path } => Some(format!("commit or stash your changes to {path} first")),
             StepError::UnknownProvider { configured, .. } => {

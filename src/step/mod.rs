@@ -306,10 +306,15 @@ pub fn run(s: &mut Session, opts: Options<'_>, progress: &mut dyn Progress) -> R
                 "provider_unavailable" => Reason::ProviderUnavailable,
                 "provider_timeout" => Reason::ProviderTimeout,
                 "provider_over_budget" => Reason::ProviderOverBudget,
-                "provider_cancelled" => Reason::ProviderCancelled,
+                "provider_cancelled" => Reason::Interrupted,
                 _ => Reason::ProviderInvalidOutput,
             };
-            let ending = Ending::new(Outcome::Failed, reason).detail(failure.to_string()).signals(failure_signals());
+            // Ctrl-C: nobody judged anything, so nothing is scored.
+            let ending = if reason == Reason::Interrupted {
+                Ending::new(Outcome::Skipped, reason).detail("Ctrl-C stopped the provider".to_string())
+            } else {
+                Ending::new(Outcome::Failed, reason).detail(failure.to_string()).signals(failure_signals())
+            };
             settle(s, &id, body, ending, None)
         }
         Ok(Answer::Noop { reason }) => {

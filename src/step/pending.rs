@@ -368,17 +368,19 @@ pub(super) fn decide_as(
             body.gate2 = Some(Gate2Record { by, decision: Choice::Reject, human_score: 0.0, reason });
             settle(s, id, body, Ending::new(Outcome::Rejected, Reason::Human).signals(signals), None)
         }
-        Decision::Skip | Decision::Quit => Ok(Report {
+        // `review` and `approve` do not offer [e]dit: a pending proposal is
+        // kept exactly as it was logged.
+        Decision::Skip | Decision::Quit | Decision::Interrupt | Decision::Edit { .. } => Ok(Report {
             id: id.to_string(),
             outcome: Outcome::Pending,
             utility: None,
             commit: None,
             provider: view.provider.clone(),
             path: Some(view.path.clone()),
-            reason: Some(Reason::Skipped),
+            reason: Some(if decision == Decision::Interrupt { Reason::Interrupted } else { Reason::Skipped }),
             detail: None,
             pending: Some(s.ws.rel(&format!("logs/pending/{id}.json"))),
-            quit: decision == Decision::Quit,
+            quit: matches!(decision, Decision::Quit | Decision::Interrupt),
             seq: s.journal.head().seq,
         }),
     }

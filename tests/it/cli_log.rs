@@ -139,7 +139,10 @@ fn show_an_entry_or_say_what_to_do() {
     f.write_fixed_log(3);
     let out = run(&f, &["log", "show", "s2"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
+    // For people by default; --json for the entries.
     insta::assert_snapshot!("show", out.stdout);
+    let entries: serde_json::Value = serde_json::from_str(&run(&f, &["--json", "log", "show", "s2"]).stdout).unwrap();
+    assert_eq!(entries[0]["id"], "s2");
     let by_seq = run(&f, &["log", "show", "2"]);
     assert_eq!(by_seq.stdout, out.stdout);
 

@@ -111,3 +111,55 @@ fn this_repository_is_a_workspace_whose_rails_and_golden_check() {
         assert_eq!(code(&out), 0, "{args:?} in this repository: {}{}", stdout(&out), stderr(&out));
     }
 }
+
+#[test]
+fn init_warns_about_the_repository_s_own_folders_and_suggests_home() {
+    let ws = Ws::new();
+    ws.write("config/app.yaml", "x: 1\n");
+    ws.write("logs/.keep", "");
+    let out = ws.run(&["init"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("warning: config/, logs/ already exist in this repository")
+            && err.contains("`ratchet init --home .ratchet-home`"),
+        "{err}"
+    );
+    assert_eq!(ws.read("config/app.yaml"), "x: 1\n", "nothing of theirs touched");
+    // Run again: it is ratchet's own now, nothing to warn about.
+    assert!(!stderr(&ws.run(&["init"])).contains("already exist"));
+    // With --home, nothing is in the way.
+    let ws = Ws::new();
+    ws.write("config/app.yaml", "x: 1\n");
+    assert!(!stderr(&ws.run(&["init", "--home", ".ratchet-home"])).contains("already exist"));
+}
+
+#[test]
+fn init_warns_loudly_when_no_test_runner_was_found() {
+    let ws = Ws::new();
+    let out = ws.run(&["init"]);
+    insta::assert_snapshot!("init_no_checks", stderr(&out));
+    let ws = Ws::new();
+    ws.write("Cargo.toml", "[package]\nname = \"x\"\n");
+    assert!(!stderr(&ws.run(&["init"])).contains("NO CHECKS"));
+}
+
+#[test]
+fn intent_set_says_which_files_changed_and_how_to_commit_them() {
+    let ws = Ws::init();
+    ws.write("../new-intent.md", "Make the docs clearer.\n");
+    let out = ws.run(&["intent", "set", "clarity", "--file", "../new-intent.md", "--yes"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "changed intents/clarity.md, intents/CURRENT, config/rails.lock; they are tracked like your code, so commit them: \
+             git add intents/clarity.md intents/CURRENT config/rails.lock && git commit -m 'ratchet: intent clarity'"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    // The command works as printed.
+    git(&ws.root, &["add", "intents/clarity.md", "intents/CURRENT", "config/rails.lock"]);
+    git(&ws.root, &["commit", "-q", "-m", "ratchet: intent clarity"]);
+    assert_eq!(ws.git(&["status", "--porcelain"]).trim(), "");
+}

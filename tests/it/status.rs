@@ -145,3 +145,37 @@ fn a_clean_tree_is_clean() {
     assert!(repo.status_fast().unwrap().is_empty());
     assert!(repo.status_full().unwrap().is_empty());
 }
+
+#[test]
+fn status_aligns_its_tables_and_counts_read_naturally() {
+    let ws = crate::support::workspace::Ws::looped(crate::support::workspace::Setup {
+        auto_merge: true,
+        ..crate::support::workspace::Setup::default()
+    });
+    ws.answer(1, &crate::support::workspace::append("docs/guide.md", "line three\n"));
+    ws.run(&["step", "--provider", "self"]);
+    ws.run(&["step", "--provider", "heartbeat"]);
+    let out = ws.run(&["status"]);
+    let text = crate::support::workspace::redact_hashes(&crate::support::workspace::stdout(&out));
+    // Why a provider is ineligible depends on this machine (is an Ollama running?).
+    // So is what its kernel can confine children with.
+    let stable: String = text
+        .lines()
+        .map(|l| if l.starts_with("sandbox   on · ") { "sandbox   on · [WHAT THIS KERNEL ENFORCES]" } else { l })
+        .map(|l| format!("{}\n", l.split("  no (").next().unwrap_or(l)))
+        .collect::<String>();
+    insta::assert_snapshot!("status_aligned", stable);
+    // Every row of the providers table puts its columns where the header does.
+    // (The notes under it, "X is at tier T: ...", are sentences, not rows.)
+    let lines: Vec<&str> =
+        text.lines().skip_while(|l| *l != "providers").skip(1).filter(|l| !l.contains(" is at tier ")).collect();
+    let col = |l: &str, word: &str| l.find(word);
+    let header = lines[0];
+    for row in &lines[1..] {
+        for word in ["kind", "tier", "eligible"] {
+            let at = col(header, word).unwrap();
+            assert_eq!(&row[at - 1..at], " ", "{word}:\n{header}\n{row}");
+            assert_ne!(&row[at..at + 1], " ", "{word}:\n{header}\n{row}");
+        }
+    }
+}

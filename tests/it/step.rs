@@ -260,7 +260,7 @@ fn the_prompt_approves_with_a_score() {
     p.exp_string("rule:path_ok attest").unwrap();
     p.exp_string("predicted utility").unwrap();
     p.exp_string("+line three").unwrap();
-    p.exp_string("[a]pprove, [r]eject, [s]kip (leave pending), [q]uit?").unwrap();
+    p.exp_string("[a]pprove, [r]eject, [e]dit, [s]kip (leave pending), [q]uit?").unwrap();
     p.send_line("a").unwrap();
     p.exp_string("score in [0, 1] [1]:").unwrap();
     p.send_line("0.7").unwrap();
@@ -727,16 +727,16 @@ fn a_step_commit_holds_its_one_path_and_never_what_else_is_staged() {
 #[test]
 fn the_human_provider_writes_in_the_editor_then_approves() {
     let ws = Ws::looped(Setup::default());
-    // A stand-in for $EDITOR: it fills the template it is given.
+    // A stand-in for $EDITOR: it edits the file on the sheet as a person
+    // would (no JSON), and says why on the rationale line.
     let editor = ws.home.join("editor.sh");
-    std::fs::write(
-        &editor,
-        "#!/bin/sh\ngrep -q '\"_help\"' \"$1\" || exit 9\ncat > \"$1\" <<'JSON'\n{\"rationale\":\"typo\",\"patch\":{\"op\":\"replace\",\"path\":\"docs/guide.md\",\"old\":\"line two\",\"new\":\"line 2\"},\"next_steps\":[]}\nJSON\n",
-    )
-    .unwrap();
+    std::fs::write(&editor, "#!/bin/sh\ngrep -q '^line two$' \"$1\" || exit 9\nsed -i 's/^rationale: $/rationale: typo/; s/^line two$/line 2/' \"$1\"\n")
+        .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&editor, std::fs::Permissions::from_mode(0o755)).unwrap();
     let mut p = ws.pty_env(&[("EDITOR", editor.to_str().unwrap())], &["step", "--provider", "human"]);
+    p.exp_string("file to change or create").unwrap();
+    p.send_line("docs/guide.md").unwrap();
     p.exp_string("provider human").unwrap();
     p.exp_string("+line 2").unwrap();
     p.exp_string("[q]uit?").unwrap();

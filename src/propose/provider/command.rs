@@ -204,6 +204,7 @@ impl Provider for Command {
         };
         match run.ended {
             Ended::TimedOut => return Err(Failure::Timeout { secs: self.timeout_s }),
+            Ended::Interrupted => return Err(Failure::Cancelled),
             Ended::Exited(0) => {}
             Ended::Exited(code) => {
                 return Err(Failure::InvalidOutput {

@@ -16,7 +16,7 @@
 pub mod agent;
 mod command;
 mod heartbeat;
-mod human;
+pub mod human;
 pub mod model;
 
 use std::path::PathBuf;

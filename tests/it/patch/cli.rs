@@ -355,13 +355,20 @@ fn the_help_says_what_the_command_does() {
                   stdin
 
         Options:
-          -C <DIR>
-                  Run as if started in DIR
-
               --provider <NAME>
                   The provider whose trust tier applies (a name under [providers], or self)
                   
                   [default: self]
+
+          -h, --help
+                  Print help (see a summary with '-h')
+
+          -V, --version
+                  Print version
+
+        Global options:
+          -C <DIR>
+                  Run as if started in DIR
 
               --json
                   Print data as JSON on stdout (errors too, as {"error","code","message","nextAction"})
@@ -374,11 +381,5 @@ fn the_help_says_what_the_command_does() {
 
           -q, --quiet
                   Say less on stderr
-
-          -h, --help
-                  Print help (see a summary with '-h')
-
-          -V, --version
-                  Print version
     "#);
 }

@@ -125,6 +125,8 @@ impl Agent {
         };
         match run.ended {
             Ended::TimedOut => return Err(Failure::Timeout { secs: self.timeout_s }),
+            // Ctrl-C: the agent and all it started were ended with the sandbox.
+            Ended::Interrupted => return Err(Failure::Cancelled),
             Ended::Exited(0) => {}
             Ended::Exited(code) => {
                 return Err(Failure::InvalidOutput {
