@@ -72,19 +72,33 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
         &lock.version()[..12]
     ));
 
+    say(format!(
+        "{} a pain is a cluster of failing spans with one cause, ranked by how often it hurts; the loop works on the top one",
+        ui.paint(Style::Dim, "  (pain)")
+    ));
     let plan: [(&str, &str); 7] = [
-        ("self", "a small docs patch for the pain: within auto-merge's narrow rules, so it merges"),
+        (
+            "self",
+            "a small docs patch for the pain: within auto-merge's narrow rules, so it merges\n  \
+             (Gate 1: ratchet's own rule checks, each of which attests or objects; Gate 2: a human, or that narrow rule)\n  \
+             (utility: the 0-1 score a step earns from its signals: checks passed, path allowed, size, ...)",
+        ),
         ("self", "a patch to config/rails.toml: the rails are protected, so Gate 1 rejects it"),
         ("self", "a docs patch that breaks the checks: the file is restored, the step fails"),
-        ("self", "a code patch from a provider still in the docs tier: TIER_LOCKED"),
+        (
+            "self",
+            "a code patch from a provider still in the docs tier: TIER_LOCKED\n  \
+             (tier: the paths a provider has earned by safe merges; docs first, code later)",
+        ),
         ("self", "a larger docs page: beyond auto-merge, and nobody at a prompt, so it waits"),
         ("heartbeat", "the free, deterministic heartbeat records a dated plan for the top pain (auto-merged)"),
         ("heartbeat", "nothing new since: the heartbeat answers noop, and the step is still logged"),
     ];
     let mut reports = Vec::new();
     for (n, (provider, what)) in plan.iter().enumerate() {
-        say(format!("\n{} {}: {what}", ui.paint(Style::Bold, &format!("step {}", n + 1)), provider));
         let mut s = Session::begin(&ws, "demo")?;
+        // Numbered by the id the log gives the step, as every command prints it.
+        say(format!("\n{} ({} of {}) {}: {what}", ui.paint(Style::Bold, &s.next_id()), n + 1, plan.len(), provider));
         let (mut tele, telemetry) = step::Telemetry::before(&mut s)?;
         let opts = Options {
             forced: Some(provider.to_string()),
@@ -134,9 +148,15 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
                 format!("{:?}", report.first_bad)
             }
         ));
+        // The binary that ran the demo, so the line works as printed even
+        // when `ratchet` is not on PATH.
+        let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "ratchet".into());
         say(format!(
-            "\nnext: cd {} && ratchet status, then `ratchet review` at a terminal to decide the pending proposal;\n      `ratchet serve` there brings the dashboard back (its keys are in .ratchet/keys.toml)",
-            dir.display()
+            "\nnext: cd {dir} && {exe} status, then `{exe} review` at a terminal to decide the pending proposal;\n      \
+             `{exe} serve` there brings the dashboard back (its keys, recovery code and address are in {keys}).\n      \
+             To call it `ratchet`: cargo install --locked --path . (from ratchet's source), which puts it in ~/.cargo/bin.",
+            dir = dir.display(),
+            keys = ws.rel(".ratchet/keys.toml"),
         ));
     }
     Ok(if report.first_bad.is_none() { Exit::Ok } else { Exit::Error })
@@ -194,9 +214,17 @@ impl LocalServer {
             return Err(fail(format!("provision answered {p}")));
         };
         let keys = ws.state_dir().join("keys.toml");
-        let text = format!(
+        // Everything the server shows only once is kept: the keys, the
+        // recovery code (it mints new keys if these are lost) and the
+        // dashboard's address.
+        let mut text = format!(
             "# LoopKit keys of the demo project (shown once by the server)\nproducer_key = {producer:?}\nagent_key = {agent:?}\n"
         );
+        for field in ["project_id", "recovery_code", "dashboard_url"] {
+            if let Some(v) = p[field].as_str() {
+                text.push_str(&format!("{field} = {v:?}\n"));
+            }
+        }
         crate::fsutil::write_private(&keys, text.as_bytes(), crate::fsutil::Durability::Full)
             .map_err(|e| fail(e.to_string()))?;
         use std::os::unix::fs::PermissionsExt;
