@@ -199,3 +199,176 @@ fn message(header: &Header, body: &[u8]) -> Vec<u8> {
     m.extend_from_slice(body);
     m
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::sample;
+    use crate::journal::{Draft, JournalPaths};
+    use crate::workspace::Workspace;
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        paths: JournalPaths,
+    }
+
+    impl Fixture {
+        /// A workspace whose log holds the first `n` sample entries.
+        fn new(n: u64, seed: u64) -> Fixture {
+            let dir = tempfile::tempdir().unwrap();
+            let ws = Workspace::at(dir.path().join("repo"), "");
+            let paths = JournalPaths::with_state_home(&ws, Some(&dir.path().join("state")));
+            sample::write(&paths, n, seed).unwrap();
+            Fixture { _dir: dir, paths }
+        }
+
+        fn open(&self) -> Journal {
+            Journal::open_at(self.paths.clone()).unwrap()
+        }
+
+        fn snapshot(&self) -> PathBuf {
+            self.paths.private.as_ref().unwrap().path(FILE)
+        }
+
+        fn key(&self) -> [u8; 32] {
+            self.paths.key().unwrap().unwrap()
+        }
+
+        /// Replaces the log with `entries` (and its checkpoints, MAC'd).
+        fn rewrite(&self, entries: impl Iterator<Item = sample::SampleEntry>) {
+            std::fs::remove_file(&self.paths.log).unwrap();
+            sample::write_entries(&self.paths, entries).unwrap();
+        }
+
+        /// Writes a snapshot of `history` as of `head`, MAC'd with `key`.
+        fn forge(&self, head: Head, history: &History, key: [u8; 32]) {
+            Store { path: self.snapshot(), key }.save(head, history);
+        }
+    }
+
+    /// The history folded from the first entry, ignoring every snapshot.
+    fn scratch(j: &Journal) -> String {
+        serde_json::to_string(&History::from_entries(j.raw_entries().unwrap()).unwrap()).unwrap()
+    }
+
+    fn read(j: &Journal) -> (String, Source) {
+        let (h, source) = read_traced(j).unwrap();
+        (serde_json::to_string(&h).unwrap(), source)
+    }
+
+    #[test]
+    fn a_snapshot_is_written_used_and_carried_forward_over_only_the_new_entries() {
+        let f = Fixture::new(3_000, 5);
+        let j = f.open();
+        assert_eq!(read(&j), (scratch(&j), Source::Rebuilt), "the first read folds everything");
+        assert!(f.snapshot().is_file());
+        assert_eq!(read(&j), (scratch(&j), Source::Snapshot), "at the head: nothing read");
+        drop(j);
+        let mut j = f.open();
+        for e in sample::entries(3_300, 5).skip(3_000) {
+            j.append_draft(Draft { kind: e.kind, id: Some(e.id), body: e.body }).unwrap();
+        }
+        assert_eq!(read(&j), (scratch(&j), Source::Extended(300)));
+        assert_eq!(read(&j).1, Source::Snapshot, "the snapshot moved to the new head");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(f.snapshot()).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    #[test]
+    fn a_forged_snapshot_changes_nothing() {
+        let f = Fixture::new(2_000, 11);
+        let j = f.open();
+        let truth = scratch(&j);
+        read(&j);
+        // An attacker edits the counts in the body and keeps the old MAC.
+        let text = std::fs::read_to_string(f.snapshot()).unwrap();
+        let edited = text.replacen("\"steps\":", "\"steps\":[],\"was\":", 1);
+        assert_ne!(edited, text);
+        std::fs::write(f.snapshot(), edited).unwrap();
+        assert_eq!(read(&j), (truth.clone(), Source::Rebuilt), "a MAC that does not verify");
+        // One MAC'd under a key the attacker made up, claiming an empty past.
+        f.forge(j.head(), &History::default(), [7; 32]);
+        assert_eq!(read(&j), (truth.clone(), Source::Rebuilt), "another key");
+        // One with no MAC at all.
+        let text = std::fs::read_to_string(f.snapshot()).unwrap();
+        let (line, body) = text.split_once('\n').unwrap();
+        let mut header: serde_json::Value = serde_json::from_str(line).unwrap();
+        header.as_object_mut().unwrap().remove("mac");
+        std::fs::write(f.snapshot(), format!("{header}\n{body}")).unwrap();
+        assert_eq!(read(&j), (truth.clone(), Source::Rebuilt), "no MAC");
+        // Garbage, and an empty file.
+        for junk in ["", "{", "\n\n", "not json\n{}"] {
+            std::fs::write(f.snapshot(), junk).unwrap();
+            assert_eq!(read(&j), (truth.clone(), Source::Rebuilt), "{junk:?}");
+        }
+        assert_eq!(read(&j), (truth, Source::Snapshot), "and the rebuilt one is written back");
+    }
+
+    #[test]
+    fn a_snapshot_whose_offset_holds_another_entry_is_not_used() {
+        let f = Fixture::new(2_000, 13);
+        let j = f.open();
+        let truth = scratch(&j);
+        let head = j.head();
+        // The entry before the head, to find where it ends.
+        let before = {
+            let mut it = j.raw_entries().unwrap();
+            let mut size = 0;
+            let log = std::fs::read(&f.paths.log).unwrap();
+            for _ in 0..1_999 {
+                it.next().unwrap().unwrap();
+                size += memchr::memchr(b'\n', &log[size..]).unwrap() + 1;
+            }
+            size as u64
+        };
+        // Even with the real key (a bug, a stale file): an empty history
+        // claimed at the head's seq and hash, but at the offset of entry 1999.
+        let lie = History::default();
+        for size in [before, before + 1, head.size - 1, head.size + 10, 0] {
+            f.forge(Head { size, ..head }, &lie, f.key());
+            assert_eq!(read(&j), (truth.clone(), Source::Rebuilt), "offset {size}");
+        }
+        // The right offset with another entry's seq or hash.
+        f.forge(Head { seq: head.seq - 1, ..head }, &lie, f.key());
+        assert_eq!(read(&j), (truth.clone(), Source::Rebuilt), "a wrong seq");
+        f.forge(Head { hash: [1; 32], ..head }, &lie, f.key());
+        assert_eq!(read(&j), (truth.clone(), Source::Rebuilt), "a wrong hash");
+        // Ahead of the log.
+        f.forge(Head { seq: head.seq + 1, size: head.size + 500, ..head }, &lie, f.key());
+        assert_eq!(read(&j), (truth, Source::Rebuilt), "beyond the head");
+    }
+
+    #[test]
+    fn a_log_rewritten_below_the_snapshot_is_folded_again() {
+        let f = Fixture::new(3_000, 17);
+        read(&f.open());
+        // The same first 2,000 entries, then others: the snapshot's offset
+        // now falls inside, or at the end of, entries it never saw.
+        f.rewrite(sample::entries(2_000, 17).chain(sample::entries(1_500, 99)));
+        let j = f.open();
+        assert_eq!(read(&j), (scratch(&j), Source::Rebuilt));
+        // A log rewritten from its first entry, the same length.
+        drop(j);
+        f.rewrite(sample::entries(3_000, 23));
+        let j = f.open();
+        assert_eq!(read(&j), (scratch(&j), Source::Rebuilt));
+        // A log cut back below the snapshot (and its checkpoints with it).
+        read(&j);
+        drop(j);
+        f.rewrite(sample::entries(2_500, 23));
+        let j = f.open();
+        assert_eq!(read(&j), (scratch(&j), Source::Rebuilt));
+    }
+
+    #[test]
+    fn without_a_private_directory_every_read_folds_the_whole_log() {
+        let f = Fixture::new(600, 3);
+        let mut paths = f.paths.clone();
+        paths.private = None;
+        paths.checkpoints.truncate(1);
+        let j = Journal::open_at(paths).unwrap();
+        assert_eq!(read(&j), (scratch(&j), Source::Rebuilt));
+        assert_eq!(read(&j).1, Source::Rebuilt);
+        assert!(!f.snapshot().exists());
+    }
+}

@@ -299,6 +299,12 @@ fn note_merge(id: &str, body: &StepBody, merged: &mut Vec<String>, pains: &mut V
 /// Writes the first `n` entries of the sample drawn from `seed` as the log
 /// at `paths` (which must not exist yet), and its checkpoints.
 pub fn write(paths: &JournalPaths, n: u64, seed: u64) -> Result<Head, JournalError> {
+    write_entries(paths, entries(n, seed))
+}
+
+/// Writes `entries` as the log at `paths` (which must not exist yet), and
+/// its checkpoints.
+pub fn write_entries(paths: &JournalPaths, entries: impl Iterator<Item = SampleEntry>) -> Result<Head, JournalError> {
     let log = &paths.log;
     if let Some(dir) = log.parent() {
         std::fs::create_dir_all(dir).io("create", dir)?;
@@ -306,7 +312,7 @@ pub fn write(paths: &JournalPaths, n: u64, seed: u64) -> Result<Head, JournalErr
     let file = std::fs::OpenOptions::new().write(true).create_new(true).open(log).io("create", log)?;
     let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
     let mut head = Head::EMPTY;
-    for e in entries(n, seed) {
+    for e in entries {
         let header = Header { seq: head.seq + 1, id: &e.id, ts: &e.ts, kind: e.kind, prev: head.hash };
         let encoded = line::encode(&header, &e.body);
         out.write_all(&encoded.bytes).io("write", log)?;
