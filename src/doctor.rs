@@ -212,7 +212,7 @@ fn providers(ws: &Workspace, rails: &Rails, history: &History, opts: Options) ->
         cancel: Default::default(),
         allowance: None,
     };
-    for cfg in crate::step::configured(rails) {
+    for cfg in crate::propose::provider::roster::configured(rails) {
         let name = format!("provider {}", cfg.name);
         if !cfg.enabled {
             out.push(Check::ok(name, "disabled (enabled = false)"));

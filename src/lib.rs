@@ -20,6 +20,8 @@
 //! | Log (the step log, `logs/steps.jsonl`), entry, checkpoint, recovery | [`journal`] — "log" means diagnostic logging in Rust, so the protocol's Log is the journal in code; its only writer |
 //! | canonical JSON, packet hashes | [`canonical`] |
 //! | errors: code, message, next action | [`error`] |
+//! | history (statistics, tiers, watchdog) derived from the Log, its snapshot | [`history`], [`history::snapshot`] |
+//! | the crash points tests kill the process at | [`fault`] |
 //! | git (the only module naming git2) | [`git`] |
 //! | LoopKit (seed 000): keys, OTLP, telemetry records, pains, windows, improvement packets | [`loopkit`] (pure domain) |
 //! | the loop at a glance (utility, merges and human decisions per day, providers, pending, pains won and slipped), read-only | [`overview`] |
@@ -37,6 +39,7 @@ pub mod clock;
 pub mod demo;
 pub mod doctor;
 pub mod error;
+pub mod fault;
 pub mod fsutil;
 pub mod gate;
 pub mod git;

@@ -28,7 +28,12 @@
 //!   lines at the checkpoints and everything after them (DESIGN §3: "verify
 //!   the log's tail"); reading entries re-checks each line on the way;
 //!   [`verify`] reads every line, streaming in parallel chunks with bounded
-//!   memory, and cross-checks the trailers of the step commits.
+//!   memory, and cross-checks the trailers of the step commits. The history
+//!   ([`crate::history::snapshot`]) reads only the entries after its
+//!   snapshot ([`Journal::raw_entries_after`], which first checks that the
+//!   snapshot's entry is still where it was), so an everyday command checks
+//!   the lines at the checkpoints, the snapshot's line, and the lines after
+//!   them: its cost does not grow with the log.
 //!
 //! For the step that commits: name the head in `Ratchet-Log-Prev:
 //! <head().hash_hex()>`, and this log in `Ratchet-Log: <genesis() hex>`. The

@@ -16,6 +16,7 @@ mod command;
 mod heartbeat;
 mod human;
 pub mod model;
+pub mod roster;
 
 use std::path::PathBuf;
 use std::sync::Arc;
