@@ -3,7 +3,8 @@
 # 1,000, 100,000 and 1,000,000 entries, and `ratchet log verify` against
 # `sha256sum` of the same 1,000,000-entry file.
 #
-#   benches/long_log.sh                    # SIZES="1000 100000 1000000" RUNS=20 to change
+#   benches/long_log.sh    # SIZES="1000 100000 1000000" RUNS=20 RUNS_VERIFY=5 to change;
+#                           # NO_BUILD=1 to use the release binaries already built
 #
 # Each log is the library's sample mix (`ratchet::journal::sample`, written by
 # `examples/gen_log.rs --mix` through the journal's own line encoder, with
@@ -17,9 +18,10 @@
 # - `status` with the snapshot at the head (every later status, and the
 #   reads of `step` and `context` until the next entry): hyperfine's mean
 #   and peak RSS;
-# - `status` after one more entry (the snapshot is carried forward over it
-#   and rewritten): wall time and peak RSS; the entry is a `rails` entry
-#   appended through `Journal::append` (`gen_log DIR 1 --append`).
+# - `status` after one more entry (the snapshot is carried forward over it,
+#   and left as it is), and after 32 more (carried forward and rewritten):
+#   wall time and peak RSS; the entries are `rails` entries appended
+#   through `Journal::append` (`gen_log DIR N --append`).
 # Then `ratchet log verify` on a 1,000,000-entry default `gen_log` log (its
 # steps name no commits, so verify reads it to the end) against sha256sum
 # of the same file, medians of RUNS_VERIFY alternating runs.
@@ -35,7 +37,7 @@ for tool in hyperfine /usr/bin/time sha256sum; do
   command -v "$tool" > /dev/null || { echo "needs $tool (apt-get install hyperfine time)" >&2; exit 1; }
 done
 
-cargo build --quiet --release --bin ratchet --example gen_log
+[ -n "${NO_BUILD:-}" ] || cargo build --quiet --release --bin ratchet --example gen_log
 RATCHET=$PWD/target/release/ratchet
 GEN=$PWD/target/release/examples/gen_log
 work=$(mktemp -d "${TMPDIR:-/tmp}/ratchet-bench.XXXXXX")
@@ -64,7 +66,7 @@ mean_ms() { # command -> hyperfine mean in ms
   awk -F': ' '/"mean"/ {gsub(",", "", $2); printf "%.1f", $2 * 1000; exit}' "$work/h.json"
 }
 
-printf '%-9s %-8s %-22s %-22s %-22s\n' entries log "first status (fold)" "status (snapshot)" "status (+1 entry)"
+printf '%-9s %-8s %-22s %-22s %-22s %-22s\n' entries log "first status (fold)" "status (snapshot)" "status (+1 entry)" "status (+32, rewrite)"
 for n in $SIZES; do
   ws=$work/ws-$n
   workspace "$ws" "$n" --mix 2> /dev/null
@@ -83,8 +85,12 @@ for n in $SIZES; do
   ext_ms=$(ms "$RATCHET" status)
   "$GEN" "$ws" 1 --append
   ext_mb=$(peak_mb "$RATCHET" status)
+  "$GEN" "$ws" 32 --append
+  rw_ms=$(ms "$RATCHET" status)
+  "$GEN" "$ws" 32 --append
+  rw_mb=$(peak_mb "$RATCHET" status)
   cd - > /dev/null
-  printf '%-9s %-8s %-22s %-22s %-22s\n' "$n" "$size" "${first_ms} ms, ${first_mb} MB" "${warm_ms} ms, ${warm_mb} MB" "${ext_ms} ms, ${ext_mb} MB"
+  printf '%-9s %-8s %-22s %-22s %-22s %-22s\n' "$n" "$size" "${first_ms} ms, ${first_mb} MB" "${warm_ms} ms, ${warm_mb} MB" "${ext_ms} ms, ${ext_mb} MB" "${rw_ms} ms, ${rw_mb} MB"
 done
 
 echo

@@ -54,7 +54,9 @@
 //! log, checking every line, as before.
 //!
 //! A snapshot that cannot be written is not an error (it is a cache): the
-//! next command folds again.
+//! next command folds again. It is rewritten when it was folded from the
+//! first entry, or once the head is [`REWRITE_AFTER`] entries past it, not
+//! after every entry: until then a read folds those few entries again.
 
 use std::path::PathBuf;
 
@@ -71,6 +73,11 @@ const PURPOSE: &str = "ratchet history snapshot v1";
 
 /// The snapshot's layout; bump it when [`History`]'s fold changes.
 const FORMAT: u32 = 1;
+
+/// How far the head may move past the snapshot before a read rewrites it:
+/// reading a few entries again costs less than writing the snapshot after
+/// every step.
+pub const REWRITE_AFTER: u64 = 32;
 
 /// The build that folded it.
 const BUILD: &str = env!("CARGO_PKG_VERSION");
@@ -101,7 +108,8 @@ pub enum Source {
 
 /// The history in `journal`, carried forward from its snapshot when that
 /// verifies, else folded from the first entry; the snapshot is rewritten
-/// when the head moved.
+/// when it was folded from the first entry or the head moved
+/// [`REWRITE_AFTER`] entries past it.
 pub fn read(journal: &Journal) -> Result<History, JournalError> {
     read_traced(journal).map(|(h, _)| h)
 }
@@ -117,7 +125,9 @@ pub fn read_traced(journal: &Journal) -> Result<(History, Source), JournalError>
             }
             if let Some(entries) = journal.raw_entries_after(at)? {
                 h.fold_entries(entries)?;
-                store.save(head, &h);
+                if head.seq - at.seq >= REWRITE_AFTER {
+                    store.save(head, &h);
+                }
                 return Ok((h, Source::Extended(head.seq - at.seq)));
             }
         }
@@ -270,6 +280,12 @@ mod tests {
         }
         assert_eq!(read(&j), (scratch(&j), Source::Extended(300)));
         assert_eq!(read(&j).1, Source::Snapshot, "the snapshot moved to the new head");
+        // A few entries more: carried forward again, the file left as it is.
+        for e in sample::entries(3_305, 5).skip(3_300) {
+            j.append_draft(Draft { kind: e.kind, id: Some(e.id), body: e.body }).unwrap();
+        }
+        assert_eq!(read(&j), (scratch(&j), Source::Extended(5)));
+        assert_eq!(read(&j).1, Source::Extended(5), "not rewritten for 5 entries");
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(f.snapshot()).unwrap().permissions().mode() & 0o777, 0o600);
     }
