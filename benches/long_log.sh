@@ -61,8 +61,12 @@ ms() { # command... -> wall milliseconds
 peak_mb() { # command... -> peak RSS in MB
   /usr/bin/time -v "$@" 2>&1 >/dev/null | awk -F': ' '/Maximum resident set size/ {printf "%.1f", $2 / 1024}'
 }
-mean_ms() { # command -> hyperfine mean in ms
-  hyperfine -N --style none --warmup 3 --runs "$RUNS" --export-json "$work/h.json" "$1" > /dev/null
+mean_ms() { # command [prepare] -> hyperfine mean in ms
+  if [ -n "${2:-}" ]; then
+    hyperfine -N --style none --runs "$RUNS" --prepare "$2" --export-json "$work/h.json" "$1" > /dev/null 2>&1
+  else
+    hyperfine -N --style none --warmup 3 --runs "$RUNS" --export-json "$work/h.json" "$1" > /dev/null 2>&1
+  fi
   awk -F': ' '/"mean"/ {gsub(",", "", $2); printf "%.1f", $2 * 1000; exit}' "$work/h.json"
 }
 
@@ -80,13 +84,13 @@ for n in $SIZES; do
   first_mb=$(peak_mb "$RATCHET" status)
   warm_ms=$(mean_ms "$RATCHET status")
   warm_mb=$(peak_mb "$RATCHET" status)
-  # One more entry, then status carries the snapshot forward over it.
-  "$GEN" "$ws" 1 --append
-  ext_ms=$(ms "$RATCHET" status)
+  # One more entry before each run (hyperfine's --prepare), then status
+  # carries the snapshot forward over it; then 32 more before each run, so
+  # that each status also rewrites the snapshot.
+  ext_ms=$(mean_ms "$RATCHET status" "$GEN $ws 1 --append")
   "$GEN" "$ws" 1 --append
   ext_mb=$(peak_mb "$RATCHET" status)
-  "$GEN" "$ws" 32 --append
-  rw_ms=$(ms "$RATCHET" status)
+  rw_ms=$(mean_ms "$RATCHET status" "$GEN $ws 32 --append")
   "$GEN" "$ws" 32 --append
   rw_mb=$(peak_mb "$RATCHET" status)
   cd - > /dev/null

@@ -26,15 +26,20 @@
 //! `ratchet status --recent` and `[context] recent` see at most [`KEEP`]
 //! steps, and `[selection] window` at most [`PICKS`] picks.
 //!
-//! Compaction runs when the number of kept steps crosses a threshold that is
-//! part of the state, never at the end of a read, so a history carried
-//! forward from a snapshot goes through exactly the same operations, in the
-//! same order, as one folded from the first entry: the two are equal, bit
-//! for bit, floating-point sums included.
+//! Compaction runs when [`BATCH`] steps have left the recent window, a
+//! point that is part of the state, never at the end of a read, so a
+//! history carried forward from a snapshot goes through exactly the same
+//! operations, in the same order, as one folded from the first entry: the
+//! two are equal, bit for bit (sums of utilities and dollars are kept in
+//! whole units of 10⁻¹², so they do not depend on the order either).
+//!
+//! What stays grows with the merges that stand (each can still be reverted
+//! or verified, and a revert changes its provider's trust ladder back to
+//! that merge), not with the log: about 600 bytes of snapshot a merge.
 //!
 //! The fold assumes what ratchet writes: after a step settles (any outcome
 //! but `pending`) no later `step` entry names it; reverts and verifications
-//! name merged steps.
+//! name merged steps, and a reverted step is never verified.
 
 pub mod snapshot;
 
@@ -49,6 +54,10 @@ use crate::record::{AmendBody, Outcome, PickRecord, StepBody, Verdict};
 pub const KEEP: usize = 256;
 /// How many of the latest picks are kept (the selection's window).
 pub const PICKS: usize = 1024;
+/// How many steps past the recent window are left before they are aged
+/// (slimmed or folded away), and how many kept steps may close (a pending
+/// one decided, a merged one reverted) before a pass over all of them.
+const BATCH: usize = 1024;
 
 /// One log entry, as history reads it.
 #[derive(Clone, Debug)]
@@ -140,11 +149,12 @@ impl Step {
     }
 
     /// Whether an entry may still change how this step counts: a pending
-    /// step may be decided, a merged one reverted or verified.
+    /// step may be decided, a merged one reverted or verified (a reverted
+    /// one is never verified: the window is only read for merges that stand).
     fn open(&self) -> bool {
         match self.outcome() {
             Outcome::Pending => true,
-            Outcome::Merged => self.reverted.is_none() || self.verified.is_none(),
+            Outcome::Merged => self.reverted.is_none(),
             _ => false,
         }
     }
@@ -158,11 +168,18 @@ impl Step {
         settled.into_iter().chain(reverted).chain(slipped)
     }
 
-    /// Drops what only a recent step is read for.
+    /// Drops what only a recent step is read for (its spend is counted in
+    /// [`Frozen::days`] first).
     fn slim(&mut self) {
+        self.pick.seed = String::new();
         let b = &mut self.body;
-        b.intent.clear();
-        b.rails.clear();
+        b.intent = String::new();
+        b.rails = String::new();
+        b.versions.ratchet = String::new();
+        b.versions.evaluators = String::new();
+        b.pick.seed = String::new();
+        b.base = None;
+        b.cost = Default::default();
         b.gate1 = Vec::new();
         b.gate2 = None;
         b.detail = None;
@@ -322,8 +339,10 @@ pub struct History {
     frozen: Frozen,
     /// Never compact (the loop page and the agents API show every step).
     keep_all: bool,
-    /// Compact when this many steps are kept.
-    next_compact: usize,
+    /// The kept steps before this index have been aged: slimmed, their spend counted.
+    aged: usize,
+    /// Aged steps changed since the last pass over all of them.
+    stale: usize,
 }
 
 impl History {
@@ -370,6 +389,9 @@ impl History {
         let merged = body.outcome == Outcome::Merged;
         let first_seq = match self.index.get(&e.id) {
             Some(&i) => {
+                if i < self.aged {
+                    self.stale += 1;
+                }
                 let s = &mut self.steps[i];
                 s.last_seq = e.seq;
                 s.finished = e.ts;
@@ -409,14 +431,17 @@ impl History {
             self.watch.last_merge = Some((e.seq, e.id, e.ts));
             self.watch.since = 0;
         }
-        if !self.keep_all && self.steps.len() >= self.next_compact.max(2 * KEEP) {
-            self.compact();
+        if !self.keep_all && self.steps.len() - self.aged >= KEEP + BATCH {
+            self.compact(if self.stale >= BATCH { 0 } else { self.aged });
         }
     }
 
     fn apply_amend(&mut self, e: Event) {
         let Ok(a) = serde_json::from_str::<AmendBody>(&e.body) else { return };
         let Some(&i) = self.index.get(&a.step) else { return };
+        if i < self.aged {
+            self.stale += 1;
+        }
         let step = &mut self.steps[i];
         match a.reason {
             crate::record::AmendReason::Verified => {
@@ -451,17 +476,21 @@ impl History {
         }
     }
 
-    /// Folds the steps that are neither recent nor open into [`Frozen`],
-    /// and slims the open ones that are no longer recent.
-    fn compact(&mut self) {
+    /// Ages the kept steps from index `from` up to the recent window: folds
+    /// those that are no longer open into [`Frozen`], slims the open ones.
+    /// Runs when [`BATCH`] steps have left the window since the last time
+    /// (from where it stopped), or over every kept step once [`BATCH`] aged
+    /// steps have changed; always at the same points of the log, however
+    /// the log is read.
+    fn compact(&mut self, from: usize) {
         let recent_from = self.steps.len().saturating_sub(KEEP);
-        let mut kept = Vec::with_capacity(self.steps.len());
         let mut runs = std::mem::take(&mut self.frozen.trust);
-        for (i, mut s) in std::mem::take(&mut self.steps).into_iter().enumerate() {
-            if i >= recent_from {
-                kept.push(s);
-                continue;
-            }
+        let mut all = std::mem::take(&mut self.steps);
+        let recent = all.split_off(recent_from);
+        let aging = all.split_off(from);
+        let mut kept = all;
+        let mut gone = Vec::new();
+        for mut s in aging {
             if s.outcome() != Outcome::Pending && !s.costed {
                 s.add_spend(&mut self.frozen.days);
                 s.costed = true;
@@ -473,6 +502,7 @@ impl History {
                 kept.push(s);
                 continue;
             }
+            gone.push(s.id.clone());
             let f = &mut self.frozen;
             f.steps += 1;
             let st = f.stats.entry(s.pick.provider.clone()).or_default();
@@ -493,10 +523,19 @@ impl History {
                 runs.push(run(v.seq, 1));
             }
         }
+        self.aged = kept.len();
+        kept.extend(recent);
         self.frozen.trust = merge_runs(runs, &kept);
         self.steps = kept;
-        self.reindex();
-        self.next_compact = 2 * self.steps.len();
+        for id in gone {
+            self.index.remove(&id);
+        }
+        for (i, s) in self.steps.iter().enumerate().skip(from) {
+            self.index.insert(s.id.clone(), i);
+        }
+        if from == 0 {
+            self.stale = 0;
+        }
     }
 
     /// Rebuilds the index of the kept steps (after a snapshot is read).
@@ -966,8 +1005,10 @@ pub(crate) mod tests {
             whole.extend(events);
             assert_eq!(whole.frozen.steps, 0, "the whole history keeps every step");
             if n > 1_000 {
-                assert!(bounded.steps().len() * 4 < whole.steps().len(), "{n} entries: the history is compacted");
-                assert!(bounded.frozen.steps > 0);
+                assert!(bounded.frozen.steps > 0, "{n} entries: the history is compacted");
+            }
+            if n >= 20_000 {
+                assert!(bounded.steps().len() * 4 < whole.steps().len(), "{n} entries: most steps folded away");
             }
             // Every kept step is the whole one, or its slimmed copy.
             for s in bounded.steps() {
@@ -991,9 +1032,9 @@ pub(crate) mod tests {
 
     #[test]
     fn a_history_carried_forward_equals_one_folded_from_the_first_entry() {
-        let events = sample_events(6_000, 3);
+        let events = sample_events(20_000, 3);
         let scratch = serde_json::to_string(&History::from_events(events.clone())).unwrap();
-        for cut in [1, 511, 512, 513, 2_000, 5_999, 6_000] {
+        for cut in [1, 1_400, 1_500, 1_501, 7_777, 19_999, 20_000] {
             let mut h = History::from_events(events[..cut].iter().cloned());
             // Through the snapshot's bytes and back, as a later command reads it.
             let mut h2: History = serde_json::from_str(&serde_json::to_string(&h).unwrap()).unwrap();
