@@ -57,7 +57,7 @@ pub const PICKS: usize = 1024;
 /// How many steps past the recent window are left before they are aged
 /// (slimmed or folded away), and how many kept steps may close (a pending
 /// one decided, a merged one reverted) before a pass over all of them.
-const BATCH: usize = 1024;
+const BATCH: usize = 256;
 
 /// One log entry, as history reads it.
 #[derive(Clone, Debug)]
@@ -1034,7 +1034,7 @@ pub(crate) mod tests {
     fn a_history_carried_forward_equals_one_folded_from_the_first_entry() {
         let events = sample_events(20_000, 3);
         let scratch = serde_json::to_string(&History::from_events(events.clone())).unwrap();
-        for cut in [1, 1_400, 1_500, 1_501, 7_777, 19_999, 20_000] {
+        for cut in [1, 500, 600, 601, 7_777, 19_999, 20_000] {
             let mut h = History::from_events(events[..cut].iter().cloned());
             // Through the snapshot's bytes and back, as a later command reads it.
             let mut h2: History = serde_json::from_str(&serde_json::to_string(&h).unwrap()).unwrap();
