@@ -1,8 +1,17 @@
 //! Generates a realistic step log for the `log verify` benchmark.
 //!
 //! ```sh
-//! cargo run --release --example gen_log -- DIR ENTRIES [--compact]
+//! cargo run --release --example gen_log -- DIR ENTRIES [--compact | --mix]
 //! ```
+//!
+//! With `--mix`, the log is the library's sample instead
+//! (`ratchet::journal::sample`): the mix of steps, merges, amendments,
+//! heartbeats and rails entries a five-minute cron leaves, for the
+//! benchmarks of commands that read the history (`benches/long_log.sh`).
+//! Its merged steps name commits that do not exist, so `log verify` is
+//! measured on the default log. With `--append`, ENTRIES `rails` entries
+//! are appended to the existing log of DIR through `Journal::append` (lock,
+//! fsync, checkpoints: the real path), to time a command after the log grew.
 //!
 //! DIR must be a ratchet workspace (a git repository with
 //! `config/rails.toml`). Entries are encoded by the very same function
@@ -31,11 +40,37 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("usage: gen_log DIR ENTRIES".into());
     };
     let n: u64 = n.parse()?;
-    let compact = args.next().as_deref() == Some("--compact");
+    let flag = args.next();
+    let compact = flag.as_deref() == Some("--compact");
     let ws = Workspace::at(PathBuf::from(&dir).canonicalize()?, "");
     let paths = JournalPaths::for_workspace(&ws);
+    if flag.as_deref() == Some("--append") {
+        let mut journal = Journal::open_at(paths)?;
+        for _ in 0..n {
+            let body = ratchet::record::RailsBody {
+                reason: ratchet::record::RailsReason::Accept,
+                rails: format!("{:064x}", 9),
+                previous: None,
+                changes: Vec::new(),
+                by: Some("bench <bench@example.org>".into()),
+                intent: None,
+                intent_name: None,
+                workspace: None,
+                checks: None,
+                golden: Vec::new(),
+                granted_tiers: Default::default(),
+            };
+            journal.append(None, &body, ())?;
+        }
+        return Ok(());
+    }
     if paths.log.exists() {
         return Err(format!("{} exists already", paths.log.display()).into());
+    }
+    if flag.as_deref() == Some("--mix") {
+        let head = ratchet::journal::sample::write(&paths, n, 0x5eed)?;
+        eprintln!("{}: {} entries, {} bytes (the sample mix)", paths.log.display(), head.seq, head.size);
+        return Ok(());
     }
     let mut rng = Rng(0x5eed_1234_abcd_ef01);
     let journal = Journal::open_at(paths.clone())?;

@@ -244,7 +244,7 @@ fn providers(ws: &Workspace, rails: &Rails, history: &History, opts: Options) ->
         sandbox: crate::sandbox::Policy::for_rails(ws, rails),
         workspace: None,
     };
-    for cfg in crate::step::configured(rails) {
+    for cfg in crate::propose::provider::roster::configured(rails) {
         let name = format!("provider {}", cfg.name);
         if !cfg.enabled {
             out.push(Check::ok(name, "disabled (enabled = false)"));

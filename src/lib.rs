@@ -21,6 +21,8 @@
 //! | the checks' output logs (`logs/runs/`), read safely | [`runs`] |
 //! | canonical JSON, packet hashes | [`canonical`] |
 //! | errors: code, message, next action | [`error`] |
+//! | history (statistics, tiers, watchdog) derived from the Log, its snapshot | [`history`], [`history::snapshot`] |
+//! | the crash points tests kill the process at | [`fault`] |
 //! | git (the only module naming git2) | [`git`] |
 //! | LoopKit (seed 000): keys, OTLP, telemetry records, pains, windows, improvement packets | [`loopkit`] (pure domain) |
 //! | the loop at a glance (utility, merges and human decisions per day, providers, pending, pains won and slipped), read-only | [`overview`] |
@@ -38,6 +40,7 @@ pub mod clock;
 pub mod demo;
 pub mod doctor;
 pub mod error;
+pub mod fault;
 pub mod fsutil;
 pub mod gate;
 pub mod git;

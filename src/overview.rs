@@ -141,7 +141,11 @@ impl crate::error::Coded for OverviewError {
 
 /// The overview of the loop in `ws`, read without writing anything.
 pub fn read(ws: &Workspace) -> Result<Overview, OverviewError> {
-    let history = History::from_entries(crate::journal::read_only(ws)?)?;
+    let history = {
+        let mut h = History::keep_all();
+        h.fold_entries(crate::journal::read_only(ws)?)?;
+        h
+    };
     let rails = crate::rails::Rails::load(ws)?;
     Ok(build(ws, &history, &rails, crate::clock::now()))
 }

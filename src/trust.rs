@@ -17,10 +17,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::history::History;
+use crate::history::{History, TrustEvent};
 use crate::journal::Journal;
 use crate::rails::{Rails, Trust};
-use crate::record::Outcome;
 use crate::workspace::Workspace;
 
 /// A provider's place on the trust ladder.
@@ -37,56 +36,35 @@ impl TierState {
     pub const FIRST: TierState = TierState { tier: 0, streak: 0 };
 }
 
-/// Each provider's tier, from the steps and reverts in `history`.
+/// Each provider's tier, from the trust events in `history`
+/// ([`History::trust_events`]: settlements, reverts and slips in log order).
 pub fn tiers(history: &History, trust: &Trust) -> BTreeMap<String, TierState> {
-    // Settlements and reverts, in log order.
-    enum Ev {
-        Settled(usize),
-        /// A revert, or a verification that found the pain came back.
-        Demoted(usize),
-    }
-    let steps = history.steps();
-    let index: std::collections::HashMap<&str, usize> =
-        steps.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
-    let mut events: Vec<(u64, Ev)> = steps
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| s.outcome().is_scored())
-        .map(|(i, s)| (s.last_seq, Ev::Settled(i)))
-        .collect();
-    events.extend(
-        history
-            .reverts()
-            .chain(history.slips())
-            .filter_map(|(seq, s)| index.get(s.id.as_str()).map(|&i| (seq, Ev::Demoted(i)))),
-    );
-    events.sort_by_key(|(seq, _)| *seq);
     let top = trust.tiers.len().saturating_sub(1);
+    // A provider starts at the tier the rails grant it (`tier = "..."`, the
+    // first otherwise) and never falls below it.
     let start = |name: &str| TierState { tier: trust.floor(name), streak: 0 };
     let mut out: BTreeMap<String, TierState> = trust.granted.keys().map(|name| (name.clone(), start(name))).collect();
-    for s in steps {
-        out.entry(s.pick.provider.clone()).or_insert_with(|| start(&s.pick.provider));
+    for p in history.providers() {
+        out.entry(p.to_string()).or_insert_with(|| start(p));
     }
-    for (_, ev) in events {
+    for (_, provider, ev) in history.trust_events() {
+        let floor = trust.floor(provider);
+        let Some(st) = out.get_mut(provider) else { continue };
         match ev {
-            Ev::Settled(i) => {
-                let s = &steps[i];
-                let st = out.get_mut(&s.pick.provider).expect("every provider has a state");
-                let safe = s.outcome() == Outcome::Merged && s.ci_pass() && s.reverted.is_none() && !s.slipped();
-                if safe {
-                    st.streak += 1;
-                    if st.tier < top && st.streak >= trust.tiers[st.tier + 1].unlock_after {
-                        st.tier += 1;
-                        st.streak = 0;
-                    }
-                } else {
+            TrustEvent::Settled { safe: true } => {
+                st.streak += 1;
+                if st.tier < top && st.streak >= trust.tiers[st.tier + 1].unlock_after {
+                    st.tier += 1;
                     st.streak = 0;
                 }
             }
-            Ev::Demoted(i) => {
-                let provider = &steps[i].pick.provider;
-                let st = out.get_mut(provider).expect("every provider has a state");
-                st.tier = st.tier.saturating_sub(1).max(trust.floor(provider));
+            TrustEvent::Settled { safe: false } => st.streak = 0,
+            TrustEvent::Demoted => {
+                st.tier = st.tier.saturating_sub(1).max(floor);
+                st.streak = 0;
+            }
+            TrustEvent::Run { demotes } => {
+                st.tier = st.tier.saturating_sub(demotes as usize).max(floor);
                 st.streak = 0;
             }
         }
@@ -114,6 +92,7 @@ pub fn current_tier(ws: &Workspace, rails: &Rails, provider: &str) -> usize {
 mod tests {
     use super::*;
     use crate::history::tests::Log;
+    use crate::record::Outcome;
 
     fn trust() -> Trust {
         crate::rails::parse(include_str!("../config/rails.toml"), "").unwrap().trust

@@ -12,7 +12,6 @@ use serde::Serialize;
 
 use crate::history::History;
 use crate::rails::Watchdog;
-use crate::record::Outcome;
 
 /// The watchdog's reading.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -26,13 +25,9 @@ pub struct WatchdogState {
 
 /// Reads the watchdog of `history` at `now`.
 pub fn reading(history: &History, w: &Watchdog, now: DateTime<Utc>) -> WatchdogState {
-    let steps = history.steps();
-    let last_merge = steps.iter().filter(|s| s.outcome() == Outcome::Merged).max_by_key(|s| s.last_seq);
-    let since = match last_merge {
-        Some(m) => steps.iter().filter(|s| s.first_seq > m.last_seq).count(),
-        None => steps.len(),
-    } as u32;
-    let reference = last_merge.map(|m| m.finished).or(history.first_ts());
+    let last_merge = history.last_merge();
+    let since = u32::try_from(history.steps_since_merge()).unwrap_or(u32::MAX);
+    let reference = last_merge.map(|(_, at)| at).or(history.first_ts());
     let hours = reference.map(|t| crate::score::round((now - t).num_seconds() as f64 / 3600.0));
     let mut reason = None;
     if since >= w.max_steps_without_merge {
@@ -43,7 +38,7 @@ pub fn reading(history: &History, w: &Watchdog, now: DateTime<Utc>) -> WatchdogS
     WatchdogState {
         steps_since_merge: since,
         hours_since_merge: hours,
-        last_merge: last_merge.map(|m| m.id.clone()),
+        last_merge: last_merge.map(|(id, _)| id.to_string()),
         alarm: reason.is_some(),
         reason,
     }
@@ -53,6 +48,7 @@ pub fn reading(history: &History, w: &Watchdog, now: DateTime<Utc>) -> WatchdogS
 mod tests {
     use super::*;
     use crate::history::tests::{Log, t};
+    use crate::record::Outcome;
 
     #[test]
     fn the_watchdog_counts_steps_and_hours_since_the_last_merge() {

@@ -156,7 +156,9 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
     config.workspace = env.workspace().ok();
     env.ui.note(format!("database: {}", config.db.display()));
     let print_addr = args.print_addr;
-    crate::serve::run(config, |addr, loop_link| {
+    // Colour only for a person at a terminal: never into a file, a pipe or journald.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
+    crate::serve::run(config, colour, |addr, loop_link| {
         if print_addr {
             env.ui.data(addr.to_string());
         }

@@ -81,7 +81,7 @@ pub fn ask_all(
     hooks: &mut dyn Generation,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Vec<Outcome> {
-    let providers = crate::step::configured(rails);
+    let providers = crate::propose::provider::roster::configured(rails);
     rails
         .critics
         .values()
@@ -100,7 +100,7 @@ pub fn ask_all(
             if calls >= c.max_calls_per_day as u64 {
                 return skipped(format!("critic call cap reached: {calls} of {} calls today", c.max_calls_per_day));
             }
-            if let Some(why) = crate::step::at_cap(cfg, history, now) {
+            if let Some(why) = crate::propose::provider::roster::at_cap(cfg, history, now) {
                 return skipped(format!("provider {}: {why}", c.provider));
             }
             let (wire, endpoint) = match &cfg.kind {
@@ -114,7 +114,10 @@ pub fn ask_all(
             {
                 return skipped(format!("provider {} is unavailable: {why}", c.provider));
             }
-            let env = Surroundings { allowance: crate::step::allowance(cfg, history, now), ..env.clone() };
+            let env = Surroundings {
+                allowance: crate::propose::provider::roster::allowance(cfg, history, now),
+                ..env.clone()
+            };
             let answer = model.critique(review, &env, hooks);
             let cost = crate::propose::provider::Provider::spent(&model);
             match answer {

@@ -28,7 +28,12 @@
 //!   lines at the checkpoints and everything after them (DESIGN §3: "verify
 //!   the log's tail"); reading entries re-checks each line on the way;
 //!   [`verify`] reads every line, streaming in parallel chunks with bounded
-//!   memory, and cross-checks the trailers of the step commits.
+//!   memory, and cross-checks the trailers of the step commits. The history
+//!   ([`crate::history::snapshot`]) reads only the entries after its
+//!   snapshot ([`Journal::raw_entries_after`], which first checks that the
+//!   snapshot's entry is still where it was), so an everyday command checks
+//!   the lines at the checkpoints, the snapshot's line, and the lines after
+//!   them: its cost does not grow with the log.
 //!
 //! For the step that commits: name the head in `Ratchet-Log-Prev:
 //! <head().hash_hex()>`, and this log in `Ratchet-Log: <genesis() hex>`. The
@@ -40,6 +45,7 @@ pub mod backup;
 pub mod checkpoint;
 pub mod line;
 mod read;
+pub mod sample;
 pub mod verify;
 
 use std::fs::{self, File, OpenOptions};
@@ -349,6 +355,26 @@ impl Journal {
             Err(e) => return Err(IoError::new("open", &self.paths.log, e).into()),
         };
         Ok(Entries::new(file, self.head.size, self.paths.log_label.clone()))
+    }
+
+    /// The entries after `at`, up to the head, when `at` is an entry of this
+    /// log: the line ending at byte `at.size` must be entry `at.seq` with
+    /// hash `at.hash` (checked as every line is); `None` otherwise. Only the
+    /// bytes after `at.size` are read, each line checked and linked as
+    /// [`Self::raw_entries`] checks them, the first to `at`.
+    pub fn raw_entries_after(&self, at: Head) -> Result<Option<Entries<RawEntry>>, JournalError> {
+        if at.seq == 0 || at.seq > self.head.seq || at.size > self.head.size {
+            return Ok(None);
+        }
+        let Some(raw) = line_ending_at(&self.paths.log, at.size)? else { return Ok(None) };
+        match line::check(&raw) {
+            Ok(c) if c.header.seq == at.seq && c.hash == at.hash => {}
+            _ => return Ok(None),
+        }
+        let mut file = File::open(&self.paths.log).io("open", &self.paths.log)?;
+        file.seek(SeekFrom::Start(at.size)).io("read", &self.paths.log)?;
+        let link = Link { seq: at.seq, hash: at.hash };
+        Ok(Some(Entries::after(file, at.size, self.head.size, link, self.paths.log_label.clone())))
     }
 
     /// The hash of the first entry, which names this log (`None` when empty).

@@ -226,6 +226,19 @@ impl<T> Entries<T> {
         }
     }
 
+    /// The entries of `file` from byte `start` (where the entry `link`
+    /// names ends) up to `limit`, each checked and linked to the one before.
+    pub(crate) fn after(file: File, start: u64, limit: u64, link: Link, name: String) -> Entries<T> {
+        Entries {
+            reader: LineReader::new(file, start, limit),
+            buf: Vec::new(),
+            link,
+            file: name,
+            done: false,
+            item: PhantomData,
+        }
+    }
+
     fn tampered(&mut self, reason: String) -> JournalError {
         self.done = true;
         JournalError::Tampered { file: self.file.clone(), line: self.link.seq + 1, reason }

@@ -250,7 +250,7 @@ pub fn flush(ws: &Workspace, journal: &Journal, ep: &Endpoint) -> Result<Flushed
         if let Ok(r) = ExportTraceServiceResponse::decode(answer.as_slice()) {
             out.rejected += r.partial_success.map_or(0, |p| p.rejected_spans.max(0) as u64);
         }
-        crate::step::inflight::fault(FAULT_SENT);
+        crate::fault::fault(FAULT_SENT);
         out.sent += batch.len() as u64;
         out.waiting -= batch.len() as u64;
         // The last batch of the backlog covers the entries after it too.

@@ -352,8 +352,14 @@ impl Coded for ServeError {
 /// Runs the server until SIGINT or SIGTERM, then lets requests in flight
 /// finish within the shutdown grace ([`conn`]). `on_ready` receives the
 /// bound address (useful with port 0) and, when the server runs in a
-/// workspace, the link of its loop page (with its token).
-pub fn run(config: ServeConfig, on_ready: impl FnOnce(SocketAddr, Option<String>)) -> Result<(), ServeError> {
+/// workspace, the link of its loop page (with its token). `colour`: whether
+/// the log on stderr may carry colour codes (the command line decides: a
+/// person at a terminal, no `NO_COLOR`).
+pub fn run(
+    config: ServeConfig,
+    colour: bool,
+    on_ready: impl FnOnce(SocketAddr, Option<String>),
+) -> Result<(), ServeError> {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("RATCHET_LOG")
@@ -361,8 +367,7 @@ pub fn run(config: ServeConfig, on_ready: impl FnOnce(SocketAddr, Option<String>
         )
         .with_writer(std::io::stderr)
         .with_target(false)
-        // Colour only for a person at a terminal: never into a file, a pipe or journald.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none())
+        .with_ansi(colour)
         .try_init();
     let state = AppState::open(config.clone()).map_err(ServeError::Setup)?;
     let runtime =

@@ -25,10 +25,7 @@ use crate::workspace::Workspace;
 
 use super::StepError;
 
-/// The test-only fault hook: `RATCHET_TEST_FAULT=<point>` makes the process
-/// kill itself with SIGKILL at that point of a step, so that tests can prove
-/// recovery from each one.
-pub const FAULT_ENV: &str = "RATCHET_TEST_FAULT";
+pub use crate::fault::{FAULT_ENV, fault};
 
 /// What the MAC of a crash journal is bound to.
 const PURPOSE: &str = "ratchet crash journal v1";
@@ -128,15 +125,5 @@ impl Inflight {
             }
             _ => Ok(()),
         }
-    }
-}
-
-/// Kills the process at `point` when the fault hook names it.
-pub fn fault(point: &str) {
-    if std::env::var(FAULT_ENV).is_ok_and(|v| v == point) {
-        let me = rustix::process::getpid();
-        let _ = rustix::process::kill_process(me, rustix::process::Signal::KILL);
-        // SIGKILL cannot be caught; this is never reached.
-        std::process::abort();
     }
 }

@@ -222,7 +222,7 @@ pub(super) fn amend_outside_reverts(s: &mut Session, history: &History) -> Resul
     // Only commits since where the last step began are new (reverts come
     // after the commits they revert; the oldest step commit bounds a history
     // whose last base is no longer an ancestor of HEAD).
-    let last_base = history.steps().iter().rev().find_map(|st| st.body.base.clone());
+    let last_base = history.last_base().map(str::to_string);
     let stop = match last_base.filter(|b| s.repo.is_ancestor_of_head(b)) {
         Some(base) => Some(base),
         None => {

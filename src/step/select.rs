@@ -7,31 +7,9 @@ use crate::history::{History, ProviderStats};
 use crate::intent::Intent;
 use crate::pick::{self, Candidate, Inputs, Pick};
 use crate::propose::context::Focus;
-use crate::propose::provider::{self, Allowance, Provider, Surroundings};
+pub use crate::propose::provider::roster::{HEARTBEAT, allowance, at_cap, configured};
+use crate::propose::provider::{self, Provider, Surroundings};
 use crate::rails::{self, ProviderKind, Rails};
-
-/// The provider that is always eligible and the fallback when nothing else is.
-pub const HEARTBEAT: &str = "heartbeat";
-
-/// The heartbeat used when none is configured.
-pub fn default_heartbeat() -> rails::Provider {
-    rails::Provider {
-        name: HEARTBEAT.into(),
-        enabled: true,
-        kind: ProviderKind::Heartbeat { journal: "docs/ratchet-journal.md".into() },
-        timeout_s: 30,
-        tier: None,
-    }
-}
-
-/// Every provider the loop knows: the configured ones, and a heartbeat.
-pub fn configured(rails: &Rails) -> Vec<rails::Provider> {
-    let mut out: Vec<rails::Provider> = rails.providers.values().cloned().collect();
-    if !out.iter().any(|p| matches!(p.kind, ProviderKind::Heartbeat { .. })) {
-        out.push(default_heartbeat());
-    }
-    out
-}
 
 /// One provider's standing, as `ratchet status` shows it.
 #[derive(Clone, Debug, Serialize)]
@@ -107,33 +85,6 @@ fn ineligibility(
     None
 }
 
-/// Why `cfg` is at its daily cap today (from the log), or `None`. A paid
-/// endpoint has a USD and a call cap; a local one is free, and capped only
-/// when the rails give it `max_calls_per_day`. Critic calls count too.
-pub fn at_cap(cfg: &rails::Provider, history: &History, now: chrono::DateTime<chrono::Utc>) -> Option<String> {
-    let a = allowance(cfg, history, now)?;
-    if a.calls == Some(0) {
-        let c = cfg.kind.caps().map_or(0, |(c, _)| c.max_calls_per_day);
-        return Some(format!("call cap reached: {c} of {c} calls today"));
-    }
-    if a.usd.is_some_and(|u| u <= 0.0) {
-        let (usd, _) = history.cost_on_day(&cfg.name, now);
-        let max = cfg.kind.caps().map_or(0.0, |(c, _)| c.max_usd_per_day);
-        return Some(format!("cost cap reached: ${usd:.2} of ${max:.2} today"));
-    }
-    None
-}
-
-/// What `cfg` may still spend today under its caps, or `None` without caps.
-pub fn allowance(cfg: &rails::Provider, history: &History, now: chrono::DateTime<chrono::Utc>) -> Option<Allowance> {
-    let (caps, paid) = cfg.kind.caps()?;
-    let (usd, calls) = history.cost_on_day(&cfg.name, now);
-    Some(Allowance {
-        calls: Some((caps.max_calls_per_day as u64).saturating_sub(calls)),
-        usd: paid.then(|| (caps.max_usd_per_day - usd).max(0.0)),
-    })
-}
-
 /// What the step focuses on: an open next step left by an earlier step,
 /// else the intent. (Pains from telemetry come first when `[loopkit]` is
 /// reachable; `telemetry` carries them, or why they could not be read.)
@@ -199,6 +150,7 @@ pub fn provider(rails: &Rails, name: &str) -> Option<Box<dyn Provider>> {
 mod tests {
     use super::*;
     use crate::history::Event;
+    use crate::propose::provider::Allowance;
     use crate::record::*;
 
     fn at(t: &str) -> chrono::DateTime<chrono::Utc> {

@@ -77,3 +77,52 @@ fn confinement_lives_in_the_sandbox() {
     only_in("CLONE_NEW", &["sandbox/"]);
     only_in("pre_exec(", &["sandbox/"]);
 }
+
+#[test]
+fn sqlite_lives_in_the_server_stores() {
+    only_in("rusqlite", &["serve/store.rs", "serve/agents/store.rs"]);
+}
+
+#[test]
+fn http_clients_live_in_the_clients() {
+    // The LoopKit client, the model providers' HTTP, the agents API's
+    // client (`ratchet agent`), and the demo's own calls to its server.
+    only_in("reqwest", &["loopkit/client.rs", "propose/provider/model/http.rs", "agents/client.rs", "cli/demo.rs"]);
+}
+
+#[test]
+fn the_terminal_is_opened_only_by_the_cli() {
+    // The `human` provider asks its questions through the terminal the CLI
+    // opened for it; the sandbox's tests prove a child cannot reach it.
+    only_in("/dev/tty", &["cli/", "propose/provider/human.rs", "sandbox/tests.rs"]);
+    only_in("is_terminal", &["cli/"]);
+}
+
+/// The layering around the step: `step` runs one turn by calling the loop's
+/// domain modules (gate, propose, journal, history, trust, loopkit, ...), so
+/// none of those may call back into it. Only the surfaces may drive a step
+/// (`cli/`, and `serve/`'s agents API, which proposes and decides through
+/// it), and the read-only views that report on the loop beside them
+/// (`doctor`: what the next step would focus on; `overview`: the pending
+/// proposals). `record.rs` names `step::Seal`, the permit that lets only the
+/// step write its own entry kinds: a type, not a call.
+#[test]
+fn only_the_surfaces_and_the_views_call_into_the_step() {
+    let allowed = ["step/", "cli/", "serve/", "doctor.rs", "overview.rs", "lib.rs"];
+    for (rel, code) in sources() {
+        if allowed.iter().any(|a| rel.starts_with(a)) {
+            continue;
+        }
+        let code = if rel == "record.rs" { code.replace("crate::step::Seal", "") } else { code };
+        for needle in ["crate::step", "step::"] {
+            let named = code.match_indices(needle).any(|(i, _)| {
+                // `step::` as a path, not the tail of another name (`self_step::`).
+                needle == "crate::step" || !code[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_')
+            });
+            assert!(
+                !named,
+                "src/{rel} names `{needle}`: the step calls into it, so it may not call back; move what it needs below the step"
+            );
+        }
+    }
+}

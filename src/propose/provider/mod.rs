@@ -18,6 +18,7 @@ mod command;
 mod heartbeat;
 pub mod human;
 pub mod model;
+pub mod roster;
 
 use std::path::PathBuf;
 use std::sync::Arc;

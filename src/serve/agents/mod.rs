@@ -156,7 +156,7 @@ impl Agents {
         let mut stories = HashMap::new();
         let mut tiers = HashMap::new();
         if let Ok(journal) = crate::journal::Journal::open(&self.ws) {
-            if let Ok(history) = crate::history::History::read(&journal) {
+            if let Ok(history) = crate::history::History::read_all(&journal) {
                 if let Ok(r) = &rails {
                     for (name, t) in crate::trust::tiers(&history, &r.trust) {
                         if name.starts_with("remote:") {
