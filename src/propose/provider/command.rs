@@ -15,8 +15,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Answer, Failure, Provider, Surroundings, interpret};
-use crate::process::{Ended, run_captured};
+use super::{Answer, Failure, Provider, Surroundings, ended_ok, interpret, stderr_tail};
+use crate::process::run_captured;
 use crate::propose::context::Context;
 use crate::sandbox::{Enforced, SandboxError};
 
@@ -193,30 +193,7 @@ impl Provider for Command {
             Some(inner) => sandbox(inner),
             None => Failure::Unavailable { reason: format!("cannot start {}: {e}", self.argv[0]) },
         })?;
-        let stderr_tail = || {
-            let text = String::from_utf8_lossy(&run.stderr);
-            let tail: Vec<&str> = text.lines().rev().take(3).collect();
-            if tail.is_empty() {
-                String::new()
-            } else {
-                format!(" (stderr: {})", tail.into_iter().rev().collect::<Vec<_>>().join(" | "))
-            }
-        };
-        match run.ended {
-            Ended::TimedOut => return Err(Failure::Timeout { secs: self.timeout_s }),
-            Ended::Interrupted => return Err(Failure::Cancelled),
-            Ended::Exited(0) => {}
-            Ended::Exited(code) => {
-                return Err(Failure::InvalidOutput {
-                    reason: format!("{} exited with status {code}{}", self.argv[0], stderr_tail()),
-                });
-            }
-            Ended::Signalled(sig) => {
-                return Err(Failure::InvalidOutput {
-                    reason: format!("{} was killed by signal {sig}{}", self.argv[0], stderr_tail()),
-                });
-            }
-        }
+        ended_ok(&self.argv[0], &run, self.timeout_s)?;
         if run.stdout_truncated {
             return Err(Failure::InvalidOutput {
                 reason: format!("the answer is larger than {MAX_ANSWER_BYTES} bytes"),
@@ -225,7 +202,7 @@ impl Provider for Command {
         let text = String::from_utf8(run.stdout)
             .map_err(|_| Failure::InvalidOutput { reason: "the answer is not UTF-8".into() })?;
         if text.trim().is_empty() {
-            return Err(Failure::InvalidOutput { reason: format!("empty answer{}", stderr_tail()) });
+            return Err(Failure::InvalidOutput { reason: format!("empty answer{}", stderr_tail(&run.stderr)) });
         }
         // Strictly: a key given twice is refused, so that no two readers of
         // this answer can see two different patches.

@@ -191,6 +191,36 @@ pub fn from_config(cfg: &rails::Provider) -> Box<dyn Provider> {
     }
 }
 
+/// How a provider's process ended, as the step logs it: `Ok` for exit 0,
+/// else the timeout, Ctrl-C, or an invalid answer naming the status and the
+/// last lines of its stderr. One reading for every kind that runs a process.
+pub(crate) fn ended_ok(program: &str, run: &crate::process::Captured, timeout_s: u64) -> Result<(), Failure> {
+    use crate::process::Ended;
+    match run.ended {
+        Ended::Exited(0) => Ok(()),
+        Ended::TimedOut => Err(Failure::Timeout { secs: timeout_s }),
+        Ended::Interrupted => Err(Failure::Cancelled),
+        Ended::Exited(code) => Err(Failure::InvalidOutput {
+            reason: format!("{program} exited with status {code}{}", stderr_tail(&run.stderr)),
+        }),
+        Ended::Signalled(sig) => Err(Failure::InvalidOutput {
+            reason: format!("{program} was killed by signal {sig}{}", stderr_tail(&run.stderr)),
+        }),
+    }
+}
+
+/// ` (stderr: a | b | c)`: the last three lines a process wrote to stderr,
+/// or nothing.
+pub(crate) fn stderr_tail(stderr: &[u8]) -> String {
+    let text = String::from_utf8_lossy(stderr);
+    let tail: Vec<&str> = text.lines().rev().take(3).collect();
+    if tail.is_empty() {
+        String::new()
+    } else {
+        format!(" (stderr: {})", tail.into_iter().rev().collect::<Vec<_>>().join(" | "))
+    }
+}
+
 /// Splits a provider's raw answer: `{"noop": "why"}` is a noop, and an
 /// optional `cost` object is taken off the proposal.
 pub fn interpret(mut value: serde_json::Value) -> Result<Answer, Failure> {

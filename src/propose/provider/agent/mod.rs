@@ -43,7 +43,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{Answer, Failure, Provider, Surroundings};
-use crate::process::{Ended, run_captured};
+use crate::process::run_captured;
 use crate::propose::context::Context;
 use crate::record::Cost;
 use crate::sandbox::{Enforced, Policy, SandboxError};
@@ -114,31 +114,7 @@ impl Agent {
             unavailable(reason)
         })?;
         crate::timing::mark("agent ran");
-        let stderr_tail = || {
-            let text = String::from_utf8_lossy(&run.stderr);
-            let tail: Vec<&str> = text.lines().rev().take(3).collect();
-            if tail.is_empty() {
-                String::new()
-            } else {
-                format!(" (stderr: {})", tail.into_iter().rev().collect::<Vec<_>>().join(" | "))
-            }
-        };
-        match run.ended {
-            Ended::TimedOut => return Err(Failure::Timeout { secs: self.timeout_s }),
-            // Ctrl-C: the agent and all it started were ended with the sandbox.
-            Ended::Interrupted => return Err(Failure::Cancelled),
-            Ended::Exited(0) => {}
-            Ended::Exited(code) => {
-                return Err(Failure::InvalidOutput {
-                    reason: format!("{} exited with status {code}{}", self.argv[0], stderr_tail()),
-                });
-            }
-            Ended::Signalled(sig) => {
-                return Err(Failure::InvalidOutput {
-                    reason: format!("{} was killed by signal {sig}{}", self.argv[0], stderr_tail()),
-                });
-            }
-        }
+        super::ended_ok(&self.argv[0], &run, self.timeout_s)?;
         let report = report::read(&String::from_utf8_lossy(&run.stdout));
         if let Some(cost) = &report.cost {
             *self.spent.borrow_mut() = cost.clone();
