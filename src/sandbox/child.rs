@@ -239,7 +239,28 @@ fn host(policy: &Policy, cmd: &Command, home: Option<PathBuf>) -> Result<Host, S
         private.push(Private { path, name, writable: *writable });
     }
     let (read_only, hidden) = (existing(&policy.read_only), existing(&policy.hidden));
-    let (writable, readable) = (existing(&policy.writable), existing(&policy.readable));
+    let (writable, mut readable) = (existing(&policy.writable), existing(&policy.readable));
+    // What the command names that sits where the sandbox puts a private
+    // directory (a clone under /tmp: a script given to an interpreter, a
+    // program found on PATH there) stays visible, read-only; nothing else
+    // of those directories does.
+    let on_path = || {
+        let word = cmd.get_program().to_str()?;
+        let path = cmd.get_envs().find(|(k, _)| *k == "PATH").and_then(|(_, v)| v.map(OsStr::to_os_string));
+        let path = path.or_else(|| std::env::var_os("PATH"))?;
+        crate::process::find_program_on(word, &cwd, &path)
+    };
+    let named = cmd
+        .get_args()
+        .map(|a| cwd.join(a))
+        .chain(program.clone().or_else(on_path))
+        .filter_map(|p| p.canonicalize().ok())
+        .filter(|p| p.is_file() && private.iter().any(|r| p.starts_with(&r.path)));
+    for p in named {
+        if !readable.iter().any(|(r, _)| p.starts_with(r)) {
+            readable.push((p, Kind::File));
+        }
+    }
     Ok(Host {
         tree,
         cwd,
