@@ -680,6 +680,30 @@ fn a_program_outside_the_tree_in_a_temp_folder_still_runs() {
 }
 
 #[test]
+fn a_script_or_a_program_on_path_in_a_temp_folder_is_visible_but_nothing_beside_it() {
+    // A clone under /tmp: `python3 /tmp/.../agent.py`, or a program found on
+    // a PATH entry there. Only what the command names is kept visible.
+    let ws = Ws::new();
+    let script = ws.outside.join("agent.sh");
+    std::fs::write(&script, "echo named; cat \"$(dirname \"$0\")/secret.txt\" 2>/dev/null || echo hidden\n").unwrap();
+    let beside = ws.outside.join("secret.txt");
+    std::fs::write(&beside, "SECRET\n").unwrap();
+    let mut cmd = Command::new("sh");
+    cmd.arg(&script).current_dir(&ws.root);
+    let c = run_captured(ws.policy().confine(cmd).unwrap(), b"", Duration::from_secs(20), 4096).unwrap();
+    assert_eq!(text(&c.stdout), "named\nhidden\n", "{}", text(&c.stderr));
+    let bin = ws.outside.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let tool = bin.join("fake-tool");
+    std::fs::write(&tool, "#!/bin/sh\necho found\n").unwrap();
+    std::fs::set_permissions(&tool, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut cmd = Command::new("fake-tool");
+    cmd.current_dir(&ws.root).env("PATH", format!("{}:/usr/bin:/bin", bin.display()));
+    let c = run_captured(ws.policy().confine(cmd).unwrap(), b"", Duration::from_secs(20), 4096).unwrap();
+    assert_eq!(text(&c.stdout), "found\n", "{}", text(&c.stderr));
+}
+
+#[test]
 fn a_missing_program_fails_to_spawn_as_before() {
     let ws = Ws::new();
     let mut cmd = Command::new(ws.root.join("no-such-program"));
