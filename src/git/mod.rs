@@ -515,6 +515,33 @@ impl Repo {
 
 /// A second handle on the repository, with its index being read on
 /// another thread (see [`Repo::preload_index`]).
+/// What git's index records of a file besides its blob: the status data
+/// that lets the next `git status` (and the fence) trust a file unchanged
+/// without reading it. Truncated to 32 bits as the index stores them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StatData {
+    pub ctime: (u32, u32),
+    pub mtime: (u32, u32),
+    pub dev: u32,
+    pub ino: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl StatData {
+    /// The status of an open file, as git would record it.
+    pub fn of(st: &rustix::fs::Stat) -> StatData {
+        StatData {
+            ctime: (st.st_ctime as u32, st.st_ctime_nsec as u32),
+            mtime: (st.st_mtime as u32, st.st_mtime_nsec as u32),
+            dev: st.st_dev as u32,
+            ino: st.st_ino as u32,
+            uid: st.st_uid,
+            gid: st.st_gid,
+        }
+    }
+}
+
 pub struct Preload(std::thread::JoinHandle<Option<git2::Repository>>);
 
 impl Repo {
@@ -653,6 +680,7 @@ impl Repo {
         base: Option<&str>,
         path: &str,
         bytes: Option<&[u8]>,
+        stat: Option<StatData>,
         mode: u32,
         message: &str,
         who: &Identity,
@@ -701,14 +729,18 @@ impl Repo {
         index.read(false)?;
         match entry {
             Some((oid, m)) => {
+                // The file's status as it was verified to hold these bytes
+                // (so the next status need not read it again), or none: git
+                // and ratchet then read it to compare.
+                let st = stat.unwrap_or_default();
                 let e = git2::IndexEntry {
-                    ctime: git2::IndexTime::new(0, 0),
-                    mtime: git2::IndexTime::new(0, 0),
-                    dev: 0,
-                    ino: 0,
+                    ctime: git2::IndexTime::new(st.ctime.0 as i32, st.ctime.1),
+                    mtime: git2::IndexTime::new(st.mtime.0 as i32, st.mtime.1),
+                    dev: st.dev,
+                    ino: st.ino,
                     mode: m as u32,
-                    uid: 0,
-                    gid: 0,
+                    uid: st.uid,
+                    gid: st.gid,
                     file_size: bytes.map_or(0, |b| b.len() as u32),
                     id: oid,
                     flags: (path.len().min(0xfff)) as u16,

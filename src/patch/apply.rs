@@ -270,11 +270,13 @@ pub struct Written {
 impl Written {
     /// Reads the file again through the held directory (no symlink
     /// followed) and checks it is a regular file holding exactly the bytes
-    /// written; `UNEXPECTED_CHANGES` otherwise.
-    pub fn verify(&self) -> Result<(), PatchError> {
+    /// written; `UNEXPECTED_CHANGES` otherwise. Returns the file's status
+    /// as it was read, for the index entry the commit writes (a later
+    /// change moves its ctime, so git and ratchet look at it again).
+    pub fn verify(&self) -> Result<crate::git::StatData, PatchError> {
         let changed = |why: &str| PatchError::TargetChanged { path: self.undo.path.clone(), why: why.to_string() };
         match path::read_at(&self.dir, &self.name, &self.undo.path) {
-            Ok(Some(current)) if current.bytes == self.bytes => Ok(()),
+            Ok(Some(current)) if current.bytes == self.bytes => Ok(current.stat),
             Ok(Some(_)) => Err(changed("its bytes are not the ones ratchet wrote")),
             Ok(None) => Err(changed("it is gone")),
             Err(PatchError::SymlinkInPath { .. }) => Err(changed("it was replaced by a symbolic link")),

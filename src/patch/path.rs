@@ -138,6 +138,9 @@ pub struct Current {
     pub bytes: Vec<u8>,
     /// `st_mode & 0o7777`.
     pub mode: u32,
+    /// The open file's status, taken before its bytes were read (what
+    /// git's index records about a file it hashed).
+    pub stat: crate::git::StatData,
 }
 
 impl Target {
@@ -302,7 +305,7 @@ fn read_current(dir: &OwnedFd, name: &str, path: &str) -> Result<Option<Current>
     if bytes.len() as u64 > MAX_TARGET_BYTES {
         return Err(PatchError::TargetTooLarge { path: path.into(), size: bytes.len() as u64, max: MAX_TARGET_BYTES });
     }
-    Ok(Some(Current { bytes, mode: mode_bits(&opened) }))
+    Ok(Some(Current { bytes, mode: mode_bits(&opened), stat: crate::git::StatData::of(&opened) }))
 }
 
 fn describe(t: FileType) -> &'static str {

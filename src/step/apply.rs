@@ -224,12 +224,15 @@ pub(super) fn apply_and_score(
             .signals(signals);
         return fail(s, body, ending);
     }
-    if let Err(e) = exact {
-        let ending = Ending::new(Outcome::Failed, Reason::UnexpectedChanges)
-            .detail(format!("{e}; {path} was restored"))
-            .signals(signals);
-        return fail(s, body, ending);
-    }
+    let stat = match exact {
+        Ok(stat) => stat,
+        Err(e) => {
+            let ending = Ending::new(Outcome::Failed, Reason::UnexpectedChanges)
+                .detail(format!("{e}; {path} was restored"))
+                .signals(signals);
+            return fail(s, body, ending);
+        }
+    };
     signals.ci_pass = 1.0;
     let u = super::settle::score(s, &signals, &body);
 
@@ -271,6 +274,7 @@ pub(super) fn apply_and_score(
         base.as_deref(),
         &path,
         Some(&written.bytes),
+        Some(stat),
         git_mode(written.mode),
         &message,
         &who,

@@ -124,7 +124,7 @@ pub fn revert(s: &mut Session, id: &str, progress: &mut dyn Progress) -> Result<
     fence.expect_target(&path, &[]);
     let checks = run_checks(s, &format!("{id}-revert"), id, &mut fence, progress)?;
     let fenced = fence.check(&s.repo, &s.rails.paths, FencePhase::Checked);
-    let exact = written.as_ref().map_or(Ok(()), |w| w.verify());
+    let exact = written.as_ref().map(|w| w.verify()).transpose();
     let undo_all = |s: &Session| s.restore(&undo).map_err(|reason| StepError::Recovery { file: path.clone(), reason });
     if !checks.ended.success() {
         undo_all(s)?;
@@ -135,10 +135,13 @@ pub fn revert(s: &mut Session, id: &str, progress: &mut dyn Progress) -> Result<
         undo_all(s)?;
         return Err(StepError::UnexpectedChanges { what: b.describe() });
     }
-    if let Err(e) = exact {
-        undo_all(s)?;
-        return Err(e.into());
-    }
+    let stat = match exact {
+        Ok(stat) => stat,
+        Err(e) => {
+            undo_all(s)?;
+            return Err(e.into());
+        }
+    };
     let subject = s.repo.commit_message(&commit).and_then(|m| m.lines().next().map(str::to_string)).unwrap_or_default();
     let genesis =
         s.journal.genesis()?.map(|g| format!("Ratchet-Log: {}\n", crate::journal::line::hex(&g))).unwrap_or_default();
@@ -152,13 +155,14 @@ pub fn revert(s: &mut Session, id: &str, progress: &mut dyn Progress) -> Result<
         Some(w) => (Some(w.bytes.as_slice()), git_mode(w.mode)),
         None => (None, 0o100644),
     };
-    let revert_commit = match s.repo.commit_exact(base.as_deref(), &path, bytes, mode, &message, &s.identity(), now) {
-        Ok(c) => c,
-        Err(e) => {
-            undo_all(s)?;
-            return Err(StepError::Commit(e));
-        }
-    };
+    let revert_commit =
+        match s.repo.commit_exact(base.as_deref(), &path, bytes, stat, mode, &message, &s.identity(), now) {
+            Ok(c) => c,
+            Err(e) => {
+                undo_all(s)?;
+                return Err(StepError::Commit(e));
+            }
+        };
     let body = amendment(s, &step, &revert_commit, now, Detector::RatchetRevert);
     let entry = s.append_amend(&body)?;
     Ok(Reverted {

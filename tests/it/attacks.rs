@@ -197,6 +197,31 @@ fn a_provider_answer_with_a_duplicate_key_is_invalid() {
 
 /// The rails with the sandbox turned off: what the fence must still catch
 /// when children run unconfined.
+#[test]
+fn the_index_trusts_a_merged_file_only_until_it_changes() {
+    // The commit records the file's status in git's index, so the next look
+    // need not read the file; a rewrite that keeps its size and puts its
+    // modification time back is still seen, because its ctime moved.
+    let ws = Ws::looped(Setup { auto_merge: true, ..Setup::default() });
+    ws.answer(1, &append("docs/guide.md", "one more line\n"));
+    let r = json(&ws.run(&["--json", "step", "--provider", "self"]));
+    assert_eq!(outcome(&r), (Some("merged"), None), "{r}");
+    assert_eq!(ws.git(&["diff-files", "--name-only"]).trim(), "", "git finds nothing to read again");
+    let path = ws.path("docs/guide.md");
+    let text = ws.read("docs/guide.md");
+    let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let evil = text.replacen("one more line", "one more LINE", 1);
+    assert_eq!(evil.len(), text.len());
+    std::fs::write(&path, &evil).unwrap();
+    std::fs::File::options().write(true).open(&path).unwrap().set_modified(mtime).unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), mtime);
+    ws.answer(2, &append("docs/guide.md", "x\n"));
+    let out = ws.run(&["step", "--provider", "self"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("docs/guide.md [DIRTY_TREE]"), "{}", stderr(&out));
+    assert_eq!(ws.read("docs/guide.md"), evil, "nothing was put over the edit");
+}
+
 fn sandbox_off(rails: String) -> String {
     assert!(rails.contains("mode = \"on\""), "the template sets the sandbox's mode");
     rails.replace("mode = \"on\"", "mode = \"off\"")
