@@ -344,6 +344,47 @@ mod tests {
         assert_eq!(samples, [4593113558995495844, 4604450224352400536, 4587450510518627625, 4597485933076911779]);
     }
 
+    /// The pick's known-answer inputs: the fallback and three providers
+    /// with some history, self well above its share.
+    fn kat_pick(head: &str, explore: f64) -> Pick {
+        let sel = Selection { explore, ..selection() };
+        let candidates = [
+            Candidate { name: "heartbeat".into(), utility_sum: 0.0, steps: 0 },
+            Candidate { name: "ollama".into(), utility_sum: 6.5, steps: 9 },
+            Candidate { name: "openai".into(), utility_sum: 2.25, steps: 4 },
+            Candidate { name: "self".into(), utility_sum: 3.0, steps: 7 },
+        ];
+        let recent: Vec<String> = vec!["self".into(); 20];
+        let inputs = Inputs {
+            candidates: &candidates,
+            recent: &recent,
+            selection: &sel,
+            watchdog: false,
+            forced: None,
+            fallback: "heartbeat",
+        };
+        choose(&inputs, seed_for(head))
+    }
+
+    #[test]
+    fn a_recorded_pick_replays_bit_for_bit() {
+        // Known answers for the whole pick, from a log head to the provider:
+        // the exploration draw, the Thompson samples to the last bit, and
+        // the winner. A change here means an old log's picks no longer
+        // replay — never a refactoring.
+        let p = kat_pick("kat", 0.1);
+        assert_eq!((p.provider.as_str(), p.reason), ("ollama", Reason::Thompson));
+        assert_eq!(p.seed, "f6b3b74174f6f03b272cc82a17d55474b2bdb0cf5f5cec090562378ce79b0a92");
+        let bits: Vec<(&str, u64)> = p.samples.iter().map(|(n, x)| (n.as_str(), x.to_bits())).collect();
+        assert_eq!(
+            bits,
+            [("ollama", 4605611643758542424), ("openai", 4598839528285113332), ("self", 4599240791299278914)]
+        );
+        // The exploration floor (every draw under it): the uniform choice.
+        let p = kat_pick("kat", 1.0);
+        assert_eq!((p.provider.as_str(), p.reason, p.samples.len()), ("openai", Reason::Explore, 0));
+    }
+
     #[test]
     fn beta_samples_have_the_right_mean() {
         let mut rng = Rng::new([7; 32]);

@@ -76,10 +76,28 @@ impl Private {
 
 /// The state home: `$XDG_STATE_HOME` when absolute, else `~/.local/state`.
 pub fn state_home() -> Option<PathBuf> {
+    #[cfg(test)]
+    if let Some(home) = STATE_HOME.with_borrow(Clone::clone) {
+        return Some(home);
+    }
     std::env::var_os("XDG_STATE_HOME")
         .map(PathBuf::from)
         .filter(|p| p.is_absolute())
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+}
+
+#[cfg(test)]
+thread_local! {
+    /// The state home of one library test (its own thread), set by
+    /// [`set_state_home`]: the environment is the process's, shared by every
+    /// test at once, and the real one is the user's.
+    static STATE_HOME: std::cell::RefCell<Option<PathBuf>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Sets the state home of the calling thread (library tests only).
+#[cfg(test)]
+pub(crate) fn set_state_home(home: PathBuf) {
+    STATE_HOME.set(Some(home));
 }
 
 /// The MAC of `message` under `key`, for `purpose` (domain separation), in hex.

@@ -49,6 +49,8 @@ mod select;
 mod session;
 mod settle;
 mod telemetry;
+#[cfg(test)]
+mod tests;
 mod verify;
 
 use std::path::PathBuf;
@@ -59,7 +61,7 @@ use serde::Serialize;
 use crate::gate::two::Gate2;
 use crate::pick::Reason as PickReason;
 use crate::propose::context::{self, Focus};
-use crate::propose::provider::{Answer, Surroundings};
+use crate::propose::provider::{Answer, Provider, Surroundings};
 use crate::record::{Cost, Outcome, PickRecord, Reason, StepBody, Versions};
 use crate::score::Signals;
 
@@ -184,8 +186,25 @@ fn fresh_body(s: &Session, base: Option<String>, pick: PickRecord, outcome: Outc
     }
 }
 
+/// How the step gets the object that answers for the provider the pick
+/// named: [`select::provider`], from the rails. A library test passes its
+/// scripted provider here (`tests/support.rs`); everything around the
+/// answer — the pick, the fence, Gate 1, Gate 2, the checks, the log — is
+/// the same code either way.
+type Providers<'a> = &'a dyn Fn(&crate::rails::Rails, &str) -> Option<Box<dyn Provider>>;
+
 /// Runs one full step.
 pub fn run(s: &mut Session, opts: Options<'_>, progress: &mut dyn Progress) -> Result<Report, StepError> {
+    run_with(s, opts, progress, &select::provider)
+}
+
+/// [`run`], asking the provider `providers` gives for the pick.
+fn run_with(
+    s: &mut Session,
+    opts: Options<'_>,
+    progress: &mut dyn Progress,
+    providers: Providers<'_>,
+) -> Result<Report, StepError> {
     // One look at the tree and git's control files: the clean-tree check,
     // and what no child may change (watched since).
     let mut fence = Fence::take(&s.repo, s.ws.home_rel())?;
@@ -274,7 +293,7 @@ pub fn run(s: &mut Session, opts: Options<'_>, progress: &mut dyn Progress) -> R
     Inflight { id: id.clone(), pid: std::process::id(), phase: Phase::Propose, body: body.clone(), undo: None }
         .save(&s.ws)?;
     inflight::fault("propose");
-    let provider = select::provider(&s.rails, &pick.provider).expect("the pick is among the configured providers");
+    let provider = providers(&s.rails, &pick.provider).expect("the pick is among the configured providers");
     progress.phase("propose", &format!("asking {}", pick.provider));
     if let Some(cfg) = configured(&s.rails).iter().find(|p| p.name == pick.provider) {
         env.allowance = allowance(cfg, &history, now);

@@ -112,67 +112,27 @@ fn an_unknown_id_is_not_pending() {
     p.exp_eof().unwrap();
 }
 
+/// A Gate 1 rejection at the command line: exit 0, the JSON report, the
+/// objection's code first in the detail. Each rule's objection is tested in
+/// `gate::one`; that no human is asked and nothing is touched, in the
+/// step's library tests (`step::tests::gate_1_objects_before_any_human_is_asked`).
 #[test]
-fn each_gate1_rule_rejects_before_any_human_and_is_logged() {
-    let cases = [
-        (
-            r#"{"rationale":"r","patch":{"op":"replace","path":"config/rails.toml","old":"max_lines = 120","new":"max_lines = 9000"},"next_steps":[]}"#,
-            "PATH_PROTECTED",
-        ),
-        (
-            r#"{"rationale":"r","patch":{"op":"create","path":"Cargo.toml","content":"x"},"next_steps":[]}"#,
-            "PATH_NOT_ALLOWED",
-        ),
-        (
-            r#"{"rationale":"r","patch":{"op":"replace","path":"docs/guide.md","old":"not there","new":"y"},"next_steps":[]}"#,
-            "OLD_TEXT_NOT_FOUND",
-        ),
-        (
-            r#"{"rationale":"r","patch":{"op":"create","path":"docs/guide.md","content":"x"},"next_steps":[]}"#,
-            "TARGET_EXISTS",
-        ),
-        (
-            r#"{"rationale":"r","patch":[{"op":"append","path":"docs/guide.md","content":"x"},{"op":"append","path":"docs/guide.md","content":"y"}],"next_steps":[]}"#,
-            "NOT_ATOMIC",
-        ),
-        (
-            r#"{"rationale":"r","patch":{"op":"replace","path":"src/lib.rs","old":"42","new":"43"},"next_steps":[]}"#,
-            "TIER_LOCKED",
-        ),
-        (r#"{"rationale":"r","patch":{"op":"teleport","path":"docs/guide.md"},"next_steps":[]}"#, "BAD_PATCH"),
-    ];
+fn a_gate1_rejection_exits_0_and_names_the_objection() {
     let ws = Ws::looped(Setup::default());
-    let mut long = String::new();
-    for i in 0..130 {
-        long.push_str(&format!("line {i}\n"));
-    }
-    let over =
-        serde_json::json!({"rationale": "r", "patch": {"op": "create", "path": "docs/long.md", "content": long}})
-            .to_string();
-    let mut all: Vec<(String, &str)> = cases.iter().map(|(j, c)| (j.to_string(), *c)).collect();
-    all.push((over, "OVER_BUDGET"));
-    let before = ws.snapshot();
-    for (i, (answer, expected)) in all.iter().enumerate() {
-        ws.answer(i + 1, answer);
-        let out = ws.run(&["--json", "step", "--provider", "self"]);
-        assert_eq!(code(&out), 0, "{expected}: {}", stderr(&out));
-        let r = json(&out);
-        assert_eq!(r["outcome"], "rejected", "{expected}: {r}");
-        let last = ws.last();
-        assert!(last["detail"].as_str().unwrap().starts_with(expected), "{expected}: {}", last["detail"]);
-        assert_eq!(last["reason"], "gate1");
-        assert!(last["gate2"].is_null(), "no human was asked");
-        assert_eq!(last["utility"].as_f64().unwrap(), seed_utility(&last["signals"]), "{expected}");
-        assert_eq!(last["signals"]["ci_pass"], 0.0);
-    }
-    let after: Vec<_> =
-        ws.snapshot().into_iter().filter(|(p, _)| !p.starts_with("logs/") && !p.starts_with(".ratchet/")).collect();
-    let before: Vec<_> =
-        before.into_iter().filter(|(p, _)| !p.starts_with("logs/") && !p.starts_with(".ratchet/")).collect();
-    assert_eq!(before, after, "rejected proposals never touch the tree");
+    ws.answer(
+        1,
+        r#"{"rationale":"r","patch":{"op":"replace","path":"config/rails.toml","old":"max_lines = 120","new":"max_lines = 9000"},"next_steps":[]}"#,
+    );
+    let out = ws.run(&["--json", "step", "--provider", "self"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let r = json(&out);
+    assert_eq!((r["outcome"].as_str(), r["reason"].as_str()), (Some("rejected"), Some("gate1")), "{r}");
+    assert!(r["detail"].as_str().unwrap().starts_with("PATH_PROTECTED"), "{r}");
+    let last = ws.last();
+    assert!(last["gate2"].is_null(), "no human was asked");
+    assert_eq!(last["utility"].as_f64().unwrap(), seed_utility(&last["signals"]));
     assert_log_verifies(&ws);
 }
-
 #[test]
 fn failed_checks_restore_the_file_exactly() {
     let ws = Ws::looped(Setup {
@@ -196,19 +156,6 @@ fn failed_checks_restore_the_file_exactly() {
     assert!(ws.path("logs/runs/s2.log").is_file());
     assert_eq!(last["signals"]["ci_pass"], 0.0);
     assert_log_verifies(&ws);
-}
-
-#[test]
-fn timed_out_checks_are_killed_and_the_file_restored() {
-    let ws = Ws::looped(Setup { checks: "sleep 30", checks_timeout: 1, auto_merge: true, ..Setup::default() });
-    let before = ws.read("docs/guide.md");
-    ws.answer(1, &append("docs/guide.md", "x\n"));
-    let start = std::time::Instant::now();
-    let out = ws.run(&["--json", "step", "--provider", "self"]);
-    assert!(start.elapsed() < std::time::Duration::from_secs(15));
-    assert_eq!(json(&out)["reason"], "checks_timeout");
-    assert_eq!(ws.read("docs/guide.md"), before);
-    assert_eq!(ws.last()["apply"]["checks"]["timed_out"], true);
 }
 
 #[test]
@@ -317,31 +264,25 @@ fn the_prompt_skips_and_quits_leaving_it_pending() {
     assert_eq!(ws.read("docs/guide.md"), "# Guide\n\nline one\nline two\na\n");
 }
 
+/// The refusal's wording at the command line; a pending proposal whose
+/// tree moved under it is judged again in the step's library tests
+/// (`step::tests::pending`).
 #[test]
-fn a_stale_whole_file_replace_is_refused_and_a_moved_tree_rechecked() {
+fn a_stale_whole_file_replace_is_refused() {
     let ws = Ws::looped(Setup::default());
     ws.answer(
         1,
         r##"{"rationale":"r","patch":{"op":"replace","path":"docs/guide.md","new":"# New guide\n"},"next_steps":[]}"##,
     );
-    ws.answer(2, r#"{"rationale":"r","patch":{"op":"replace","path":"docs/guide.md","old":"line two","new":"line 2"},"next_steps":[]}"#);
     ws.run(&["step", "--provider", "self"]);
-    ws.run(&["step", "--provider", "self"]);
-    // Someone changes the file after both proposals were made.
+    // Someone changes the file after the proposal was made.
     ws.write("docs/guide.md", "# Guide\n\nline one\nline deux\n");
     ws.git(&["commit", "-qam", "edit by hand"]);
     let mut p = ws.pty(&["approve", "s2"]);
     p.exp_string("replaces the whole of docs/guide.md, which changed since it was proposed [STALE_PROPOSAL]").unwrap();
     p.exp_eof().unwrap();
     assert_eq!(ws.read("docs/guide.md"), "# Guide\n\nline one\nline deux\n");
-    // The search/replace no longer finds its text: Gate 1 runs again and rejects it.
-    let mut p = ws.pty(&["--json", "approve", "s3"]);
-    let r = last_json(&p.exp_eof().unwrap());
-    assert_eq!((r["outcome"].as_str(), r["reason"].as_str()), (Some("rejected"), Some("stale")));
-    assert!(ws.last()["detail"].as_str().unwrap().contains("OLD_TEXT_NOT_FOUND"));
-    assert_log_verifies(&ws);
 }
-
 #[test]
 fn propose_runs_gate1_at_once_and_waits_with_one_id() {
     let ws = Ws::looped(Setup::default());
@@ -383,17 +324,6 @@ fn heartbeat_without_auto_merge_leaves_it_pending() {
 }
 
 #[test]
-fn heartbeat_with_auto_merge_merges_a_narrow_docs_patch() {
-    let ws = Ws::looped(Setup { auto_merge: true, ..Setup::default() });
-    ws.answer(1, &append("docs/guide.md", "from cron\n"));
-    let r = json(&ws.run(&["--json", "heartbeat"]));
-    assert_eq!(r["outcome"], "merged", "{r}");
-    assert_eq!(ws.last()["gate2"]["by"], "auto");
-    assert_eq!(ws.last()["gate2"]["human_score"], 0.5);
-    assert_log_verifies(&ws);
-}
-
-#[test]
 fn the_heartbeat_provider_plans_then_answers_noop() {
     let ws = Ws::looped(Setup { auto_merge: true, auto_merge_lines: 20, ..Setup::default() });
     let r = json(&ws.run(&["--json", "step", "--provider", "heartbeat"]));
@@ -414,27 +344,6 @@ fn the_heartbeat_is_the_fallback_when_nothing_else_is_eligible() {
     let r = json(&ws.run(&["--json", "heartbeat"]));
     assert_eq!(r["provider"], "heartbeat", "{r}");
     assert_eq!(ws.last()["pick"]["reason"], "fallback");
-}
-
-#[test]
-fn auto_merge_never_covers_code_or_large_patches() {
-    let ws = Ws::looped(Setup { auto_merge: true, ..Setup::default() });
-    let mut big = String::new();
-    for i in 0..11 {
-        big.push_str(&format!("{i}\n"));
-    }
-    ws.answer(1, &append("docs/guide.md", &big));
-    ws.answer(2, &append("README.md", "x\n"));
-    assert_eq!(
-        json(&ws.run(&["--json", "step", "--provider", "self"]))["outcome"],
-        "pending",
-        "11 lines > max_lines 10"
-    );
-    assert_eq!(
-        json(&ws.run(&["--json", "step", "--provider", "self"]))["outcome"],
-        "pending",
-        "README.md is not in auto_merge.paths"
-    );
 }
 
 #[test]
@@ -604,34 +513,6 @@ fn revert_within_the_window_caps_the_utility_and_demotes() {
     let out = ws.run(&["revert", "s2"]);
     assert!(stderr(&out).contains("[ALREADY_REVERTED]"));
     assert_log_verifies(&ws);
-}
-
-#[test]
-fn revert_outside_the_window_keeps_the_utility() {
-    let ws = Ws::looped(Setup { auto_merge: true, ..Setup::default() });
-    ws.answer(1, &append("docs/guide.md", "kept a while\n"));
-    let r = json(&ws.run_at("2026-11-21T19:00:00Z", &["--json", "step", "--provider", "self"]));
-    let rv = json(&ws.run_at("2026-11-23T19:00:00Z", &["--json", "revert", "s2"]));
-    assert_eq!((rv["capped"].as_bool(), rv["hours"].as_f64()), (Some(false), Some(48.0)));
-    assert_eq!(rv["utility"], r["utility"]);
-}
-
-#[test]
-fn a_plain_git_revert_is_found_and_amended() {
-    let ws = Ws::looped(Setup { auto_merge: true, ..Setup::default() });
-    ws.answer(1, &append("docs/guide.md", "reverted by hand\n"));
-    let r = json(&ws.run(&["--json", "step", "--provider", "self"]));
-    ws.git(&["revert", "--no-edit", r["commit"].as_str().unwrap()]);
-    ws.run(&["--json", "heartbeat"]);
-    let amend = ws.entries().into_iter().find(|e| e["kind"] == "amend").expect("an amend entry");
-    assert_eq!(
-        (amend["step"].as_str(), amend["detected_by"].as_str(), amend["capped"].as_bool()),
-        (Some("s2"), Some("git history"), Some(true))
-    );
-    assert_eq!(amend["utility"], 0.2);
-    // Found once only.
-    ws.run(&["--json", "heartbeat"]);
-    assert_eq!(ws.entries().iter().filter(|e| e["kind"] == "amend").count(), 1);
 }
 
 #[test]
