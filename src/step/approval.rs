@@ -259,10 +259,51 @@ fn judge(
             body.gate2 = Some(Gate2Record { by, decision: Choice::Approve, human_score: score, reason });
             signals.human_score = score;
             let mut fence = match fence {
-                Some(f) => f,
+                Some(f) if auto => f,
+                Some(mut f) => {
+                    // A human took their time at Gate 2, and may have used it:
+                    // a commit or an edit from another terminal is theirs, not
+                    // the fence's to undo. Only a child left running could
+                    // also have acted then, which the sandbox rules out (its
+                    // PID namespace ends with the child); with the sandbox
+                    // off, such a change fails the step and stays as it is.
+                    let during = f.changed(&s.repo, &s.rails.paths);
+                    if let Some(ending) = changed_at_gate2(s, &body, &during) {
+                        return settle(s, id, body, ending.signals(signals), None);
+                    }
+                    Fence::take(&s.repo, s.ws.home_rel())?
+                }
                 None => Fence::take(&s.repo, s.ws.home_rel())?,
             };
             apply_and_score(s, id, body, &patch, before.as_deref(), signals, &mut fence, progress)
         }
     }
+}
+
+/// How a step ends when something changed while a human was deciding at
+/// Gate 2: HEAD moved (the approval was for another base), or, with the
+/// sandbox off, anything at all (a child left running could have done it;
+/// nothing is put back, since it may be the human's).
+fn changed_at_gate2(s: &Session, body: &StepBody, during: &[String]) -> Option<Ending> {
+    let head = s.repo.head_commit();
+    if head.as_deref() != body.base.as_deref() {
+        let detail = format!(
+            "HEAD moved from {} to {} while the proposal was at Gate 2; nothing was applied",
+            body.base.as_deref().map_or("(no commit)", |b| &b[..b.len().min(12)]),
+            head.as_deref().map_or("(no commit)", |h| &h[..h.len().min(12)]),
+        );
+        return Some(Ending::new(Outcome::Failed, Reason::HeadMoved).detail(detail));
+    }
+    if during.is_empty() || s.rails.sandbox.mode != crate::sandbox::Mode::Off {
+        return None;
+    }
+    let mut shown: Vec<&str> = during.iter().take(8).map(String::as_str).collect();
+    if during.len() > 8 {
+        shown.push("…");
+    }
+    let detail = format!(
+        "changed while the proposal was at Gate 2, with the sandbox off (a child may still run): {}; nothing was applied or put back",
+        shown.join(", ")
+    );
+    Some(Ending::new(Outcome::Failed, Reason::UnexpectedChanges).detail(detail))
 }

@@ -200,18 +200,8 @@ impl Fence {
     /// Checks for changes since the start (tree) and since the last check
     /// (the watch's events are drained each time); puts back what it can.
     pub fn check(&mut self, repo: &Repo, policy: &PathPolicy, phase: Phase) -> Result<(), Breach> {
-        let mut changed: Vec<String> = Vec::new();
-        // The work tree.
-        let tree_changes = self.tree_changes(repo, policy, phase);
-        changed.extend(tree_changes.iter().map(|(p, _)| p.clone()));
-        // Control files and ratchet's state.
-        let mut control = Vec::new();
-        for g in &self.guarded {
-            if self.changed_guard(g) {
-                control.push(g.clone());
-            }
-        }
-        control.extend(self.new_guarded(repo));
+        let (tree_changes, control) = self.look(repo, policy, phase);
+        let mut changed: Vec<String> = tree_changes.iter().map(|(p, _)| p.clone()).collect();
         changed.extend(control.iter().map(|g| g.label.clone()));
         if changed.is_empty() {
             return Ok(());
@@ -232,6 +222,27 @@ impl Fence {
             }
         }
         Err(Breach { changed, unrestored })
+    }
+
+    /// What changed since the start that nothing is expected to change,
+    /// without putting anything back: for the time a human took at Gate 2,
+    /// when a change may be theirs (a commit from another terminal) and is
+    /// not the fence's to undo.
+    pub fn changed(&mut self, repo: &Repo, policy: &PathPolicy) -> Vec<String> {
+        let (tree, control) = self.look(repo, policy, Phase::Proposed);
+        let mut changed: Vec<String> = tree.into_iter().map(|(p, _)| p).collect();
+        changed.extend(control.into_iter().map(|g| g.label));
+        changed.sort();
+        changed.dedup();
+        changed
+    }
+
+    /// The tree paths and control files changed against what `phase` allows.
+    fn look(&mut self, repo: &Repo, policy: &PathPolicy, phase: Phase) -> (Vec<(String, bool)>, Vec<Guarded>) {
+        let tree = self.tree_changes(repo, policy, phase);
+        let mut control: Vec<Guarded> = self.guarded.iter().filter(|g| self.changed_guard(g)).cloned().collect();
+        control.extend(self.new_guarded(repo));
+        (tree, control)
     }
 
     /// Tree paths changed against what `phase` allows, each with whether it

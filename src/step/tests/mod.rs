@@ -439,3 +439,58 @@ fn auto_merge_merges_a_narrow_docs_patch_unseen_and_nothing_wider() {
     assert_eq!((r.outcome, r.reason), (Outcome::Pending, Some(Reason::NoHuman)));
     assert_eq!(lab.head(), head);
 }
+
+#[test]
+fn a_commit_made_in_another_terminal_during_gate_2_stands() {
+    // The human approves after committing elsewhere: the approval was for
+    // another base, so nothing is applied, and nothing of theirs is undone.
+    let lab = Lab::new();
+    lab.provider.then(Say::text(append("docs/guide.md", "line three\n")));
+    let root = lab.root.clone();
+    let meanwhile = move || {
+        support::write(&root, "src/lib.rs", "// another terminal\n");
+        support::git(&root, &["commit", "-q", "-am", "meanwhile"]);
+    };
+    let mut gate2 = ScriptedGate2::new().then_after(meanwhile, Decision::Approve { score: 1.0 });
+    let r = lab.step(Some(&mut gate2));
+    assert_eq!((r.outcome, r.reason, r.commit), (Outcome::Failed, Some(Reason::HeadMoved), None));
+    assert_eq!(lab.git(&["log", "-1", "--format=%s"]).trim(), "meanwhile", "the person's commit stands");
+    assert_eq!(lab.read("src/lib.rs"), "// another terminal\n");
+    assert_eq!(lab.read("docs/guide.md"), GUIDE, "nothing was applied");
+    assert_eq!(lab.status(), "", "the index is the person's, not put back");
+}
+
+#[test]
+fn an_edit_made_during_gate_2_is_kept_and_the_approved_patch_merges() {
+    // With the sandbox on no child outlives its run, so what changed while
+    // the human decided is theirs: kept, and not blamed on the checks.
+    let lab = Lab::new();
+    lab.provider.then(Say::text(append("docs/guide.md", "line three\n")));
+    let root = lab.root.clone();
+    let meanwhile = move || support::write(&root, "src/lib.rs", "// being edited\n");
+    let mut gate2 = ScriptedGate2::new().then_after(meanwhile, Decision::Approve { score: 1.0 });
+    let r = lab.step(Some(&mut gate2));
+    assert_eq!((r.outcome, r.reason), (Outcome::Merged, None), "{r:?}");
+    let commit = r.commit.expect("a commit");
+    assert_eq!(lab.changed_in(&commit), ["docs/guide.md"], "the edit is not in the step's commit");
+    assert_eq!(lab.read("src/lib.rs"), "// being edited\n", "the edit is kept");
+}
+
+#[test]
+fn with_the_sandbox_off_a_change_during_gate_2_fails_the_step_and_stays() {
+    // A child could still be running, so the change is not the human's for
+    // sure: the step fails, and nothing is put back (it may be theirs).
+    let lab = Lab::with(Setup { sandbox_off: true, ..Setup::default() });
+    lab.provider.then(Say::text(append("docs/guide.md", "line three\n")));
+    let root = lab.root.clone();
+    let meanwhile = move || support::write(&root, "src/lib.rs", "// changed meanwhile\n");
+    let mut gate2 = ScriptedGate2::new().then_after(meanwhile, Decision::Approve { score: 1.0 });
+    let head = lab.head();
+    let r = lab.step(Some(&mut gate2));
+    assert_eq!((r.outcome, r.reason, r.commit), (Outcome::Failed, Some(Reason::UnexpectedChanges), None));
+    assert_eq!(lab.head(), head);
+    assert_eq!(lab.read("docs/guide.md"), GUIDE, "nothing was applied");
+    assert_eq!(lab.read("src/lib.rs"), "// changed meanwhile\n", "nothing was put back");
+    let body = lab.step_body(&r.id);
+    assert!(body.detail.as_deref().is_some_and(|d| d.contains("src/lib.rs")), "{:?}", body.detail);
+}

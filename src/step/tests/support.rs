@@ -42,11 +42,13 @@ pub struct Setup {
     pub auto_merge: bool,
     /// `[sandbox] writable`.
     pub writable: Vec<String>,
+    /// `[sandbox] mode = "off"`.
+    pub sandbox_off: bool,
 }
 
 impl Default for Setup {
     fn default() -> Setup {
-        Setup { checks: "true", checks_timeout: 60, auto_merge: false, writable: Vec::new() }
+        Setup { checks: "true", checks_timeout: 60, auto_merge: false, writable: Vec::new(), sandbox_off: false }
     }
 }
 
@@ -219,7 +221,7 @@ fn rails(setup: &Setup) -> String {
         "version = 1\n\
          [paths]\nallow = [\"docs/**\", \"src/**\", \"*.md\"]\n\
          [checks]\ncommand = {checks:?}\ntimeout_s = {timeout}\n\
-         [sandbox]\nmode = \"on\"\nwritable = {writable:?}\n\
+         [sandbox]\nmode = \"{mode}\"\nwritable = {writable:?}\n\
          [gate.auto_merge]\nenabled = {auto}\npaths = [\"docs/**\"]\nmax_lines = 10\nmin_tier = \"docs\"\n\
          min_predicted_utility = 0.8\n\
          [[trust.tiers]]\nname = \"docs\"\npaths = [\"docs/**\", \"*.md\"]\n\
@@ -228,6 +230,7 @@ fn rails(setup: &Setup) -> String {
         checks = setup.checks,
         timeout = setup.checks_timeout,
         writable = setup.writable,
+        mode = if setup.sandbox_off { "off" } else { "on" },
         auto = setup.auto_merge,
     )
 }
