@@ -304,13 +304,14 @@ impl Fence {
         }
     }
 
-    /// Files that appeared in a guarded directory since the start.
+    /// Files that appeared in a guarded directory since the start (listed,
+    /// not read: what was absent is put back by removing it).
     fn new_guarded(&self, repo: &Repo) -> Vec<Guarded> {
-        let now = guard_list(repo, &self.root, &self.home_rel);
         let known: std::collections::HashSet<&Path> = self.guarded.iter().map(|g| g.abs.as_path()).collect();
-        now.into_iter()
-            .filter(|g| !known.contains(g.abs.as_path()))
-            .map(|g| Guarded { was: Was::Absent, ..g })
+        guard_paths(repo, &self.root, &self.home_rel)
+            .into_iter()
+            .filter(|(_, abs)| !known.contains(abs.as_path()))
+            .map(|(label, abs)| Guarded { label, abs, was: Was::Absent })
             .filter(|g| std::fs::symlink_metadata(&g.abs).is_ok())
             .collect()
     }
@@ -362,6 +363,12 @@ fn restore_guarded(g: &Guarded) -> Result<(), String> {
 
 /// The control files and ratchet's state, as they are now.
 fn guard_list(repo: &Repo, root: &Path, home_rel: &str) -> Vec<Guarded> {
+    guard_paths(repo, root, home_rel).into_iter().map(|(label, abs)| Guarded { label, was: was(&abs), abs }).collect()
+}
+
+/// The control files and ratchet's state that exist now: each one's label
+/// and absolute path.
+fn guard_paths(repo: &Repo, root: &Path, home_rel: &str) -> Vec<(String, PathBuf)> {
     let (gitdir, common) = repo.git_dirs();
     let mut out = Vec::new();
     let label_git = |abs: &Path| -> String {
@@ -384,7 +391,7 @@ fn guard_list(repo: &Repo, root: &Path, home_rel: &str) -> Vec<Guarded> {
     files.sort();
     files.dedup();
     for abs in files {
-        out.push(Guarded { label: label_git(&abs), was: was(&abs), abs });
+        out.push((label_git(&abs), abs));
     }
     // ratchet's state in the tree: logs/ (but the checks' output) and .ratchet/.
     let home = if home_rel.is_empty() { root.to_path_buf() } else { root.join(home_rel) };
@@ -397,7 +404,7 @@ fn guard_list(repo: &Repo, root: &Path, home_rel: &str) -> Vec<Guarded> {
         if ratchet_writes(&under_home) {
             continue;
         }
-        out.push(Guarded { label: rel, was: was(&abs), abs });
+        out.push((rel, abs));
     }
     out
 }
