@@ -22,6 +22,13 @@ pub enum GitError {
     Git(#[from] git2::Error),
 }
 
+impl GitError {
+    /// An error of git's kind, with `message`.
+    pub fn failed(message: &str) -> GitError {
+        GitError::Git(git2::Error::from_str(message))
+    }
+}
+
 impl crate::error::Coded for GitError {
     fn code(&self) -> &'static str {
         match self {

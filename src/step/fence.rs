@@ -59,6 +59,16 @@ pub const CHECKS_OUTPUTS: &[&str] = &[
     "**/node_modules/.cache/**",
 ];
 
+/// A look at the tree under way on another thread ([`Fence::start`]).
+pub struct Looking(std::thread::JoinHandle<Result<Fence, crate::git::GitError>>);
+
+impl Looking {
+    /// Waits for the look.
+    pub fn join(self) -> Result<Fence, crate::git::GitError> {
+        self.0.join().unwrap_or_else(|_| Err(crate::git::GitError::failed("the look at the tree stopped unexpectedly")))
+    }
+}
+
 /// What a control file was at the start.
 #[derive(Clone, Debug, PartialEq)]
 enum Was {
@@ -140,8 +150,6 @@ pub struct Fence {
     /// Watching the tree since (absent when inotify could not be used, or
     /// missed a directory: then the tree is scanned again instead).
     watch: Option<Watch>,
-    /// The index as read for the look, for the context's file list.
-    pub snapshot: IndexSnapshot,
     /// A second handle reading the index for the commit.
     preload: std::sync::Mutex<Option<crate::git::Preload>>,
     guarded: Vec<Guarded>,
@@ -157,7 +165,24 @@ impl Fence {
     /// Looks at the tree once, watching each directory from just before it
     /// is looked at, and remembers the control files and ratchet's state.
     pub fn take(repo: &Repo, home_rel: &str) -> Result<Fence, crate::git::GitError> {
-        let snap = repo.index_snapshot()?;
+        Fence::take_from(repo, home_rel, std::sync::Arc::new(repo.index_snapshot()?))
+    }
+
+    /// [`Fence::take`] on another thread (through a handle of its own on
+    /// the repository), from the index `snap` read on this one: the step
+    /// picks and builds the context meanwhile, and waits for the look
+    /// before any child starts.
+    pub fn start(repo: &Repo, home_rel: &str, snap: std::sync::Arc<IndexSnapshot>) -> Looking {
+        let root = repo.workdir().to_path_buf();
+        let home_rel = home_rel.to_string();
+        Looking(std::thread::spawn(move || Fence::take_from(&Repo::discover(&root)?, &home_rel, snap)))
+    }
+
+    fn take_from(
+        repo: &Repo,
+        home_rel: &str,
+        snap: std::sync::Arc<IndexSnapshot>,
+    ) -> Result<Fence, crate::git::GitError> {
         let watch = Watch::new().ok();
         let (before, watch_failed) = repo.status_watched(&snap, watch.as_ref())?;
         let watch = watch.filter(|_| watch_failed.is_none());
@@ -166,12 +191,10 @@ impl Fence {
         let guarded = guard_list(repo, &root, home_rel);
         let outputs = PatternSet::new(&CHECKS_OUTPUTS.iter().map(|s| s.to_string()).collect::<Vec<_>>(), false)
             .expect("the checks' output patterns compile");
-        crate::timing::mark("baseline");
         Ok(Fence {
             root,
             before,
             watch,
-            snapshot: snap,
             preload,
             guarded,
             home_rel: home_rel.to_string(),

@@ -206,19 +206,11 @@ fn run_with(
     providers: Providers<'_>,
 ) -> Result<Report, StepError> {
     // One look at the tree and git's control files: the clean-tree check,
-    // and what no child may change (watched since).
-    let mut fence = Fence::take(&s.repo, s.ws.home_rel())?;
-    if !opts.allow_dirty {
-        let dirty: Vec<String> = fence
-            .before
-            .keys()
-            .filter(|p| matches!(s.rails.paths.classify(p), crate::rails::PathClass::Allowed(_)))
-            .cloned()
-            .collect();
-        if !dirty.is_empty() {
-            return Err(StepError::DirtyTree { paths: dirty });
-        }
-    }
+    // and what no child may change (watched since). It runs on another
+    // thread while this one picks and builds the context, and is waited
+    // for before the provider starts.
+    let snapshot = std::sync::Arc::new(s.repo.index_snapshot()?);
+    let looking = Fence::start(&s.repo, s.ws.home_rel(), snapshot.clone());
     let history = s.history()?;
     let now = crate::clock::now();
     crate::timing::mark("history");
@@ -251,11 +243,39 @@ fn run_with(
     let (focus, note) = select::focus(&history, &s.intent, opts.telemetry);
     crate::timing::mark("pick");
     let tier = standings.iter().find(|x| x.name == pick.provider).map_or(0, |x| x.tier_index);
+    let base = s.repo.head_commit();
+
+    let tracked: Vec<&str> = snapshot.paths().collect();
+    let ctx = context::build(context::Inputs {
+        rails: &s.rails,
+        intent: &s.intent,
+        history: &history,
+        focus: focus.clone(),
+        provider: &pick.provider,
+        tier,
+        base: base.clone(),
+        tracked: &tracked,
+        root: s.ws.root(),
+    });
+    crate::timing::mark("context");
+
+    let mut fence = looking.join()?;
+    crate::timing::mark("baseline");
+    if !opts.allow_dirty {
+        let dirty: Vec<String> = fence
+            .before
+            .keys()
+            .filter(|p| matches!(s.rails.paths.classify(p), crate::rails::PathClass::Allowed(_)))
+            .cloned()
+            .collect();
+        if !dirty.is_empty() {
+            return Err(StepError::DirtyTree { paths: dirty });
+        }
+    }
     let reason =
         serde_json::to_value(pick.reason).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
     progress.phase("pick", &format!("{} ({reason}), focus {}", pick.provider, focus.reference));
 
-    let base = s.repo.head_commit();
     let mut body = fresh_body(
         s,
         base.clone(),
@@ -274,20 +294,6 @@ fn run_with(
         },
         Outcome::Failed,
     );
-
-    let tracked: Vec<&str> = fence.snapshot.paths().collect();
-    let ctx = context::build(context::Inputs {
-        rails: &s.rails,
-        intent: &s.intent,
-        history: &history,
-        focus,
-        provider: &pick.provider,
-        tier,
-        base: base.clone(),
-        tracked: &tracked,
-        root: s.ws.root(),
-    });
-    crate::timing::mark("context");
 
     // Propose.
     Inflight { id: id.clone(), pid: std::process::id(), phase: Phase::Propose, body: body.clone(), undo: None }
