@@ -157,6 +157,38 @@ fn ollama_kind_proposes_an_exact_edit_from_the_documented_stream() {
 }
 
 #[test]
+fn a_model_trace_holds_every_prompt_and_answer_outside_the_repository_and_never_in_the_log() {
+    let stub = Stub::start(Script::Fix);
+    let ws = model_ws(&ollama_rails(&stub.url), "");
+    ws.git(&["rm", "-q", "README.md"]);
+    ws.git(&["commit", "-qm", "only the guide"]);
+    // Inside the repository: the step fails before any call, saying why.
+    let inside = ws.path("trace.jsonl");
+    let out =
+        ws.run_env(&[("RATCHET_MODEL_TRACE", inside.to_str().unwrap())], &["--json", "step", "--provider", "stub"]);
+    let r = out_json(&out);
+    assert_eq!((r["outcome"].as_str(), r["reason"].as_str()), (Some("failed"), Some("provider_unavailable")), "{r}");
+    assert!(r["detail"].as_str().unwrap().contains("inside the repository"), "{r}");
+    assert!(!inside.exists());
+    assert_eq!(stub.count(), 0, "no call was made");
+    // Outside: one line a call, with the messages and the answer.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("trace.jsonl");
+    let out = ws.run_env(&[("RATCHET_MODEL_TRACE", file.to_str().unwrap())], &["--json", "step", "--provider", "stub"]);
+    assert_eq!(out_json(&out)["outcome"], "pending", "{}", stdout(&out));
+    let lines: Vec<Value> =
+        std::fs::read_to_string(&file).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 3, "the proofreading ask and two confirmations");
+    assert_eq!(lines[0]["provider"], "stub");
+    assert_eq!(lines[0]["step"], ws.last()["id"].as_str().unwrap_or(""), "{}", lines[0]);
+    assert!(lines[0]["messages"][1]["content"].as_str().unwrap().contains("It checks teh rails"));
+    assert!(lines[0]["answer"]["text"].as_str().unwrap().contains("It checks the rails"));
+    // The log holds no prompt.
+    let log = ws.read("logs/steps.jsonl");
+    assert!(!log.contains("It checks teh rails"), "prompts stay out of the log");
+}
+
+#[test]
 fn ollama_errors_before_and_during_the_stream_are_logged_failures() {
     let stub = Stub::start(Script::NotFound);
     let ws = model_ws(&ollama_rails(&stub.url), "");

@@ -17,9 +17,19 @@
 //! Before each try the remaining allowance is checked: a paid provider
 //! never goes past its daily caps, even within a step.
 //!
+//! A **prose task** (docs, typos, links: [`prompt::is_prose_task`]) is
+//! proofreading instead ([`proofread`]): one passage of the docs a step
+//! ([`passage`], rotating through them by the log's record of passages
+//! shown), written out corrected by the model (a cut-off or non-JSON answer
+//! retried once, as above), then word-sized corrections kept, vetted and
+//! confirmed by the model, two calls a word.
+//!
 //! Modules: [`http`] (a streamed POST with a deadline and cancellation),
 //! [`wire`] (the OpenAI-compatible and Ollama protocols), [`prompt`] (what
-//! the model sees), [`edit`] (from an answer to an exact patch).
+//! the model sees), [`edit`] (from an answer to an exact patch),
+//! [`passage`] and [`proofread`] (prose tasks), [`trace`]
+//! (`RATCHET_MODEL_TRACE`: prompts and answers to a file outside the
+//! repository).
 
 pub mod critic;
 pub mod edit;
