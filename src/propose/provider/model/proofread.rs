@@ -230,6 +230,15 @@ fn common_suffix(a: &str, b: &str) -> usize {
 /// of at most two pieces by at most two more, narrowed to the words they
 /// change. Everything else the model changed is set aside, with why.
 pub fn corrections(sheet: &Sheet<'_>, corrected: &str) -> (Vec<Correction>, Vec<String>) {
+    // A hostile or rambling answer is not diffed at length (the schema's
+    // bound, where the server enforces it, is far below this).
+    let budget = 4 * sheet.chunks.iter().map(|c| c.text.len() + 1).sum::<usize>() + 1000;
+    if corrected.len() > budget {
+        return (
+            Vec::new(),
+            vec![format!("the corrected passage is far longer than the passage ({} bytes)", corrected.len())],
+        );
+    }
     let old: Vec<&str> = sheet.chunks.iter().map(|c| c.text.as_str()).collect();
     let new: Vec<&str> = corrected.split_whitespace().collect();
     let mut found = Vec::new();
@@ -452,6 +461,9 @@ pub fn vet(sheet: &Sheet<'_>, repo: &Repo<'_>, c: &Correction) -> Result<Edit, S
     }
     if right.to_lowercase() == wrong.to_lowercase() {
         return Err(format!("{wrong:?} to {right:?} changes only letter case, which is style, not a mistake"));
+    }
+    if right.chars().any(crate::text::is_unsafe) {
+        return Err(format!("the correction of {wrong:?} carries control or invisible characters"));
     }
     if right.contains(['\n', '\r', '`', '[', ']', '(', ')', '*', '#', '<', '>', '|'])
         || right.contains(crate::gate::quality::SPAN_OPEN)
@@ -843,6 +855,9 @@ mod tests {
         let all = aside.join("\n");
         assert!(all.contains("not a word's correction"), "{all}");
         assert!(all.contains("changes no word of the prose"), "code and URLs: {all}");
+        // An answer far longer than the passage is not diffed at all.
+        let (long, aside) = with_sheet("docs/g.md", text, |s, _| corrections(s, &"word ".repeat(100_000)));
+        assert!(long.is_empty() && aside[0].contains("far longer"), "{aside:?}");
     }
 
     #[test]
@@ -865,6 +880,8 @@ mod tests {
                 (c("guide.md", "other.md"), "a path is corrected only"),
                 (c("release", "docs/usage.md"), "a path is corrected only"),
                 (c("minicalc", "mini-calc"), "a name"),
+                (c("recieve", "rec\u{202e}eive"), "control or invisible"),
+                (c("recieve", "rec\u{1b}[31meive"), "control or invisible"),
             ] {
                 let e = vet(s, r, &correction).unwrap_err();
                 assert!(e.contains(why), "{correction:?}: {e}");
