@@ -348,11 +348,27 @@ pub struct StepBody {
     /// later steps can move on to another.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
+    /// The passage of a file a model provider was shown (proofreading
+    /// prose), so later steps move on through the docs instead of
+    /// re-reading it while its text is unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passage: Option<Passage>,
     /// Where a `command` provider's proposal was found when its answer was
     /// not bare JSON: `fenced` (one Markdown code fence) or `embedded` (one
     /// JSON object amid prose).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extracted: Option<crate::propose::provider::Extracted>,
+}
+
+/// A passage of a file a provider was shown: its path, its lines (1-based,
+/// inclusive) and the SHA-256 of its text (hex, the first 16 digits), so a
+/// passage reviewed before is known again while its text is unchanged,
+/// wherever it moved.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Passage {
+    pub path: String,
+    pub lines: [u64; 2],
+    pub sha256: String,
 }
 
 impl Body for StepBody {

@@ -827,6 +827,7 @@ pub(crate) mod tests {
             detail: None,
             target: None,
             extracted: None,
+            passage: None,
         }
     }
 

@@ -251,6 +251,7 @@ fn step_entry(
         detail: None,
         target: None,
         extracted: None,
+        passage: None,
     };
     match rng.pct() {
         0..45 => {

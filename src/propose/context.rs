@@ -35,6 +35,10 @@ pub struct Context {
     pub focus: Focus,
     pub rails: Binding,
     pub base: Option<String>,
+    /// The passages model providers were shown in the kept history, oldest
+    /// first (for moving on through the docs); never sent to a provider.
+    #[serde(skip)]
+    pub reviewed: Vec<crate::record::Passage>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -253,6 +257,7 @@ pub fn build(inputs: Inputs<'_>) -> Context {
             tier_paths: tiers.iter().take(inputs.tier + 1).flat_map(|t| t.paths.patterns().to_vec()).collect(),
         },
         base: inputs.base,
+        reviewed: inputs.history.steps().iter().filter_map(|s| s.body.passage.clone()).collect(),
     }
 }
 

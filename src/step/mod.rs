@@ -183,6 +183,7 @@ fn fresh_body(s: &Session, base: Option<String>, pick: PickRecord, outcome: Outc
         detail: None,
         target: None,
         extracted: None,
+        passage: None,
     }
 }
 
@@ -308,6 +309,7 @@ fn run_with(
     let spent = provider.spent();
     body.sandbox = provider.ran_under();
     body.extracted = provider.extracted();
+    body.passage = provider.passage();
     crate::timing::mark("propose");
     if answer.as_ref().is_err_and(|f| f.reason_code() != "provider_unavailable") || answer.is_ok() {
         body.cost.calls = 1;

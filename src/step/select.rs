@@ -186,6 +186,7 @@ mod tests {
                 detail: None,
                 target: None,
                 extracted: None,
+                passage: None,
             };
             Event {
                 seq: i as u64 + 1,

@@ -108,31 +108,84 @@ fn ollama_rails(url: &str) -> String {
 fn ollama_kind_proposes_an_exact_edit_from_the_documented_stream() {
     let stub = Stub::start(Script::Fix);
     let ws = model_ws(&ollama_rails(&stub.url), "");
+    // The docs are proofread a passage a step, in path order: README.md
+    // first (nothing to correct), and the log records the passage shown.
+    let out = ws.run(&["--json", "step", "--provider", "stub"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(out_json(&out)["outcome"], "noop", "{}", stdout(&out));
+    assert_eq!(ws.last()["passage"]["path"], "README.md", "{}", ws.last());
+    // Then the next passage: the guide's, with its typo.
     let out = ws.run(&["--json", "step", "--provider", "stub"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let r = out_json(&out);
     assert_eq!(r["outcome"], "pending", "{r}");
+    stub.requests.lock().unwrap().remove(0);
     // The request is what Ollama's documentation asks for.
     let req = stub.requests.lock().unwrap()[0].clone();
     assert_eq!(req["stream"], true);
     assert_eq!(req["options"]["num_ctx"], 4096, "num_ctx set explicitly");
     assert_eq!(req["format"]["type"], "object", "format is the answer's schema");
-    assert!(req["format"]["properties"]["span"]["enum"].as_array().unwrap().iter().any(|v| v == "NONE"));
+    assert!(req["format"]["properties"]["corrected"].is_object(), "the schema asks for the corrected passage");
     assert_eq!(req["messages"][0]["role"], "system");
+    let shown = req["messages"][1]["content"].as_str().unwrap();
+    assert!(shown.contains("It checks teh rails before every step\nand stops"), "the passage as in the file: {shown}");
+    // The correction was put to the model twice, the two words in both orders, before it was proposed.
+    let reqs = stub.requests.lock().unwrap().clone();
+    assert_eq!(reqs.len(), 3);
+    for (r, order) in reqs[1..].iter().zip([["teh", "the"], ["the", "teh"]]) {
+        assert_eq!(r["format"]["properties"]["correct"]["enum"], json!(order));
+        let q = r["messages"][1]["content"].as_str().unwrap();
+        assert!(q.contains("Sentence: It checks ___ rails before every step and stops when they changed."), "{q}");
+    }
     // The proposal's old text was built from the file: it occurs exactly once.
     let pending: Value = serde_json::from_str(&ws.read(r["pending"].as_str().unwrap())).unwrap();
     let patch = &pending["proposal"]["patch"];
     let old = patch["old"].as_str().unwrap();
     assert_eq!(DOC.matches(old).count(), 1, "{old:?}");
     assert_eq!(DOC.replacen(old, patch["new"].as_str().unwrap(), 1), DOC.replace("teh", "the"));
-    // Usage from the final frame, counted, free.
+    // Usage from the final frames, counted (every call), free.
     let entry = ws.last();
     assert_eq!(
         entry["cost"],
-        json!({"calls": 1, "input_tokens": 321, "output_tokens": entry["cost"]["output_tokens"], "usd": 0.0})
+        json!({"calls": 3, "input_tokens": 3 * 321, "output_tokens": entry["cost"]["output_tokens"], "usd": 0.0})
     );
+    // The passage shown is logged, so the next step moves on.
+    assert_eq!(entry["passage"]["path"], "docs/guide.md", "{entry}");
+    assert_eq!(entry["passage"]["lines"], json!([1, 8]), "{entry}");
     assert!(entry["cost"]["output_tokens"].as_u64().unwrap() > 0);
     assert!(entry["gate1"].as_array().unwrap().iter().all(|v| v["verdict"] == "attest"), "{entry}");
+}
+
+#[test]
+fn a_model_trace_holds_every_prompt_and_answer_outside_the_repository_and_never_in_the_log() {
+    let stub = Stub::start(Script::Fix);
+    let ws = model_ws(&ollama_rails(&stub.url), "");
+    ws.git(&["rm", "-q", "README.md"]);
+    ws.git(&["commit", "-qm", "only the guide"]);
+    // Inside the repository: the step fails before any call, saying why.
+    let inside = ws.path("trace.jsonl");
+    let out =
+        ws.run_env(&[("RATCHET_MODEL_TRACE", inside.to_str().unwrap())], &["--json", "step", "--provider", "stub"]);
+    let r = out_json(&out);
+    assert_eq!((r["outcome"].as_str(), r["reason"].as_str()), (Some("failed"), Some("provider_unavailable")), "{r}");
+    assert!(r["detail"].as_str().unwrap().contains("inside the repository"), "{r}");
+    assert!(!inside.exists());
+    assert_eq!(stub.count(), 0, "no call was made");
+    // Outside: one line a call, with the messages and the answer.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("trace.jsonl");
+    let out = ws.run_env(&[("RATCHET_MODEL_TRACE", file.to_str().unwrap())], &["--json", "step", "--provider", "stub"]);
+    assert_eq!(out_json(&out)["outcome"], "pending", "{}", stdout(&out));
+    let lines: Vec<Value> =
+        std::fs::read_to_string(&file).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 3, "the proofreading ask and two confirmations");
+    assert_eq!(lines[0]["provider"], "stub");
+    assert_eq!(lines[0]["step"], ws.last()["id"].as_str().unwrap_or(""), "{}", lines[0]);
+    assert!(lines[0]["messages"][1]["content"].as_str().unwrap().contains("It checks teh rails"));
+    assert!(lines[0]["answer"]["text"].as_str().unwrap().contains("It checks the rails"));
+    // The log holds no prompt.
+    let log = ws.read("logs/steps.jsonl");
+    assert!(!log.contains("It checks teh rails"), "prompts stay out of the log");
 }
 
 #[test]
@@ -171,9 +224,11 @@ fn a_paid_endpoint_stops_at_its_daily_call_cap_and_starts_again_the_next_day() {
         ollama_rails(&stub.url)
     );
     let ws = model_ws(&provider, "");
+    // Nothing to correct: one call a step.
+    ws.write("docs/guide.md", &DOC.replace("teh", "the"));
+    ws.git(&["commit", "-qam", "no typo"]);
     let day = "2026-11-21T";
-    // Under the cap: 0, then 1 of 2 calls used (the same proposal twice:
-    // pending, then a logged noop; each made its call).
+    // Under the cap: 0, then 1 of 2 calls used (a noop each; each made its call).
     for (n, at) in ["10:00:00Z", "11:00:00Z"].iter().enumerate() {
         let out = ws.run_at(&format!("{day}{at}"), &["--json", "step", "--provider", "stub"]);
         assert_eq!(out_json(&out)["provider"], "stub", "step {n}: {}", stderr(&out));

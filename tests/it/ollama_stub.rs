@@ -13,8 +13,11 @@
 //!   (404 for a model that is not pulled); an error after output started is
 //!   a final `{"error":"…"}` frame.
 //!
-//! The stub answers like a careful model: it picks the offered span whose
-//! text holds the typo "teh" and answers with that span fixed.
+//! The stub answers like a careful model: asked to proofread (a schema
+//! with `corrected`), it writes the passage out with "teh" corrected;
+//! asked to confirm a correction (a schema with `correct`), it picks the
+//! word that is not "teh"; asked to rewrite a span, it picks the offered
+//! span whose text holds "teh" and answers with that span fixed.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -143,8 +146,26 @@ fn respond(conn: &mut TcpStream, status: u16, kind: &str, body: &str) -> std::io
     write!(conn, "HTTP/1.1 {status} {reason}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\n\r\n{body}", body.len())
 }
 
-/// The answer of a careful model: the offered span holding "teh", fixed.
+/// The answer of a careful model: "teh" corrected.
 fn fix_answer(request: &Value) -> String {
+    let props = &request["format"]["properties"];
+    let last_user = request["messages"]
+        .as_array()
+        .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
+        .and_then(|m| m["content"].as_str())
+        .unwrap_or("");
+    if props["corrected"].is_object() {
+        // Proofreading: the passage written out again, "teh" corrected.
+        let passage = last_user.split("Passage:\n").nth(1).unwrap_or("");
+        let passage = passage.split("\n\nAnswer with").next().unwrap_or("");
+        return json!({"corrected": passage.replace("teh", "the")}).to_string();
+    }
+    if props["correct"].is_object() {
+        // Confirming: the word that is not the typo, whichever order it comes in.
+        let options = props["correct"]["enum"].as_array().cloned().unwrap_or_default();
+        let pick = options.iter().find(|o| o.as_str() != Some("teh")).cloned().unwrap_or(Value::Null);
+        return json!({"correct": pick}).to_string();
+    }
     let offered: Vec<&str> = request["format"]["properties"]["span"]["enum"]
         .as_array()
         .map(|a| a.iter().filter_map(Value::as_str).collect())

@@ -160,6 +160,10 @@ pub trait Provider {
     fn target(&self) -> Option<String> {
         None
     }
+    /// The passage of a file the last `propose` was shown, when it says.
+    fn passage(&self) -> Option<crate::record::Passage> {
+        None
+    }
     /// The sandbox the last `propose` ran its child under, when it ran one.
     fn ran_under(&self) -> Option<crate::sandbox::Enforced> {
         None

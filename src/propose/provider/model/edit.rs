@@ -205,7 +205,7 @@ fn readdress(window: &Window, id: &str, text: &str) -> String {
 
 /// Widens `old` (lines `start..end` of `text`) with whole neighbouring
 /// lines, added unchanged to `new` too, until it occurs exactly once.
-fn unique(text: &str, start: usize, end: usize, old: String, new: String) -> (String, String) {
+pub(super) fn unique(text: &str, start: usize, end: usize, old: String, new: String) -> (String, String) {
     let eol = if text.contains("\r\n") { "\r\n" } else { "\n" };
     let lines: Vec<&str> = text.lines().collect();
     let occurs_once = |s: &str| {

@@ -17,14 +17,27 @@
 //! Before each try the remaining allowance is checked: a paid provider
 //! never goes past its daily caps, even within a step.
 //!
+//! A **prose task** (docs, typos, links: [`prompt::is_prose_task`]) is
+//! proofreading instead ([`proofread`]): one passage of the docs a step
+//! ([`passage`], rotating through them by the log's record of passages
+//! shown), written out corrected by the model (a cut-off or non-JSON answer
+//! retried once, as above), then word-sized corrections kept, vetted and
+//! confirmed by the model, two calls a word.
+//!
 //! Modules: [`http`] (a streamed POST with a deadline and cancellation),
 //! [`wire`] (the OpenAI-compatible and Ollama protocols), [`prompt`] (what
-//! the model sees), [`edit`] (from an answer to an exact patch).
+//! the model sees), [`edit`] (from an answer to an exact patch),
+//! [`passage`] and [`proofread`] (prose tasks), [`trace`]
+//! (`RATCHET_MODEL_TRACE`: prompts and answers to a file outside the
+//! repository).
 
 pub mod critic;
 pub mod edit;
 pub mod http;
+pub mod passage;
 pub mod prompt;
+pub mod proofread;
+pub mod trace;
 pub mod wire;
 
 use std::cell::RefCell;
@@ -48,6 +61,7 @@ pub struct Model {
     timeout_s: u64,
     spent: RefCell<Cost>,
     target: RefCell<Option<String>>,
+    passage: RefCell<Option<crate::record::Passage>>,
 }
 
 impl Model {
@@ -59,6 +73,7 @@ impl Model {
             timeout_s,
             spent: RefCell::new(Cost::default()),
             target: RefCell::new(None),
+            passage: RefCell::new(None),
         }
     }
 
@@ -112,6 +127,12 @@ impl Model {
         env: &Surroundings,
         hooks: &mut dyn Generation,
     ) -> Result<wire::Reply, wire::CallError> {
+        let trace = trace::target(&env.root).map_err(|message| wire::CallError {
+            kind: wire::CallErrorKind::Unavailable,
+            message,
+            input_tokens: 0,
+            output_tokens: 0,
+        })?;
         let deadline = Instant::now() + Duration::from_secs(self.timeout_s);
         let call = wire::Call { messages, schema, max_tokens };
         let name = self.name.clone();
@@ -121,6 +142,31 @@ impl Model {
         match &r {
             Ok(reply) => self.charge(reply.input_tokens, reply.output_tokens),
             Err(e) => self.charge(e.input_tokens, e.output_tokens),
+        }
+        if let Some(file) = trace {
+            let answer = match &r {
+                Ok(reply) => json!({
+                    "text": reply.text,
+                    "finish": format!("{:?}", reply.finish),
+                    "input_tokens": reply.input_tokens,
+                    "output_tokens": reply.output_tokens,
+                }),
+                Err(e) => json!({"error": e.message, "kind": format!("{:?}", e.kind)}),
+            };
+            let record = json!({
+                "step": env.step_id,
+                "provider": self.name,
+                "messages": messages.iter().map(|(role, content)| json!({"role": role, "content": content})).collect::<Vec<_>>(),
+                "schema": schema,
+                "max_tokens": max_tokens,
+                "answer": answer,
+            });
+            trace::append(&file, &record).map_err(|message| wire::CallError {
+                kind: wire::CallErrorKind::Unavailable,
+                message,
+                input_tokens: 0,
+                output_tokens: 0,
+            })?;
         }
         r
     }
@@ -136,15 +182,11 @@ impl Model {
     }
 }
 
-/// The target file for the focus: `(path, text, visits)`.
-fn target(
-    context: &Context,
-    env: &Surroundings,
-    prose_task: bool,
-    words: &[String],
-) -> Option<(String, String, usize)> {
-    let tier = PatternSet::new(&context.rails.tier_paths, false).ok()?;
-    let mut best: Option<(i64, usize, String, String)> = None;
+/// The files a model may work on, in path order: within the provider's
+/// tier, not assets, text of at most 256 KiB, prose only for a prose task.
+fn candidates(context: &Context, env: &Surroundings, prose_task: bool) -> Vec<(String, String)> {
+    let Ok(tier) = PatternSet::new(&context.rails.tier_paths, false) else { return Vec::new() };
+    let mut out = Vec::new();
     for f in &context.files {
         let path = &f.path;
         if !tier.is_match(path) || crate::assets::by_name(path).is_some() {
@@ -162,6 +204,23 @@ fn target(
         if text.trim().is_empty() {
             continue;
         }
+        out.push((path.clone(), text.to_string()));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// The target file for the focus: `(path, text, visits)`.
+fn target(
+    context: &Context,
+    env: &Surroundings,
+    prose_task: bool,
+    words: &[String],
+) -> Option<(String, String, usize)> {
+    let mut best: Option<(i64, usize, String, String)> = None;
+    for (path, text) in candidates(context, env, prose_task) {
+        let path = &path;
+        let text = text.as_str();
         let visits = context.recent.iter().filter(|c| c.path.as_deref() == Some(path)).count();
         let score = prompt::hits(text, words) as i64 + 2 * prompt::hits(path, words) as i64 - 2 * visits as i64;
         // Best score; then fewer visits; then path order (files are sorted).
@@ -206,6 +265,10 @@ impl Provider for Model {
         self.target.borrow().clone()
     }
 
+    fn passage(&self) -> Option<crate::record::Passage> {
+        self.passage.borrow().clone()
+    }
+
     fn propose_with(
         &self,
         context: &Context,
@@ -213,8 +276,13 @@ impl Provider for Model {
         hooks: &mut dyn Generation,
     ) -> Result<Answer, Failure> {
         *self.spent.borrow_mut() = Cost::default();
+        *self.target.borrow_mut() = None;
+        *self.passage.borrow_mut() = None;
         self.availability(env).map_err(|reason| Failure::Unavailable { reason })?;
         let prose_task = prompt::is_prose_task(context);
+        if prose_task {
+            return self.proofread(context, env, hooks);
+        }
         let words = prompt::focus_words(context);
         let Some((path, text, visits)) = target(context, env, prose_task, &words) else {
             return Ok(Answer::Noop { reason: "no file within the provider's tier to work on".into() });

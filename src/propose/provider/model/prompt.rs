@@ -22,6 +22,9 @@
 //!
 //! The provider then builds the exact `old` from the file (see
 //! [`super::edit`]), so `OLD_TEXT_NOT_FOUND` cannot happen by construction.
+//!
+//! A prose task does not come here: it is proofread a passage at a time
+//! ([`super::proofread`]).
 
 use serde_json::{Value, json};
 
