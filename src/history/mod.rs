@@ -15,16 +15,20 @@
 //! the agents API's book, which show the whole past), the fold compacts
 //! itself: a step is kept whole while it is among the last [`KEEP`] steps;
 //! after that it is kept only while something can still change it — a
-//! pending step (a human may decide it), a merged step not yet reverted or
-//! not yet verified (a revert or a telemetry window may amend it), slimmed
-//! to what the queries read — and every other step is folded into
-//! aggregates ([`Frozen`]): its provider's statistics, the spend of its day,
-//! its settlement and demotions as runs of the trust ladder, the next steps
-//! it took up. The aggregates answer exactly what the steps would have
-//! answered (a test compares a compacted history with a whole one on the
-//! same log), with these bounds, which no rails value reaches in practice:
-//! `ratchet status --recent` and `[context] recent` see at most [`KEEP`]
-//! steps, and `[selection] window` at most [`PICKS`] picks.
+//! pending step (a human may decide it) is kept whole; a merge that stands
+//! (a revert or a telemetry window may amend it) becomes a compact record
+//! ([`Standing`]: what [`Merge`] and the statistics read, and where its
+//! entry is in the log, to read it whole again, checked against its hash,
+//! when a revert or `ratchet show` needs it: [`History::load_step`]) — and
+//! every other step is folded into aggregates ([`Frozen`]): its provider's
+//! statistics, the spend of its day, its settlement and demotions as runs
+//! of the trust ladder, the next steps it took up. The aggregates answer
+//! exactly what the steps would have answered (a test compares a compacted
+//! history with a whole one on the same log), with these bounds, which no
+//! rails value reaches in practice: `ratchet status --recent` and
+//! `[context] recent` see at most [`KEEP`] steps, `[selection] window` at
+//! most [`PICKS`] picks, and the spend of days more than [`DAYS`] before
+//! the latest compaction is dropped (the budget reads the day it is).
 //!
 //! Compaction runs when [`BATCH`] steps have left the recent window, a
 //! point that is part of the state, never at the end of a read, so a
@@ -35,11 +39,13 @@
 //!
 //! What stays grows with the merges that stand (each can still be reverted
 //! or verified, and a revert changes its provider's trust ladder back to
-//! that merge), not with the log: about 600 bytes of snapshot a merge.
+//! that merge), not with the log: about 150 bytes of snapshot a merge
+//! ([`packed`]), and the trust runs between them, a few bytes each.
 //!
 //! The fold assumes what ratchet writes: after a step settles (any outcome
 //! but `pending`) no later `step` entry names it; reverts and verifications
-//! name merged steps, and a reverted step is never verified.
+//! name merged steps, and a reverted step is never verified; a `next:`
+//! focus names a step logged before it.
 
 mod packed;
 pub mod snapshot;
