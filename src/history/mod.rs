@@ -49,6 +49,7 @@
 
 mod packed;
 pub mod snapshot;
+mod standing;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
@@ -56,6 +57,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::record::{AmendBody, Outcome, PickRecord, StepBody, Verdict};
+use standing::Standing;
 
 /// How many of the latest steps are kept whole.
 pub const KEEP: usize = 256;
@@ -149,7 +151,6 @@ pub struct Merge<'a> {
     pub commit: Option<&'a str>,
     /// The one path the proposal changed.
     pub path: Option<&'a str>,
-    pub next_steps: &'a [String],
     /// The utility, amendments applied.
     pub utility: Option<f64>,
     /// Whether the telemetry window after the merge was read.
@@ -160,97 +161,6 @@ impl Merge<'_> {
     /// The pain the step targeted (`pain:<id>` focus).
     pub fn pain(&self) -> Option<&str> {
         self.focus.strip_prefix("pain:")
-    }
-}
-
-/// A merge that stands, aged out of the recent window: only what
-/// [`Merge`] and the statistics read, and where its latest entry is in the
-/// log to read the rest when a revert or `ratchet show` needs it (checked
-/// against its hash). About a hundred bytes in the snapshot
-/// ([`packed`]) where the slimmed step took a kilobyte.
-#[derive(Clone, Debug, PartialEq)]
-struct Standing {
-    id: String,
-    first_seq: u64,
-    last_seq: u64,
-    started: DateTime<Utc>,
-    finished: DateTime<Utc>,
-    provider: String,
-    focus: String,
-    /// The utility the step was scored with.
-    utility: Option<f64>,
-    amended: Option<f64>,
-    ci_pass: bool,
-    commit: Option<String>,
-    path: Option<String>,
-    next_steps: Vec<String>,
-    verified: Option<Box<Verification>>,
-    /// Set by a revert; the record is folded away at the next pass.
-    reverted: Option<Box<Revert>>,
-    at: Option<Place>,
-}
-
-impl Standing {
-    fn of(s: Step) -> Standing {
-        let ci_pass = s.ci_pass();
-        let (path, next_steps) = match s.body.proposal {
-            Some(p) => (Some(p.path), p.next_steps),
-            None => (None, Vec::new()),
-        };
-        Standing {
-            commit: s.body.apply.and_then(|a| a.commit),
-            id: s.id,
-            first_seq: s.first_seq,
-            last_seq: s.last_seq,
-            started: s.started,
-            finished: s.finished,
-            provider: s.pick.provider,
-            focus: s.pick.focus,
-            utility: s.body.utility,
-            amended: s.amended,
-            ci_pass,
-            path,
-            next_steps,
-            verified: s.verified.map(Box::new),
-            reverted: s.reverted.map(Box::new),
-            at: s.at,
-        }
-    }
-
-    fn merge(&self) -> Merge<'_> {
-        Merge {
-            id: &self.id,
-            first_seq: self.first_seq,
-            last_seq: self.last_seq,
-            finished: self.finished,
-            provider: &self.provider,
-            focus: &self.focus,
-            commit: self.commit.as_deref(),
-            path: self.path.as_deref(),
-            next_steps: &self.next_steps,
-            utility: self.amended.or(self.utility),
-            verified: self.verified.is_some(),
-        }
-    }
-
-    fn slipped(&self) -> bool {
-        self.verified.as_ref().is_some_and(|v| v.verdict == Verdict::Slipped)
-    }
-
-    /// Its events on the trust ladder, as [`Step::trust_seqs`].
-    fn trust_seqs(&self) -> impl Iterator<Item = u64> + '_ {
-        let reverted = self.reverted.as_ref().map(|r| r.seq);
-        let slipped = self.verified.as_ref().filter(|v| v.verdict == Verdict::Slipped).map(|v| v.seq);
-        std::iter::once(self.last_seq).chain(reverted).chain(slipped)
-    }
-
-    fn tally(&self) -> Tally {
-        Tally {
-            outcome: Outcome::Merged,
-            reverted: self.reverted.is_some(),
-            verdict: self.verified.as_ref().map(|v| v.verdict),
-            utility: self.amended.or(self.utility),
-        }
     }
 }
 
@@ -326,7 +236,6 @@ impl Step {
             focus: &self.pick.focus,
             commit: self.commit(),
             path: self.body.proposal.as_ref().map(|p| p.path.as_str()),
-            next_steps: self.body.proposal.as_ref().map_or(&[], |p| p.next_steps.as_slice()),
             utility: self.utility(),
             verified: self.verified.is_some(),
         }
@@ -507,8 +416,13 @@ pub struct History {
     /// snapshot's packed part).
     #[serde(skip)]
     standing: Vec<Standing>,
+    /// The packed bytes the standing merges' details are in ([`standing::Cold`]).
     #[serde(skip)]
-    standing_index: HashMap<String, usize>,
+    bulk: Vec<u8>,
+    /// The standing merges whose id is not `s<first seq>`, by id (none
+    /// that ratchet wrote).
+    #[serde(skip)]
+    odd: HashMap<String, u64>,
     first_ts: Option<DateTime<Utc>>,
     /// The rails version of the last `rails` or `intent` entry.
     last_rails: Option<String>,
@@ -567,7 +481,7 @@ impl History {
 
     fn apply_step(&mut self, e: Event) {
         let Ok(body) = serde_json::from_str::<StepBody>(&e.body) else { return };
-        if self.standing_index.contains_key(&e.id) {
+        if !self.index.contains_key(&e.id) && self.find_standing(&e.id).is_some() {
             // A merge settled; no later step entry names it (see the module doc).
             return;
         }
@@ -626,10 +540,12 @@ impl History {
     fn apply_amend(&mut self, e: Event) {
         let Ok(a) = serde_json::from_str::<AmendBody>(&e.body) else { return };
         // The step amended: kept whole (or slimmed), or aged into a standing merge.
-        let (kept, i) = match (self.index.get(&a.step), self.standing_index.get(&a.step)) {
-            (Some(&i), _) => (true, i),
-            (None, Some(&i)) => (false, i),
-            (None, None) => return,
+        let (kept, i) = match self.index.get(&a.step) {
+            Some(&i) => (true, i),
+            None => match self.find_standing(&a.step) {
+                Some(i) => (false, i),
+                None => return,
+            },
         };
         if !kept || i < self.aged {
             self.stale += 1;
@@ -659,8 +575,12 @@ impl History {
                     self.steps[i].verified = Some(v);
                     self.steps[i].amended = Some(a.utility);
                 } else {
-                    self.standing[i].verified = Some(Box::new(v));
-                    self.standing[i].amended = Some(a.utility);
+                    let m = &mut self.standing[i];
+                    m.verified = Some((v.seq, v.verdict));
+                    m.amended = Some(a.utility);
+                    if let Some(d) = m.detail_mut(&self.bulk) {
+                        d.verification = Some(v);
+                    }
                 }
             }
             crate::record::AmendReason::Revert => {
@@ -679,8 +599,12 @@ impl History {
                     self.steps[i].reverted = Some(r);
                     self.steps[i].amended = Some(a.utility);
                 } else {
-                    self.standing[i].reverted = Some(Box::new(r));
-                    self.standing[i].amended = Some(a.utility);
+                    let m = &mut self.standing[i];
+                    m.reverted = Some(r.seq);
+                    m.amended = Some(a.utility);
+                    if let Some(d) = m.detail_mut(&self.bulk) {
+                        d.revert = Some(r);
+                    }
                 }
             }
             crate::record::AmendReason::Other => {}
@@ -716,7 +640,6 @@ impl History {
                 demotes,
             }));
         };
-        let standing_before = self.standing.len();
         let mut moved = false;
         for mut s in aging {
             if s.outcome() != Outcome::Pending && !s.costed {
@@ -729,6 +652,9 @@ impl History {
             }
             if s.open() {
                 self.index.remove(&s.id);
+                if !standing::canonical(&s.id, s.first_seq) {
+                    self.odd.insert(s.id.clone(), s.first_seq);
+                }
                 moved |= self.standing.last().is_some_and(|m| m.first_seq > s.first_seq);
                 self.standing.push(Standing::of(s));
                 continue;
@@ -751,10 +677,12 @@ impl History {
             for m in shut {
                 let seqs = [
                     Some((m.last_seq, 0)),
-                    m.reverted.as_ref().map(|r| (r.seq, 1)),
-                    m.verified.as_ref().filter(|v| v.verdict == Verdict::Slipped).map(|v| (v.seq, 1)),
+                    m.reverted.map(|seq| (seq, 1)),
+                    m.verified.filter(|(_, v)| *v == Verdict::Slipped).map(|(seq, _)| (seq, 1)),
                 ];
-                fold(&mut self.frozen, &m.provider, &m.focus, m.tally(), seqs);
+                let t = m.texts(&self.bulk);
+                self.odd.remove(t.id);
+                fold(&mut self.frozen, &m.provider, t.focus, m.tally(), seqs);
             }
         }
         self.aged = kept.len();
@@ -765,25 +693,20 @@ impl History {
         }
         if moved || closed {
             self.standing.sort_by_key(|m| m.first_seq);
-            self.reindex_standing();
-        } else {
-            for (i, m) in self.standing.iter().enumerate().skip(standing_before) {
-                self.standing_index.insert(m.id.clone(), i);
-            }
         }
         let marks = self
             .steps
             .iter()
             .flat_map(|s| s.trust_seqs().map(move |q| (s.pick.provider.as_str(), q)))
-            .chain(self.standing.iter().flat_map(|m| m.trust_seqs().map(move |q| (m.provider.as_str(), q))));
+            .chain(self.standing.iter().flat_map(|m| m.trust_seqs().map(move |q| (&*m.provider, q))));
         self.frozen.trust = merge_runs(runs, marks);
         // A folded step's next steps are never offered again: only the foci
         // naming a step still kept can hide one.
+        let mut all_taken = std::mem::take(&mut self.frozen.taken);
         let keeps = |focus: &str| {
             let id = focus.strip_prefix("next:").and_then(|f| f.rsplit_once('#')).map_or("", |(id, _)| id);
-            self.index.contains_key(id) || self.standing_index.contains_key(id)
+            self.index.contains_key(id) || self.find_standing(id).is_some()
         };
-        let mut all_taken = std::mem::take(&mut self.frozen.taken);
         if from == 0 {
             all_taken.retain(|f| keeps(f));
         }
@@ -798,14 +721,9 @@ impl History {
         }
     }
 
-    fn reindex_standing(&mut self) {
-        self.standing_index = self.standing.iter().enumerate().map(|(i, m)| (m.id.clone(), i)).collect();
-    }
-
     /// Rebuilds the indexes of the kept steps (after a snapshot is read).
     pub(crate) fn reindex(&mut self) {
         self.index = self.steps.iter().enumerate().map(|(i, s)| (s.id.clone(), i)).collect();
-        self.reindex_standing();
     }
 
     /// The rails version the log last recorded (`rails` and `intent` entries).
@@ -828,13 +746,13 @@ impl History {
             .map(|r| (r.seq, r.provider.as_str(), TrustEvent::Run { demotes: r.demotes }))
             .collect();
         for m in &self.standing {
-            let p = m.provider.as_str();
+            let p = &*m.provider;
             out.push((m.last_seq, p, TrustEvent::Settled { safe: m.ci_pass && m.reverted.is_none() && !m.slipped() }));
-            if let Some(r) = &m.reverted {
-                out.push((r.seq, p, TrustEvent::Demoted));
+            if let Some(seq) = m.reverted {
+                out.push((seq, p, TrustEvent::Demoted));
             }
-            if let Some(v) = m.verified.as_ref().filter(|v| v.verdict == Verdict::Slipped) {
-                out.push((v.seq, p, TrustEvent::Demoted));
+            if let Some((seq, _)) = m.verified.filter(|(_, v)| *v == Verdict::Slipped) {
+                out.push((seq, p, TrustEvent::Demoted));
             }
         }
         for s in &self.steps {
@@ -858,7 +776,7 @@ impl History {
     pub fn providers(&self) -> BTreeSet<&str> {
         let mut out: BTreeSet<&str> = self.frozen.stats.keys().map(String::as_str).collect();
         out.extend(self.steps.iter().map(|s| s.pick.provider.as_str()));
-        out.extend(self.standing.iter().map(|m| m.provider.as_str()));
+        out.extend(self.standing.iter().map(|m| &*m.provider));
         out
     }
 
@@ -935,7 +853,7 @@ impl History {
     /// the order of their first entries.
     pub fn merges(&self) -> Vec<Merge<'_>> {
         let mut out: Vec<Merge<'_>> =
-            self.standing.iter().filter(|m| m.reverted.is_none()).map(Standing::merge).collect();
+            self.standing.iter().filter(|m| m.reverted.is_none()).map(|m| m.merge(&self.bulk)).collect();
         out.extend(self.steps.iter().filter(|s| s.stands()).map(Step::merge));
         if !out.is_sorted_by_key(|m| m.first_seq) {
             out.sort_by_key(|m| m.first_seq);
@@ -945,10 +863,12 @@ impl History {
 
     /// The merge that stands under `id`, kept whole or aged.
     pub fn merge(&self, id: &str) -> Option<Merge<'_>> {
-        match (self.step(id), self.standing_index.get(id)) {
-            (Some(s), _) => s.stands().then(|| s.merge()),
-            (None, Some(&i)) => Some(&self.standing[i]).filter(|m| m.reverted.is_none()).map(Standing::merge),
-            (None, None) => None,
+        match self.step(id) {
+            Some(s) => s.stands().then(|| s.merge()),
+            None => {
+                let m = &self.standing[self.find_standing(id)?];
+                m.reverted.is_none().then(|| m.merge(&self.bulk))
+            }
         }
     }
 
@@ -963,8 +883,9 @@ impl History {
         if let Some(s) = self.step(id) {
             return Ok(Some(s.clone()));
         }
-        let Some(m) = self.standing_index.get(id).map(|&i| &self.standing[i]) else { return Ok(None) };
-        let Some(at) = m.at else { return Ok(None) };
+        let Some(m) = self.find_standing(id).map(|i| &self.standing[i]) else { return Ok(None) };
+        let Some(d) = m.detail(&self.bulk) else { return Ok(None) };
+        let Some(at) = d.at else { return Ok(None) };
         let tampered = |reason: String| crate::journal::JournalError::Tampered {
             file: journal.paths().log_label.clone(),
             line: m.last_seq,
@@ -980,18 +901,18 @@ impl History {
         let body = serde_json::from_str::<StepBody>(&entry.body)
             .map_err(|e| tampered(format!("the entry of step {} is not a step: {e}", crate::text::show(id))))?;
         Ok(Some(Step {
-            id: m.id.clone(),
+            id: d.id,
             first_seq: m.first_seq,
             last_seq: m.last_seq,
-            started: m.started,
+            started: d.started,
             finished: m.finished,
             pick: body.pick.clone(),
             body,
-            reverted: m.reverted.as_deref().cloned(),
-            verified: m.verified.as_deref().cloned(),
+            reverted: d.revert,
+            verified: d.verification,
             amended: m.amended,
             costed: true,
-            at: m.at,
+            at: d.at,
         }))
     }
 
@@ -1009,7 +930,10 @@ impl History {
             out.entry(s.pick.provider.clone()).or_default().add(&s.tally());
         }
         for m in &self.standing {
-            out.entry(m.provider.clone()).or_default().add(&m.tally());
+            match out.get_mut(&*m.provider) {
+                Some(st) => st.add(&m.tally()),
+                None => out.entry(m.provider.to_string()).or_default().add(&m.tally()),
+            }
         }
         for st in out.values_mut() {
             st.utility_sum = crate::score::round(st.units as f64 / 1e12);
@@ -1050,18 +974,26 @@ impl History {
     /// Next steps left by merged steps and not yet taken up as a focus,
     /// newest first: (`next:<id>#<n>`, text).
     pub fn open_next_steps(&self) -> Vec<(String, String)> {
-        let used: std::collections::HashSet<&str> = self
-            .steps
+        let standing: Vec<_> = self.standing.iter().map(|m| (m, m.texts(&self.bulk))).collect();
+        let used: std::collections::HashSet<&str> =
+            self.steps.iter().map(|s| s.pick.focus.as_str()).chain(standing.iter().map(|(_, t)| t.focus)).collect();
+        // The merges that stand, with their next steps, newest first.
+        let mut merges: Vec<(u64, &str, Vec<&str>)> = standing
             .iter()
-            .map(|s| s.pick.focus.as_str())
-            .chain(self.standing.iter().map(|m| m.focus.as_str()))
+            .filter(|(m, _)| m.reverted.is_none())
+            .map(|(m, t)| (m.first_seq, t.id, t.next_steps()))
             .collect();
+        merges.extend(self.steps.iter().filter(|s| s.stands()).map(|s| {
+            let next = s.body.proposal.as_ref().map(|p| p.next_steps.iter().map(String::as_str).collect());
+            (s.first_seq, s.id.as_str(), next.unwrap_or_default())
+        }));
+        merges.sort_by_key(|(seq, _, _)| std::cmp::Reverse(*seq));
         let mut out = Vec::new();
-        for m in self.merges().iter().rev() {
-            for (n, text) in m.next_steps.iter().enumerate() {
-                let focus = format!("next:{}#{n}", m.id);
+        for (_, id, next) in merges {
+            for (n, text) in next.into_iter().enumerate() {
+                let focus = format!("next:{id}#{n}");
                 if !used.contains(focus.as_str()) && !self.frozen.taken.contains(&focus) {
-                    out.push((focus, text.clone()));
+                    out.push((focus, text.to_string()));
                 }
             }
         }
@@ -1079,181 +1011,11 @@ impl History {
     }
 }
 
-impl History {
-    /// The parts that grow with the log, packed ([`packed`]): the merges
-    /// that stand and the compacted trust runs.
-    pub(crate) fn pack(&self) -> Vec<u8> {
-        let mut w = packed::Writer::default();
-        w.u(self.standing.len() as u64);
-        for m in &self.standing {
-            m.pack(&mut w);
-        }
-        w.u(self.frozen.trust.len() as u64);
-        for r in &self.frozen.trust {
-            w.u(r.seq);
-            w.s(&r.provider);
-            w.u(u64::from(r.demotes));
-        }
-        w.0
-    }
-
-    /// Reads back what [`History::pack`] wrote (and rebuilds the indexes);
-    /// `None` when the bytes are not that.
-    pub(crate) fn unpack(&mut self, bytes: &[u8]) -> Option<()> {
-        let mut r = packed::Reader::new(bytes);
-        let n = r.u()?;
-        let mut standing = Vec::new();
-        for _ in 0..n {
-            standing.push(Standing::unpack(&mut r)?);
-        }
-        let n = r.u()?;
-        let mut trust = Vec::new();
-        for _ in 0..n {
-            trust.push(Run { seq: r.u()?, provider: r.s()?, demotes: u32::try_from(r.u()?).ok()? });
-        }
-        if !r.is_empty() || !standing.is_sorted_by_key(|m| m.first_seq) {
-            return None;
-        }
-        self.standing = standing;
-        self.frozen.trust = trust;
-        self.reindex();
-        Some(())
-    }
-}
-
 #[cfg(test)]
 impl History {
     /// The whole state, as one string to compare: its JSON and its packed part.
     pub(crate) fn fingerprint(&self) -> String {
         format!("{}\n{}", serde_json::to_string(self).unwrap(), const_hex::encode(self.pack()))
-    }
-}
-
-fn pack_time(w: &mut packed::Writer, t: DateTime<Utc>) {
-    w.i(t.timestamp());
-    w.u(u64::from(t.timestamp_subsec_nanos()));
-}
-
-fn unpack_time(r: &mut packed::Reader<'_>) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp(r.i()?, u32::try_from(r.u()?).ok()?)
-}
-
-const VERDICTS: [Verdict; 4] = [Verdict::Win, Verdict::Slipped, Verdict::Unmeasured, Verdict::Other];
-
-impl Standing {
-    fn pack(&self, w: &mut packed::Writer) {
-        // The id, unless it is the one the journal gives (`s<first seq>`).
-        let own = self.id == format!("s{}", self.first_seq);
-        w.opt_s((!own).then_some(self.id.as_str()));
-        w.u(self.first_seq);
-        w.u(self.last_seq);
-        pack_time(w, self.started);
-        pack_time(w, self.finished);
-        w.s(&self.provider);
-        w.s(&self.focus);
-        w.opt_f(self.utility);
-        w.opt_f(self.amended);
-        w.flag(self.ci_pass);
-        w.opt_s(self.commit.as_deref());
-        w.opt_s(self.path.as_deref());
-        w.u(self.next_steps.len() as u64);
-        for t in &self.next_steps {
-            w.s(t);
-        }
-        w.flag(self.verified.is_some());
-        if let Some(v) = &self.verified {
-            w.u(v.seq);
-            pack_time(w, v.at);
-            w.u(VERDICTS.iter().position(|x| *x == v.verdict).unwrap_or(3) as u64);
-            w.opt_s(v.pain.as_deref());
-            w.flag(v.rates.is_some());
-            if let Some(r) = &v.rates {
-                w.f(r.before);
-                w.f(r.after);
-                w.f(r.latest);
-            }
-            w.opt_s(v.window.as_deref());
-            w.f(v.utility);
-        }
-        w.flag(self.reverted.is_some());
-        if let Some(r) = &self.reverted {
-            w.u(r.seq);
-            pack_time(w, r.at);
-            w.f(r.hours);
-            w.f(r.utility);
-            w.flag(r.capped);
-            w.opt_s(r.commit.as_deref());
-        }
-        w.flag(self.at.is_some());
-        if let Some(at) = &self.at {
-            w.u(at.end);
-            w.bytes(&at.hash);
-        }
-    }
-
-    fn unpack(r: &mut packed::Reader<'_>) -> Option<Standing> {
-        let id = r.opt_s()?;
-        let first_seq = r.u()?;
-        let id = id.unwrap_or_else(|| format!("s{first_seq}"));
-        let last_seq = r.u()?;
-        let started = unpack_time(r)?;
-        let finished = unpack_time(r)?;
-        let (provider, focus) = (r.s()?, r.s()?);
-        let (utility, amended, ci_pass) = (r.opt_f()?, r.opt_f()?, r.flag()?);
-        let (commit, path) = (r.opt_s()?, r.opt_s()?);
-        let n = r.u()?;
-        let mut next_steps = Vec::new();
-        for _ in 0..n {
-            next_steps.push(r.s()?);
-        }
-        let verified = if r.flag()? {
-            Some(Box::new(Verification {
-                seq: r.u()?,
-                at: unpack_time(r)?,
-                verdict: *VERDICTS.get(usize::try_from(r.u()?).ok()?)?,
-                pain: r.opt_s()?,
-                rates: if r.flag()? {
-                    Some(crate::record::Rates { before: r.f()?, after: r.f()?, latest: r.f()? })
-                } else {
-                    None
-                },
-                window: r.opt_s()?,
-                utility: r.f()?,
-            }))
-        } else {
-            None
-        };
-        let reverted = if r.flag()? {
-            Some(Box::new(Revert {
-                seq: r.u()?,
-                at: unpack_time(r)?,
-                hours: r.f()?,
-                utility: r.f()?,
-                capped: r.flag()?,
-                commit: r.opt_s()?,
-            }))
-        } else {
-            None
-        };
-        let at = if r.flag()? { Some(Place { end: r.u()?, hash: r.bytes()?.try_into().ok()? }) } else { None };
-        Some(Standing {
-            id,
-            first_seq,
-            last_seq,
-            started,
-            finished,
-            provider,
-            focus,
-            utility,
-            amended,
-            ci_pass,
-            commit,
-            path,
-            next_steps,
-            verified,
-            reverted,
-            at,
-        })
     }
 }
 
@@ -1512,7 +1274,6 @@ pub(crate) mod tests {
                     m.focus,
                     m.commit,
                     m.path,
-                    m.next_steps,
                     m.utility,
                     m.verified,
                 )
@@ -1586,11 +1347,58 @@ pub(crate) mod tests {
             let mut h = History::from_events(events[..cut].iter().cloned());
             // Through the snapshot's bytes and back, as a later command reads it.
             let mut h2: History = serde_json::from_str(&serde_json::to_string(&h).unwrap()).unwrap();
-            h2.unpack(&h.pack()).unwrap();
+            h2.unpack(h.pack()).unwrap();
             h2.extend(events[cut..].iter().cloned());
             h.extend(events[cut..].iter().cloned());
             assert_eq!(h2.fingerprint(), scratch, "cut at {cut}");
             assert_eq!(h.fingerprint(), scratch, "cut at {cut}, in memory");
         }
+    }
+
+    #[test]
+    fn steps_named_otherwise_than_by_their_first_seq_are_found_all_the_same() {
+        // The sample with every step id renamed (`s42` → `k42`), the
+        // amendments and `next:` foci that name them too.
+        let rename = |id: &str| format!("k{}", id.trim_start_matches('s'));
+        let events: Vec<Event> = sample_events(20_000, 9)
+            .into_iter()
+            .map(|mut e| {
+                let mut body: serde_json::Value = serde_json::from_str(&e.body).unwrap();
+                match e.kind.as_str() {
+                    "step" => {
+                        e.id = rename(&e.id);
+                        let focus = body["pick"]["focus"].as_str().unwrap_or_default().to_string();
+                        if let Some(rest) = focus.strip_prefix("next:") {
+                            body["pick"]["focus"] = format!("next:{}", rename(rest)).into();
+                        }
+                    }
+                    "amend" => body["step"] = rename(body["step"].as_str().unwrap()).into(),
+                    _ => {}
+                }
+                e.body = body.to_string();
+                e
+            })
+            .collect();
+        let now = events.last().unwrap().ts;
+        let bounded = History::from_events(events.clone());
+        assert!(bounded.standing.len() > 100 && bounded.odd.len() == bounded.standing.len());
+        let mut whole = History::keep_all();
+        whole.extend(events.clone());
+        let (a, b) = (answers(&bounded, now), answers(&whole, now));
+        for key in ["stats", "tiers", "next", "merged", "merges"] {
+            assert_eq!(a[key], b[key], "{key}");
+        }
+        let aged = &bounded.standing[0];
+        let id = aged.texts(&bounded.bulk).id.to_string();
+        assert!(id.starts_with('k') && bounded.merge(&id).is_some());
+        // Through the snapshot's bytes and back, then carried forward.
+        let mut h = History::from_events(events[..12_345].iter().cloned());
+        let mut h2: History = serde_json::from_str(&serde_json::to_string(&h).unwrap()).unwrap();
+        h2.unpack(h.pack()).unwrap();
+        assert_eq!(h2.odd, h.odd);
+        h.extend(events[12_345..].iter().cloned());
+        h2.extend(events[12_345..].iter().cloned());
+        assert_eq!(h2.fingerprint(), bounded.fingerprint());
+        assert_eq!(h.fingerprint(), bounded.fingerprint());
     }
 }

@@ -123,7 +123,21 @@ impl<'a> Reader<'a> {
     }
 
     pub fn s(&mut self) -> Option<String> {
-        std::str::from_utf8(self.bytes()?).ok().map(str::to_string)
+        self.str().map(str::to_string)
+    }
+
+    /// A string, borrowed from the bytes.
+    pub fn str(&mut self) -> Option<&'a str> {
+        std::str::from_utf8(self.bytes()?).ok()
+    }
+
+    pub fn opt_str(&mut self) -> Option<Option<&'a str>> {
+        Some(if self.flag()? { Some(self.str()?) } else { None })
+    }
+
+    /// What is left to read.
+    pub fn rest(&self) -> &'a [u8] {
+        self.bytes
     }
 
     pub fn flag(&mut self) -> Option<bool> {

@@ -179,7 +179,7 @@ impl Store {
         let hash = crate::journal::line::unhex(header.hash.as_bytes())?;
         let cut = memchr::memchr(b'\n', body)?;
         let mut history: History = serde_json::from_slice(&body[..cut]).ok()?;
-        history.unpack(&body[cut + 1..])?;
+        history.unpack(body[cut + 1..].to_vec())?;
         Some((Head { seq: header.seq, hash, size: header.size }, history))
     }
 
