@@ -1347,7 +1347,7 @@ pub(crate) mod tests {
             let mut h = History::from_events(events[..cut].iter().cloned());
             // Through the snapshot's bytes and back, as a later command reads it.
             let mut h2: History = serde_json::from_str(&serde_json::to_string(&h).unwrap()).unwrap();
-            h2.unpack(h.pack()).unwrap();
+            h2.unpack(h.pack(), 0).unwrap();
             h2.extend(events[cut..].iter().cloned());
             h.extend(events[cut..].iter().cloned());
             assert_eq!(h2.fingerprint(), scratch, "cut at {cut}");
@@ -1394,7 +1394,7 @@ pub(crate) mod tests {
         // Through the snapshot's bytes and back, then carried forward.
         let mut h = History::from_events(events[..12_345].iter().cloned());
         let mut h2: History = serde_json::from_str(&serde_json::to_string(&h).unwrap()).unwrap();
-        h2.unpack(h.pack()).unwrap();
+        h2.unpack(h.pack(), 0).unwrap();
         assert_eq!(h2.odd, h.odd);
         h.extend(events[12_345..].iter().cloned());
         h2.extend(events[12_345..].iter().cloned());

@@ -177,9 +177,10 @@ impl Store {
             return None;
         }
         let hash = crate::journal::line::unhex(header.hash.as_bytes())?;
-        let cut = memchr::memchr(b'\n', body)?;
-        let mut history: History = serde_json::from_slice(&body[..cut]).ok()?;
-        history.unpack(body[cut + 1..].to_vec())?;
+        let json = memchr::memchr(b'\n', body)?;
+        let mut history: History = serde_json::from_slice(&body[..json]).ok()?;
+        let packed = cut + 1 + json + 1;
+        history.unpack(bytes, packed)?;
         Some((Head { seq: header.seq, hash, size: header.size }, history))
     }
 

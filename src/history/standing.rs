@@ -426,10 +426,12 @@ impl History {
         w.0
     }
 
-    /// Takes what [`History::pack`] wrote (and rebuilds the index of the
-    /// kept steps); `None` when the bytes are not that.
-    pub(crate) fn unpack(&mut self, bytes: Vec<u8>) -> Option<()> {
-        let mut r = Reader::new(&bytes);
+    /// Takes what [`History::pack`] wrote, the bytes of `bytes` from
+    /// `from` on (kept as they are: the merges' details are read from them
+    /// in place), and rebuilds the index of the kept steps; `None` when
+    /// the bytes are not that.
+    pub(crate) fn unpack(&mut self, bytes: Vec<u8>, from: usize) -> Option<()> {
+        let mut r = Reader::new(bytes.get(from..)?);
         let n = r.u()?;
         let mut standing = Vec::new();
         let mut providers = Vec::new();
