@@ -102,21 +102,36 @@ pub(crate) fn set_state_home(home: PathBuf) {
 
 /// The MAC of `message` under `key`, for `purpose` (domain separation), in hex.
 pub fn mac(key: &[u8; 32], purpose: &str, message: &[u8]) -> String {
+    mac_parts(key, purpose, &[message])
+}
+
+/// [`mac`] of the message that is `parts` one after the other, without
+/// copying them into one buffer.
+pub fn mac_parts(key: &[u8; 32], purpose: &str, parts: &[&[u8]]) -> String {
     let mut h = blake3::Hasher::new_keyed(key);
     h.update(purpose.as_bytes());
     h.update(&[0]);
-    h.update(message);
+    for p in parts {
+        h.update(p);
+    }
     h.finalize().to_hex().to_string()
 }
 
 /// Whether `tag` (hex) is the MAC of `message` under `key` for `purpose`,
 /// compared in constant time.
 pub fn verify_mac(key: &[u8; 32], purpose: &str, message: &[u8], tag: &str) -> bool {
+    verify_mac_parts(key, purpose, &[message], tag)
+}
+
+/// [`verify_mac`] of the message that is `parts` one after the other.
+pub fn verify_mac_parts(key: &[u8; 32], purpose: &str, parts: &[&[u8]], tag: &str) -> bool {
     let Ok(given) = blake3::Hash::from_hex(tag) else { return false };
     let mut h = blake3::Hasher::new_keyed(key);
     h.update(purpose.as_bytes());
     h.update(&[0]);
-    h.update(message);
+    for p in parts {
+        h.update(p);
+    }
     h.finalize() == given
 }
 

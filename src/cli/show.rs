@@ -42,7 +42,7 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
         return Ok(Exit::Ok);
     }
     let history = History::read(&journal)?;
-    let Some(step) = history.step(&args.id) else {
+    let Some(step) = history.load_step(&journal, &args.id)? else {
         return Err(CommandError::new(
             "NOT_A_STEP",
             format!("{} is not a step (it is a {} entry)", show(&args.id), entries[0].kind.as_str()),
@@ -50,7 +50,7 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
         ));
     };
     let repo = crate::git::Repo::discover(ws.root())?;
-    env.ui.data_raw(&render(&env.ui, &ws, &repo, step, args.lines));
+    env.ui.data_raw(&render(&env.ui, &ws, &repo, &step, args.lines));
     Ok(Exit::Ok)
 }
 

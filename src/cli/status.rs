@@ -100,10 +100,9 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
     // Merges waiting for their telemetry window to be verified.
     let verifying: Vec<_> = match &rails_cfg.loopkit {
         Some(lk) => history
-            .steps()
-            .iter()
-            .filter(|s| s.outcome() == crate::record::Outcome::Merged && s.verified.is_none() && s.reverted.is_none())
-            .filter(|s| s.pain().is_some())
+            .merges()
+            .into_iter()
+            .filter(|s| !s.verified && s.pain().is_some())
             .map(|s| {
                 let closes = s.finished + chrono::Duration::nanoseconds(lk.window.ns);
                 json!({"id": s.id, "pain": s.pain(), "window": lk.window.label, "closes": crate::clock::stamp(closes),

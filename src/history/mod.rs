@@ -15,16 +15,20 @@
 //! the agents API's book, which show the whole past), the fold compacts
 //! itself: a step is kept whole while it is among the last [`KEEP`] steps;
 //! after that it is kept only while something can still change it — a
-//! pending step (a human may decide it), a merged step not yet reverted or
-//! not yet verified (a revert or a telemetry window may amend it), slimmed
-//! to what the queries read — and every other step is folded into
-//! aggregates ([`Frozen`]): its provider's statistics, the spend of its day,
-//! its settlement and demotions as runs of the trust ladder, the next steps
-//! it took up. The aggregates answer exactly what the steps would have
-//! answered (a test compares a compacted history with a whole one on the
-//! same log), with these bounds, which no rails value reaches in practice:
-//! `ratchet status --recent` and `[context] recent` see at most [`KEEP`]
-//! steps, and `[selection] window` at most [`PICKS`] picks.
+//! pending step (a human may decide it) is kept whole; a merge that stands
+//! (a revert or a telemetry window may amend it) becomes a compact record
+//! ([`Standing`]: what [`Merge`] and the statistics read, and where its
+//! entry is in the log, to read it whole again, checked against its hash,
+//! when a revert or `ratchet show` needs it: [`History::load_step`]) — and
+//! every other step is folded into aggregates ([`Frozen`]): its provider's
+//! statistics, the spend of its day, its settlement and demotions as runs
+//! of the trust ladder, the next steps it took up. The aggregates answer
+//! exactly what the steps would have answered (a test compares a compacted
+//! history with a whole one on the same log), with these bounds, which no
+//! rails value reaches in practice: `ratchet status --recent` and
+//! `[context] recent` see at most [`KEEP`] steps, `[selection] window` at
+//! most [`PICKS`] picks, and the spend of days more than [`DAYS`] before
+//! the latest compaction is dropped (the budget reads the day it is).
 //!
 //! Compaction runs when [`BATCH`] steps have left the recent window, a
 //! point that is part of the state, never at the end of a read, so a
@@ -35,13 +39,17 @@
 //!
 //! What stays grows with the merges that stand (each can still be reverted
 //! or verified, and a revert changes its provider's trust ladder back to
-//! that merge), not with the log: about 600 bytes of snapshot a merge.
+//! that merge), not with the log: about 150 bytes of snapshot a merge
+//! ([`packed`]), and the trust runs between them, a few bytes each.
 //!
 //! The fold assumes what ratchet writes: after a step settles (any outcome
 //! but `pending`) no later `step` entry names it; reverts and verifications
-//! name merged steps, and a reverted step is never verified.
+//! name merged steps, and a reverted step is never verified; a `next:`
+//! focus names a step logged before it.
 
+mod packed;
 pub mod snapshot;
+mod standing;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
@@ -49,6 +57,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::record::{AmendBody, Outcome, PickRecord, StepBody, Verdict};
+use standing::Standing;
 
 /// How many of the latest steps are kept whole.
 pub const KEEP: usize = 256;
@@ -58,6 +67,9 @@ pub const PICKS: usize = 1024;
 /// (slimmed or folded away), and how many kept steps may close (a pending
 /// one decided, a merged one reverted) before a pass over all of them.
 const BATCH: usize = 256;
+/// How many days of spend before the latest compaction are kept (the
+/// budget reads the day it is).
+const DAYS: u64 = 31;
 
 /// One log entry, as history reads it.
 #[derive(Clone, Debug)]
@@ -69,6 +81,31 @@ pub struct Event {
     /// The body as JSON text (`{"pick":…}`), deserialized here straight
     /// into the types history keeps.
     pub body: String,
+    /// Where the entry's line is in the log, when it was read from one.
+    pub at: Option<Place>,
+}
+
+/// Where an entry's line is in the log: the byte after its newline, and
+/// its hash, so that it can be read again alone and known to be the same
+/// line ([`crate::journal::Journal::raw_entry_at`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Place {
+    pub end: u64,
+    #[serde(with = "hex32")]
+    pub hash: [u8; 32],
+}
+
+mod hex32 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(h: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&crate::journal::line::hex(h))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        crate::journal::line::unhex(text.as_bytes()).ok_or_else(|| serde::de::Error::custom("not 64 hex digits"))
+    }
 }
 
 /// A step from its first entry to its latest.
@@ -93,6 +130,46 @@ pub struct Step {
     /// Whether the step's spend is already counted in [`Frozen::days`].
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     costed: bool,
+    /// Where the latest entry is in the log (kept once the step ages into a [`Standing`] merge).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    at: Option<Place>,
+}
+
+/// A merge that stands (merged, not reverted) as the everyday queries read
+/// it, whether its step is kept whole ([`History::steps`]) or aged into a
+/// compact record: statistics, trust, the telemetry window, next steps,
+/// reverts found in git. The whole step is [`History::load_step`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Merge<'a> {
+    pub id: &'a str,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    /// When the merge was logged.
+    pub finished: DateTime<Utc>,
+    pub provider: &'a str,
+    pub focus: &'a str,
+    pub commit: Option<&'a str>,
+    /// The one path the proposal changed.
+    pub path: Option<&'a str>,
+    /// The utility, amendments applied.
+    pub utility: Option<f64>,
+    /// Whether the telemetry window after the merge was read.
+    pub verified: bool,
+}
+
+impl Merge<'_> {
+    /// The pain the step targeted (`pain:<id>` focus).
+    pub fn pain(&self) -> Option<&str> {
+        self.focus.strip_prefix("pain:")
+    }
+}
+
+/// How one step counts in its provider's statistics.
+struct Tally {
+    outcome: Outcome,
+    reverted: bool,
+    verdict: Option<Verdict>,
+    utility: Option<f64>,
 }
 
 /// What the window after a merge said about the pain the step targeted.
@@ -148,6 +225,35 @@ impl Step {
         self.body.signals.as_ref().is_some_and(|s| s.ci_pass >= 1.0)
     }
 
+    /// The step as a [`Merge`] (whatever its outcome).
+    pub fn merge(&self) -> Merge<'_> {
+        Merge {
+            id: &self.id,
+            first_seq: self.first_seq,
+            last_seq: self.last_seq,
+            finished: self.finished,
+            provider: &self.pick.provider,
+            focus: &self.pick.focus,
+            commit: self.commit(),
+            path: self.body.proposal.as_ref().map(|p| p.path.as_str()),
+            utility: self.utility(),
+            verified: self.verified.is_some(),
+        }
+    }
+
+    fn stands(&self) -> bool {
+        self.outcome() == Outcome::Merged && self.reverted.is_none()
+    }
+
+    fn tally(&self) -> Tally {
+        Tally {
+            outcome: self.outcome(),
+            reverted: self.reverted.is_some(),
+            verdict: self.verified.as_ref().map(|v| v.verdict),
+            utility: self.utility(),
+        }
+    }
+
     /// Whether an entry may still change how this step counts: a pending
     /// step may be decided, a merged one reverted or verified (a reverted
     /// one is never verified: the window is only read for merges that stand).
@@ -166,31 +272,6 @@ impl Step {
         let reverted = self.reverted.as_ref().map(|r| r.seq);
         let slipped = self.verified.as_ref().filter(|v| v.verdict == Verdict::Slipped).map(|v| v.seq);
         settled.into_iter().chain(reverted).chain(slipped)
-    }
-
-    /// Drops what only a recent step is read for (its spend is counted in
-    /// [`Frozen::days`] first).
-    fn slim(&mut self) {
-        self.pick.seed = String::new();
-        let b = &mut self.body;
-        b.intent = String::new();
-        b.rails = String::new();
-        b.versions.ratchet = String::new();
-        b.versions.evaluators = String::new();
-        b.pick.seed = String::new();
-        b.base = None;
-        b.cost = Default::default();
-        b.gate1 = Vec::new();
-        b.gate2 = None;
-        b.detail = None;
-        b.sandbox = None;
-        b.target = None;
-        if let Some(p) = &mut b.proposal {
-            p.rationale = String::new();
-        }
-        if let Some(a) = &mut b.apply {
-            a.checks = None;
-        }
     }
 
     /// Adds this step's spend to `days`: its own proposals, and its Gate 1
@@ -238,26 +319,26 @@ pub struct ProviderStats {
 }
 
 impl ProviderStats {
-    fn add(&mut self, s: &Step) {
+    fn add(&mut self, s: &Tally) {
         self.picks += 1;
-        match s.outcome() {
+        match s.outcome {
             Outcome::Merged => self.merged += 1,
             Outcome::Rejected => self.rejected += 1,
             Outcome::Failed => self.failed += 1,
             Outcome::Pending => self.pending += 1,
             Outcome::Noop | Outcome::Skipped => self.noop += 1,
         }
-        if s.reverted.is_some() {
+        if s.reverted {
             self.reverted += 1;
         }
-        match s.verified.as_ref().map(|v| v.verdict) {
+        match s.verdict {
             Some(Verdict::Win) => self.won += 1,
             Some(Verdict::Slipped) => self.slipped += 1,
             _ => {}
         }
-        if s.outcome().is_scored() {
+        if s.outcome.is_scored() {
             self.scored += 1;
-            self.units += (s.utility().unwrap_or(0.0) * 1e12).round() as i128;
+            self.units += (s.utility.unwrap_or(0.0) * 1e12).round() as i128;
         }
     }
 }
@@ -306,9 +387,12 @@ pub struct Frozen {
     units: BTreeMap<String, i128>,
     /// The spend of every step that left the recent window, by day.
     days: BTreeMap<NaiveDate, Day>,
-    /// Their settlements and demotions, merged into runs, by seq.
+    /// Their settlements and demotions, merged into runs, by seq (in the
+    /// snapshot's packed part).
+    #[serde(skip)]
     trust: Vec<Run>,
-    /// The `next:` foci they took up.
+    /// The `next:` foci they took up, of steps still kept (a folded step's
+    /// next steps are never offered again).
     taken: BTreeSet<String>,
 }
 
@@ -328,6 +412,17 @@ pub struct History {
     steps: Vec<Step>,
     #[serde(skip)]
     index: HashMap<String, usize>,
+    /// Aged merges that stand, in the order of their first entries (in the
+    /// snapshot's packed part).
+    #[serde(skip)]
+    standing: Vec<Standing>,
+    /// The packed bytes the standing merges' details are in ([`standing::Cold`]).
+    #[serde(skip)]
+    bulk: Vec<u8>,
+    /// The standing merges whose id is not `s<first seq>`, by id (none
+    /// that ratchet wrote).
+    #[serde(skip)]
+    odd: HashMap<String, u64>,
     first_ts: Option<DateTime<Utc>>,
     /// The rails version of the last `rails` or `intent` entry.
     last_rails: Option<String>,
@@ -386,6 +481,10 @@ impl History {
 
     fn apply_step(&mut self, e: Event) {
         let Ok(body) = serde_json::from_str::<StepBody>(&e.body) else { return };
+        if !self.index.contains_key(&e.id) && self.find_standing(&e.id).is_some() {
+            // A merge settled; no later step entry names it (see the module doc).
+            return;
+        }
         let merged = body.outcome == Outcome::Merged;
         let first_seq = match self.index.get(&e.id) {
             Some(&i) => {
@@ -396,6 +495,7 @@ impl History {
                 s.last_seq = e.seq;
                 s.finished = e.ts;
                 s.body = body;
+                s.at = e.at;
                 s.first_seq
             }
             None => {
@@ -417,6 +517,7 @@ impl History {
                     verified: None,
                     amended: None,
                     costed: false,
+                    at: e.at,
                 });
                 e.seq
             }
@@ -432,23 +533,36 @@ impl History {
             self.watch.since = 0;
         }
         if !self.keep_all && self.steps.len() - self.aged >= KEEP + BATCH {
-            self.compact(if self.stale >= BATCH { 0 } else { self.aged });
+            self.compact(if self.stale >= BATCH { 0 } else { self.aged }, e.ts.date_naive());
         }
     }
 
     fn apply_amend(&mut self, e: Event) {
         let Ok(a) = serde_json::from_str::<AmendBody>(&e.body) else { return };
-        let Some(&i) = self.index.get(&a.step) else { return };
-        if i < self.aged {
+        // The step amended: kept whole (or slimmed), or aged into a standing merge.
+        let (kept, i) = match self.index.get(&a.step) {
+            Some(&i) => (true, i),
+            None => match self.find_standing(&a.step) {
+                Some(i) => (false, i),
+                None => return,
+            },
+        };
+        if !kept || i < self.aged {
             self.stale += 1;
         }
-        let step = &mut self.steps[i];
+        let (merged, verified, reverted) = if kept {
+            let s = &self.steps[i];
+            (s.outcome() == Outcome::Merged, s.verified.is_some(), s.reverted.is_some())
+        } else {
+            let m = &self.standing[i];
+            (true, m.verified.is_some(), m.reverted.is_some())
+        };
         match a.reason {
             crate::record::AmendReason::Verified => {
-                if step.verified.is_some() || step.outcome() != Outcome::Merged {
+                if verified || !merged {
                     return;
                 }
-                step.verified = Some(Verification {
+                let v = Verification {
                     seq: e.seq,
                     at: e.ts,
                     verdict: a.verified.unwrap_or(Verdict::Other),
@@ -456,20 +570,41 @@ impl History {
                     rates: a.rates,
                     window: a.window,
                     utility: a.utility,
-                });
-                step.amended = Some(a.utility);
+                };
+                if kept {
+                    self.steps[i].verified = Some(v);
+                    self.steps[i].amended = Some(a.utility);
+                } else {
+                    let m = &mut self.standing[i];
+                    m.verified = Some((v.seq, v.verdict));
+                    m.amended = Some(a.utility);
+                    if let Some(d) = m.detail_mut(&self.bulk) {
+                        d.verification = Some(v);
+                    }
+                }
             }
             crate::record::AmendReason::Revert => {
-                if step.reverted.is_none() {
-                    step.amended = Some(a.utility);
-                    step.reverted = Some(Revert {
-                        seq: e.seq,
-                        at: e.ts,
-                        hours: a.hours,
-                        utility: a.utility,
-                        capped: a.capped,
-                        commit: a.commit,
-                    });
+                if reverted {
+                    return;
+                }
+                let r = Revert {
+                    seq: e.seq,
+                    at: e.ts,
+                    hours: a.hours,
+                    utility: a.utility,
+                    capped: a.capped,
+                    commit: a.commit,
+                };
+                if kept {
+                    self.steps[i].reverted = Some(r);
+                    self.steps[i].amended = Some(a.utility);
+                } else {
+                    let m = &mut self.standing[i];
+                    m.reverted = Some(r.seq);
+                    m.amended = Some(a.utility);
+                    if let Some(d) = m.detail_mut(&self.bulk) {
+                        d.revert = Some(r);
+                    }
                 }
             }
             crate::record::AmendReason::Other => {}
@@ -482,63 +617,111 @@ impl History {
     /// (from where it stopped), or over every kept step once [`BATCH`] aged
     /// steps have changed; always at the same points of the log, however
     /// the log is read.
-    fn compact(&mut self, from: usize) {
+    fn compact(&mut self, from: usize, today: NaiveDate) {
         let recent_from = self.steps.len().saturating_sub(KEEP);
         let mut runs = std::mem::take(&mut self.frozen.trust);
         let mut all = std::mem::take(&mut self.steps);
         let recent = all.split_off(recent_from);
         let aging = all.split_off(from);
         let mut kept = all;
-        let mut gone = Vec::new();
+        let mut taken = Vec::new();
+        let mut fold = |f: &mut Frozen, provider: &str, focus: &str, tally: Tally, seqs: [Option<(u64, u32)>; 3]| {
+            f.steps += 1;
+            let st = f.stats.entry(provider.to_string()).or_default();
+            st.units = f.units.get(provider).copied().unwrap_or_default();
+            st.add(&tally);
+            f.units.insert(provider.to_string(), st.units);
+            if focus.starts_with("next:") {
+                taken.push(focus.to_string());
+            }
+            runs.extend(seqs.into_iter().flatten().map(|(seq, demotes)| Run {
+                seq,
+                provider: provider.into(),
+                demotes,
+            }));
+        };
+        let mut moved = false;
         for mut s in aging {
             if s.outcome() != Outcome::Pending && !s.costed {
                 s.add_spend(&mut self.frozen.days);
                 s.costed = true;
             }
-            if s.open() {
-                if s.outcome() != Outcome::Pending {
-                    s.slim();
-                }
+            if s.outcome() == Outcome::Pending {
                 kept.push(s);
                 continue;
             }
-            gone.push(s.id.clone());
-            let f = &mut self.frozen;
-            f.steps += 1;
-            let st = f.stats.entry(s.pick.provider.clone()).or_default();
-            st.units = f.units.get(&s.pick.provider).copied().unwrap_or_default();
-            st.add(&s);
-            f.units.insert(s.pick.provider.clone(), st.units);
-            if s.pick.focus.starts_with("next:") {
-                f.taken.insert(s.pick.focus.clone());
+            if s.open() {
+                self.index.remove(&s.id);
+                if !standing::canonical(&s.id, s.first_seq) {
+                    self.odd.insert(s.id.clone(), s.first_seq);
+                }
+                moved |= self.standing.last().is_some_and(|m| m.first_seq > s.first_seq);
+                self.standing.push(Standing::of(s));
+                continue;
             }
-            let run = |seq, demotes| Run { seq, provider: s.pick.provider.clone(), demotes };
-            if s.outcome().is_scored() {
-                runs.push(run(s.last_seq, 0));
-            }
-            if let Some(r) = &s.reverted {
-                runs.push(run(r.seq, 1));
-            }
-            if let Some(v) = s.verified.as_ref().filter(|v| v.verdict == Verdict::Slipped) {
-                runs.push(run(v.seq, 1));
+            self.index.remove(&s.id);
+            let seqs = [
+                s.outcome().is_scored().then_some((s.last_seq, 0)),
+                s.reverted.as_ref().map(|r| (r.seq, 1)),
+                s.verified.as_ref().filter(|v| v.verdict == Verdict::Slipped).map(|v| (v.seq, 1)),
+            ];
+            fold(&mut self.frozen, &s.pick.provider, &s.pick.focus, s.tally(), seqs);
+        }
+        // On a pass over everything, the reverted standing merges go too.
+        let mut closed = false;
+        if from == 0 {
+            let (shut, open): (Vec<Standing>, Vec<Standing>) =
+                std::mem::take(&mut self.standing).into_iter().partition(|m| m.reverted.is_some());
+            self.standing = open;
+            closed = !shut.is_empty();
+            for m in shut {
+                let seqs = [
+                    Some((m.last_seq, 0)),
+                    m.reverted.map(|seq| (seq, 1)),
+                    m.verified.filter(|(_, v)| *v == Verdict::Slipped).map(|(seq, _)| (seq, 1)),
+                ];
+                let t = m.texts(&self.bulk);
+                self.odd.remove(t.id);
+                fold(&mut self.frozen, &m.provider, t.focus, m.tally(), seqs);
             }
         }
         self.aged = kept.len();
         kept.extend(recent);
-        self.frozen.trust = merge_runs(runs, &kept);
         self.steps = kept;
-        for id in gone {
-            self.index.remove(&id);
-        }
         for (i, s) in self.steps.iter().enumerate().skip(from) {
             self.index.insert(s.id.clone(), i);
+        }
+        if moved || closed {
+            self.standing.sort_by_key(|m| m.first_seq);
+        }
+        let marks = self
+            .steps
+            .iter()
+            .flat_map(|s| s.trust_seqs().map(move |q| (s.pick.provider.as_str(), q)))
+            .chain(self.standing.iter().flat_map(|m| m.trust_seqs().map(move |q| (&*m.provider, q))));
+        self.frozen.trust = merge_runs(runs, marks);
+        // A folded step's next steps are never offered again: only the foci
+        // naming a step still kept can hide one.
+        let mut all_taken = std::mem::take(&mut self.frozen.taken);
+        let keeps = |focus: &str| {
+            let id = focus.strip_prefix("next:").and_then(|f| f.rsplit_once('#')).map_or("", |(id, _)| id);
+            self.index.contains_key(id) || self.find_standing(id).is_some()
+        };
+        if from == 0 {
+            all_taken.retain(|f| keeps(f));
+        }
+        all_taken.extend(taken.into_iter().filter(|f| keeps(f)));
+        self.frozen.taken = all_taken;
+        // The budget asks about the day it is: older days are dropped.
+        if let Some(cutoff) = today.checked_sub_days(chrono::Days::new(DAYS)) {
+            self.frozen.days = self.frozen.days.split_off(&cutoff);
         }
         if from == 0 {
             self.stale = 0;
         }
     }
 
-    /// Rebuilds the index of the kept steps (after a snapshot is read).
+    /// Rebuilds the indexes of the kept steps (after a snapshot is read).
     pub(crate) fn reindex(&mut self) {
         self.index = self.steps.iter().enumerate().map(|(i, s)| (s.id.clone(), i)).collect();
     }
@@ -562,6 +745,16 @@ impl History {
             .iter()
             .map(|r| (r.seq, r.provider.as_str(), TrustEvent::Run { demotes: r.demotes }))
             .collect();
+        for m in &self.standing {
+            let p = &*m.provider;
+            out.push((m.last_seq, p, TrustEvent::Settled { safe: m.ci_pass && m.reverted.is_none() && !m.slipped() }));
+            if let Some(seq) = m.reverted {
+                out.push((seq, p, TrustEvent::Demoted));
+            }
+            if let Some((seq, _)) = m.verified.filter(|(_, v)| *v == Verdict::Slipped) {
+                out.push((seq, p, TrustEvent::Demoted));
+            }
+        }
         for s in &self.steps {
             let p = s.pick.provider.as_str();
             if s.outcome().is_scored() {
@@ -583,6 +776,7 @@ impl History {
     pub fn providers(&self) -> BTreeSet<&str> {
         let mut out: BTreeSet<&str> = self.frozen.stats.keys().map(String::as_str).collect();
         out.extend(self.steps.iter().map(|s| s.pick.provider.as_str()));
+        out.extend(self.standing.iter().map(|m| &*m.provider));
         out
     }
 
@@ -637,21 +831,89 @@ impl History {
                 kind: e.kind.as_str().to_string(),
                 id: e.id,
                 body: e.body,
+                at: Some(Place { end: e.end, hash: e.hash }),
             });
         }
         Ok(())
     }
 
-    /// The kept steps, in the order of their first entries: the latest
-    /// [`KEEP`] whole, then the older ones an entry may still change
-    /// (pending, and merged but not yet reverted or verified), slimmed.
-    /// With [`History::keep_all`], every step.
+    /// The kept steps, in the order of their first entries: the older ones
+    /// still pending, then the latest [`KEEP`]. The older merges that stand
+    /// are [`History::merges`]. With [`History::keep_all`], every step.
     pub fn steps(&self) -> &[Step] {
         &self.steps
     }
 
+    /// A kept step ([`History::steps`]); an older merge is [`History::merge`] or [`History::load_step`].
     pub fn step(&self, id: &str) -> Option<&Step> {
         self.index.get(id).map(|&i| &self.steps[i])
+    }
+
+    /// The merges that stand (merged, not reverted), kept whole or aged, in
+    /// the order of their first entries.
+    pub fn merges(&self) -> Vec<Merge<'_>> {
+        let mut out: Vec<Merge<'_>> =
+            self.standing.iter().filter(|m| m.reverted.is_none()).map(|m| m.merge(&self.bulk)).collect();
+        out.extend(self.steps.iter().filter(|s| s.stands()).map(Step::merge));
+        if !out.is_sorted_by_key(|m| m.first_seq) {
+            out.sort_by_key(|m| m.first_seq);
+        }
+        out
+    }
+
+    /// The merge that stands under `id`, kept whole or aged.
+    pub fn merge(&self, id: &str) -> Option<Merge<'_>> {
+        match self.step(id) {
+            Some(s) => s.stands().then(|| s.merge()),
+            None => {
+                let m = &self.standing[self.find_standing(id)?];
+                m.reverted.is_none().then(|| m.merge(&self.bulk))
+            }
+        }
+    }
+
+    /// The step `id` whole: a kept one, or an aged merge read again from its
+    /// entry in `journal` (the line at the place the fold kept, checked
+    /// against its hash: `LOG_TAMPERED` when another line is there now).
+    pub fn load_step(
+        &self,
+        journal: &crate::journal::Journal,
+        id: &str,
+    ) -> Result<Option<Step>, crate::journal::JournalError> {
+        if let Some(s) = self.step(id) {
+            return Ok(Some(s.clone()));
+        }
+        let Some(m) = self.find_standing(id).map(|i| &self.standing[i]) else { return Ok(None) };
+        let Some(d) = m.detail(&self.bulk) else { return Ok(None) };
+        let Some(at) = d.at else { return Ok(None) };
+        let tampered = |reason: String| crate::journal::JournalError::Tampered {
+            file: journal.paths().log_label.clone(),
+            line: m.last_seq,
+            reason,
+        };
+        let head = crate::journal::Head { seq: m.last_seq, hash: at.hash, size: at.end };
+        let Some(entry) = journal.raw_entry_at(head)? else {
+            return Err(tampered(format!(
+                "the entry of step {} is no longer the one folded into the history; run `ratchet log verify`",
+                crate::text::show(id)
+            )));
+        };
+        let body = serde_json::from_str::<StepBody>(&entry.body)
+            .map_err(|e| tampered(format!("the entry of step {} is not a step: {e}", crate::text::show(id))))?;
+        Ok(Some(Step {
+            id: d.id,
+            first_seq: m.first_seq,
+            last_seq: m.last_seq,
+            started: d.started,
+            finished: m.finished,
+            pick: body.pick.clone(),
+            body,
+            reverted: d.revert,
+            verified: d.verification,
+            amended: m.amended,
+            costed: true,
+            at: d.at,
+        }))
     }
 
     /// Providers of the latest [`PICKS`] picks, oldest first.
@@ -665,7 +927,13 @@ impl History {
             st.units = self.frozen.units.get(p).copied().unwrap_or_default();
         }
         for s in &self.steps {
-            out.entry(s.pick.provider.clone()).or_default().add(s);
+            out.entry(s.pick.provider.clone()).or_default().add(&s.tally());
+        }
+        for m in &self.standing {
+            match out.get_mut(&*m.provider) {
+                Some(st) => st.add(&m.tally()),
+                None => out.entry(m.provider.to_string()).or_default().add(&m.tally()),
+            }
         }
         for st in out.values_mut() {
             st.utility_sum = crate::score::round(st.units as f64 / 1e12);
@@ -706,33 +974,48 @@ impl History {
     /// Next steps left by merged steps and not yet taken up as a focus,
     /// newest first: (`next:<id>#<n>`, text).
     pub fn open_next_steps(&self) -> Vec<(String, String)> {
-        let used: std::collections::HashSet<&str> = self.steps.iter().map(|s| s.pick.focus.as_str()).collect();
+        let standing: Vec<_> = self.standing.iter().map(|m| (m, m.texts(&self.bulk))).collect();
+        let used: std::collections::HashSet<&str> =
+            self.steps.iter().map(|s| s.pick.focus.as_str()).chain(standing.iter().map(|(_, t)| t.focus)).collect();
+        // The merges that stand, with their next steps, newest first.
+        let mut merges: Vec<(u64, &str, Vec<&str>)> = standing
+            .iter()
+            .filter(|(m, _)| m.reverted.is_none())
+            .map(|(m, t)| (m.first_seq, t.id, t.next_steps()))
+            .collect();
+        merges.extend(self.steps.iter().filter(|s| s.stands()).map(|s| {
+            let next = s.body.proposal.as_ref().map(|p| p.next_steps.iter().map(String::as_str).collect());
+            (s.first_seq, s.id.as_str(), next.unwrap_or_default())
+        }));
+        merges.sort_by_key(|(seq, _, _)| std::cmp::Reverse(*seq));
         let mut out = Vec::new();
-        for s in self.steps.iter().rev().filter(|s| s.outcome() == Outcome::Merged && s.reverted.is_none()) {
-            if let Some(p) = &s.body.proposal {
-                for (n, text) in p.next_steps.iter().enumerate() {
-                    let focus = format!("next:{}#{n}", s.id);
-                    if !used.contains(focus.as_str()) && !self.frozen.taken.contains(&focus) {
-                        out.push((focus, text.clone()));
-                    }
+        for (_, id, next) in merges {
+            for (n, text) in next.into_iter().enumerate() {
+                let focus = format!("next:{id}#{n}");
+                if !used.contains(focus.as_str()) && !self.frozen.taken.contains(&focus) {
+                    out.push((focus, text.to_string()));
                 }
             }
         }
         out
     }
 
-    /// Merged, unreverted steps by commit id.
-    pub fn merged_commits(&self) -> HashMap<&str, &Step> {
-        self.steps
-            .iter()
-            .filter(|s| s.outcome() == Outcome::Merged && s.reverted.is_none())
-            .filter_map(|s| s.commit().map(|c| (c, s)))
-            .collect()
+    /// The merges that stand, by commit id.
+    pub fn merged_commits(&self) -> HashMap<&str, Merge<'_>> {
+        self.merges().into_iter().filter_map(|m| m.commit.map(|c| (c, m))).collect()
     }
 
     /// The steps still waiting for a human.
     pub fn pending(&self) -> Vec<&Step> {
         self.steps.iter().filter(|s| s.outcome() == Outcome::Pending).collect()
+    }
+}
+
+#[cfg(test)]
+impl History {
+    /// The whole state, as one string to compare: its JSON and its packed part.
+    pub(crate) fn fingerprint(&self) -> String {
+        format!("{}\n{}", serde_json::to_string(self).unwrap(), const_hex::encode(self.pack()))
     }
 }
 
@@ -743,11 +1026,11 @@ fn usd_units(usd: f64) -> i128 {
 
 /// Merges the compacted trust events of each provider that no kept step's
 /// event separates, so the runs stay about as many as the kept steps.
-fn merge_runs(mut runs: Vec<Run>, kept: &[Step]) -> Vec<Run> {
+fn merge_runs<'a>(mut runs: Vec<Run>, kept: impl Iterator<Item = (&'a str, u64)>) -> Vec<Run> {
     runs.sort_by_key(|r| r.seq);
     let mut marks: HashMap<&str, Vec<u64>> = HashMap::new();
-    for s in kept {
-        marks.entry(s.pick.provider.as_str()).or_default().extend(s.trust_seqs());
+    for (provider, seq) in kept {
+        marks.entry(provider).or_default().push(seq);
     }
     for m in marks.values_mut() {
         m.sort_unstable();
@@ -846,6 +1129,7 @@ pub(crate) mod tests {
                 ts: t(hour),
                 kind: "step".into(),
                 body: serde_json::to_string(&b).unwrap(),
+                at: None,
             });
             self
         }
@@ -872,6 +1156,7 @@ pub(crate) mod tests {
                 ts: t(hour),
                 kind: "amend".into(),
                 body: serde_json::to_string(&a).unwrap(),
+                at: None,
             });
             self
         }
@@ -898,6 +1183,7 @@ pub(crate) mod tests {
                 ts: t(hour),
                 kind: "amend".into(),
                 body: serde_json::to_string(&a).unwrap(),
+                at: None,
             });
             self
         }
@@ -963,6 +1249,7 @@ pub(crate) mod tests {
                 ts: crate::clock::parse(&e.ts).unwrap(),
                 kind: e.kind.as_str().to_string(),
                 body: serde_json::to_string(&e.body).unwrap(),
+                at: None,
             })
             .collect()
     }
@@ -973,7 +1260,27 @@ pub(crate) mod tests {
         let watchdog = crate::rails::Watchdog { max_steps_without_merge: 50, max_hours_without_merge: 72.0 };
         let tail =
             |n: usize| h.steps().iter().rev().take(n).map(|s| serde_json::to_value(s).unwrap()).collect::<Vec<_>>();
-        let mut merged: Vec<_> = h.merged_commits().into_iter().map(|(c, s)| (c.to_string(), s.id.clone())).collect();
+        let mut merged: Vec<_> =
+            h.merged_commits().into_iter().map(|(c, s)| (c.to_string(), s.id.to_string())).collect();
+        let merges: Vec<_> = h
+            .merges()
+            .iter()
+            .map(|m| {
+                (
+                    m.id,
+                    m.first_seq,
+                    m.last_seq,
+                    m.finished,
+                    m.provider,
+                    m.focus,
+                    m.commit,
+                    m.path,
+                    m.utility,
+                    m.verified,
+                )
+            })
+            .map(|m| serde_json::to_value(m).unwrap())
+            .collect();
         merged.sort();
         let costs: Vec<_> = ["self", "ollama", "heartbeat", "human"]
             .iter()
@@ -987,6 +1294,7 @@ pub(crate) mod tests {
             "next": h.open_next_steps(),
             "pending": h.pending().iter().map(|s| serde_json::to_value(s).unwrap()).collect::<Vec<_>>(),
             "merged": merged,
+            "merges": merges,
             "picks": h.picks().iter().rev().take(PICKS).cloned().collect::<Vec<_>>(),
             "recent": tail(KEEP),
             "costs": costs,
@@ -1024,8 +1332,8 @@ pub(crate) mod tests {
             // Whole steps serialise with their texts; compare those of the recent window only.
             assert_eq!(a["recent"], b["recent"], "{n}: the recent steps");
             for key in [
-                "stats", "tiers", "watchdog", "next", "pending", "merged", "picks", "costs", "critic", "rails", "base",
-                "first",
+                "stats", "tiers", "watchdog", "next", "pending", "merged", "merges", "picks", "costs", "critic",
+                "rails", "base", "first",
             ] {
                 assert_eq!(a[key], b[key], "{n} entries, seed {seed}: {key}");
             }
@@ -1035,16 +1343,63 @@ pub(crate) mod tests {
     #[test]
     fn a_history_carried_forward_equals_one_folded_from_the_first_entry() {
         let events = sample_events(20_000, 3);
-        let scratch = serde_json::to_string(&History::from_events(events.clone())).unwrap();
+        let scratch = History::from_events(events.clone()).fingerprint();
         for cut in [1, 500, 600, 601, 7_777, 19_999, 20_000] {
             let mut h = History::from_events(events[..cut].iter().cloned());
             // Through the snapshot's bytes and back, as a later command reads it.
             let mut h2: History = serde_json::from_str(&serde_json::to_string(&h).unwrap()).unwrap();
-            h2.reindex();
+            h2.unpack(h.pack(), 0).unwrap();
             h2.extend(events[cut..].iter().cloned());
             h.extend(events[cut..].iter().cloned());
-            assert_eq!(serde_json::to_string(&h2).unwrap(), scratch, "cut at {cut}");
-            assert_eq!(serde_json::to_string(&h).unwrap(), scratch, "cut at {cut}, in memory");
+            assert_eq!(h2.fingerprint(), scratch, "cut at {cut}");
+            assert_eq!(h.fingerprint(), scratch, "cut at {cut}, in memory");
         }
+    }
+
+    #[test]
+    fn steps_named_otherwise_than_by_their_first_seq_are_found_all_the_same() {
+        // The sample with every step id renamed (`s42` → `k42`), the
+        // amendments and `next:` foci that name them too.
+        let rename = |id: &str| format!("k{}", id.trim_start_matches('s'));
+        let events: Vec<Event> = sample_events(20_000, 9)
+            .into_iter()
+            .map(|mut e| {
+                let mut body: serde_json::Value = serde_json::from_str(&e.body).unwrap();
+                match e.kind.as_str() {
+                    "step" => {
+                        e.id = rename(&e.id);
+                        let focus = body["pick"]["focus"].as_str().unwrap_or_default().to_string();
+                        if let Some(rest) = focus.strip_prefix("next:") {
+                            body["pick"]["focus"] = format!("next:{}", rename(rest)).into();
+                        }
+                    }
+                    "amend" => body["step"] = rename(body["step"].as_str().unwrap()).into(),
+                    _ => {}
+                }
+                e.body = body.to_string();
+                e
+            })
+            .collect();
+        let now = events.last().unwrap().ts;
+        let bounded = History::from_events(events.clone());
+        assert!(bounded.standing.len() > 100 && bounded.odd.len() == bounded.standing.len());
+        let mut whole = History::keep_all();
+        whole.extend(events.clone());
+        let (a, b) = (answers(&bounded, now), answers(&whole, now));
+        for key in ["stats", "tiers", "next", "merged", "merges"] {
+            assert_eq!(a[key], b[key], "{key}");
+        }
+        let aged = &bounded.standing[0];
+        let id = aged.texts(&bounded.bulk).id.to_string();
+        assert!(id.starts_with('k') && bounded.merge(&id).is_some());
+        // Through the snapshot's bytes and back, then carried forward.
+        let mut h = History::from_events(events[..12_345].iter().cloned());
+        let mut h2: History = serde_json::from_str(&serde_json::to_string(&h).unwrap()).unwrap();
+        h2.unpack(h.pack(), 0).unwrap();
+        assert_eq!(h2.odd, h.odd);
+        h.extend(events[12_345..].iter().cloned());
+        h2.extend(events[12_345..].iter().cloned());
+        assert_eq!(h2.fingerprint(), bounded.fingerprint());
+        assert_eq!(h.fingerprint(), bounded.fingerprint());
     }
 }

@@ -6,16 +6,19 @@
 //! `history.json` in ratchet's private directory ([`crate::private`]),
 //! beside the second checkpoint and the crash journal: outside the
 //! repository, hidden from every child of the sandbox, and MAC'd with the
-//! private key. The file is one header line, then the history as JSON:
+//! private key. The file is one header line, then the history as one line
+//! of JSON, then the parts of it that grow with the log packed
+//! ([`super::packed`]: the merges that stand, the trust runs):
 //!
 //! ```text
-//! {"build":"0.1.0","format":1,"hash":"<64 hex>","mac":"<64 hex>","seq":N,"size":N}
+//! {"build":"0.1.0","format":2,"hash":"<64 hex>","mac":"<64 hex>","seq":N,"size":N}
 //! {"steps":[…],…}
+//! <packed bytes to the end of the file>
 //! ```
 //!
 //! `seq`, `hash` and `size` name the last entry folded in and the byte just
 //! after it; the MAC (purpose `ratchet history snapshot v1`) covers the
-//! header without `mac`, a zero byte, and the body. `format` and `build`
+//! header without `mac`, a zero byte, and everything after the header line. `format` and `build`
 //! are bound too, so a snapshot written by another build of ratchet (whose
 //! fold may differ) is never carried forward.
 //!
@@ -72,7 +75,7 @@ pub const FILE: &str = "history.json";
 const PURPOSE: &str = "ratchet history snapshot v1";
 
 /// The snapshot's layout; bump it when [`History`]'s fold changes.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 /// How far the head may move past the snapshot before a read rewrites it:
 /// reading a few entries again costs less than writing the snapshot after
@@ -165,12 +168,19 @@ impl Store {
         if header.format != FORMAT || header.build != BUILD {
             return None;
         }
-        if !crate::private::verify_mac(&self.key, PURPOSE, &message(&header, body), &tag) {
+        if !crate::private::verify_mac_parts(
+            &self.key,
+            PURPOSE,
+            &[&crate::canonical::to_vec(&header), &[0], body],
+            &tag,
+        ) {
             return None;
         }
         let hash = crate::journal::line::unhex(header.hash.as_bytes())?;
-        let mut history: History = serde_json::from_slice(body).ok()?;
-        history.reindex();
+        let json = memchr::memchr(b'\n', body)?;
+        let mut history: History = serde_json::from_slice(&body[..json]).ok()?;
+        let packed = cut + 1 + json + 1;
+        history.unpack(bytes, packed)?;
         Some((Head { seq: header.seq, hash, size: header.size }, history))
     }
 
@@ -180,7 +190,9 @@ impl Store {
         if head.seq == 0 {
             return;
         }
-        let Ok(body) = serde_json::to_vec(history) else { return };
+        let Ok(mut body) = serde_json::to_vec(history) else { return };
+        body.push(b'\n');
+        body.extend_from_slice(&history.pack());
         let mut header = Header {
             build: BUILD.into(),
             format: FORMAT,
@@ -189,7 +201,8 @@ impl Store {
             seq: head.seq,
             size: head.size,
         };
-        header.mac = Some(crate::private::mac(&self.key, PURPOSE, &message(&header, &body)));
+        header.mac =
+            Some(crate::private::mac_parts(&self.key, PURPOSE, &[&crate::canonical::to_vec(&header), &[0], &body]));
         let mut bytes = crate::canonical::to_vec(&header);
         bytes.push(b'\n');
         bytes.extend_from_slice(&body);
@@ -202,17 +215,10 @@ impl Store {
     }
 }
 
-/// What the MAC covers: the header without its MAC, a zero byte, the body.
-fn message(header: &Header, body: &[u8]) -> Vec<u8> {
-    let mut m = crate::canonical::to_vec(header);
-    m.push(0);
-    m.extend_from_slice(body);
-    m
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Coded;
     use crate::journal::sample;
     use crate::journal::{Draft, JournalPaths};
     use crate::workspace::Workspace;
@@ -258,12 +264,12 @@ mod tests {
 
     /// The history folded from the first entry, ignoring every snapshot.
     fn scratch(j: &Journal) -> String {
-        serde_json::to_string(&History::from_entries(j.raw_entries().unwrap()).unwrap()).unwrap()
+        History::from_entries(j.raw_entries().unwrap()).unwrap().fingerprint()
     }
 
     fn read(j: &Journal) -> (String, Source) {
         let (h, source) = read_traced(j).unwrap();
-        (serde_json::to_string(&h).unwrap(), source)
+        (h.fingerprint(), source)
     }
 
     #[test]
@@ -297,20 +303,20 @@ mod tests {
         let truth = scratch(&j);
         read(&j);
         // An attacker edits the counts in the body and keeps the old MAC.
-        let text = std::fs::read_to_string(f.snapshot()).unwrap();
-        let edited = text.replacen("\"steps\":", "\"steps\":[],\"was\":", 1);
-        assert_ne!(edited, text);
+        let bytes = std::fs::read(f.snapshot()).unwrap();
+        let at = bytes.windows(8).position(|w| w == b"\"steps\":").unwrap();
+        let edited = [&bytes[..at + 8], b"[],\"was\":", &bytes[at + 8..]].concat();
         std::fs::write(f.snapshot(), edited).unwrap();
         assert_eq!(read(&j), (truth.clone(), Source::Rebuilt), "a MAC that does not verify");
         // One MAC'd under a key the attacker made up, claiming an empty past.
         f.forge(j.head(), &History::default(), [7; 32]);
         assert_eq!(read(&j), (truth.clone(), Source::Rebuilt), "another key");
         // One with no MAC at all.
-        let text = std::fs::read_to_string(f.snapshot()).unwrap();
-        let (line, body) = text.split_once('\n').unwrap();
-        let mut header: serde_json::Value = serde_json::from_str(line).unwrap();
+        let bytes = std::fs::read(f.snapshot()).unwrap();
+        let cut = memchr::memchr(b'\n', &bytes).unwrap();
+        let mut header: serde_json::Value = serde_json::from_slice(&bytes[..cut]).unwrap();
         header.as_object_mut().unwrap().remove("mac");
-        std::fs::write(f.snapshot(), format!("{header}\n{body}")).unwrap();
+        std::fs::write(f.snapshot(), [header.to_string().as_bytes(), &bytes[cut..]].concat()).unwrap();
         assert_eq!(read(&j), (truth.clone(), Source::Rebuilt), "no MAC");
         // Garbage, and an empty file.
         for junk in ["", "{", "\n\n", "not json\n{}"] {
@@ -374,6 +380,80 @@ mod tests {
         f.rewrite(sample::entries(2_500, 23));
         let j = f.open();
         assert_eq!(read(&j), (scratch(&j), Source::Rebuilt));
+    }
+
+    /// Rewrites the snapshot with `body` after its header, MAC'd under the real key.
+    fn remac(f: &Fixture, body: &[u8]) {
+        let bytes = std::fs::read(f.snapshot()).unwrap();
+        let cut = memchr::memchr(b'\n', &bytes).unwrap();
+        let mut header: Header = serde_json::from_slice(&bytes[..cut]).unwrap();
+        header.mac = None;
+        let tag = crate::private::mac_parts(&f.key(), PURPOSE, &[&crate::canonical::to_vec(&header), &[0], body]);
+        header.mac = Some(tag);
+        let mut out = crate::canonical::to_vec(&header);
+        out.push(b'\n');
+        out.extend_from_slice(body);
+        std::fs::write(f.snapshot(), out).unwrap();
+    }
+
+    #[test]
+    fn a_snapshot_whose_packed_part_does_not_read_is_not_used_even_with_a_good_mac() {
+        let f = Fixture::new(30_000, 19);
+        let j = f.open();
+        let truth = scratch(&j);
+        read(&j);
+        let bytes = std::fs::read(f.snapshot()).unwrap();
+        let body = &bytes[memchr::memchr(b'\n', &bytes).unwrap() + 1..];
+        let json_end = memchr::memchr(b'\n', body).unwrap();
+        let packed = &body[json_end + 1..];
+        assert!(packed.len() > 1_000, "the merges that stand are in the packed part");
+        // Cut short, one byte more, a count that lies, nothing at all, no separator.
+        let mut lying = body[..=json_end].to_vec();
+        lying.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f]);
+        for (what, b) in [
+            ("cut", body[..body.len() - 7].to_vec()),
+            ("extra", [body, &[0]].concat()),
+            ("lying count", lying),
+            ("empty", body[..=json_end].to_vec()),
+            ("no packed part", body[..json_end].to_vec()),
+        ] {
+            remac(&f, &b);
+            assert_eq!(read(&j), (truth.clone(), Source::Rebuilt), "{what}");
+        }
+        // And the one ratchet wrote reads back as the fold from the first entry.
+        assert_eq!(read(&j), (truth, Source::Snapshot));
+    }
+
+    #[test]
+    fn an_aged_merge_is_read_again_from_its_entry_and_checked_against_its_hash() {
+        let f = Fixture::new(30_000, 29);
+        let j = f.open();
+        let (h, _) = read_traced(&j).unwrap();
+        let whole = History::read_all(&j).unwrap();
+        // Merges old enough to have aged out of the recent window.
+        let aged: Vec<_> =
+            h.merges().into_iter().filter(|m| h.step(m.id).is_none()).map(|m| m.id.to_string()).collect();
+        assert!(aged.len() > 100, "{} aged merges", aged.len());
+        for id in aged.iter().step_by(37) {
+            let s = h.load_step(&j, id).unwrap().expect("an aged merge loads");
+            let w = whole.step(id).unwrap();
+            assert_eq!(serde_json::to_value(&s.body).unwrap(), serde_json::to_value(&w.body).unwrap(), "{id}");
+            assert_eq!(
+                (s.first_seq, s.last_seq, s.started, s.finished),
+                (w.first_seq, w.last_seq, w.started, w.finished)
+            );
+            assert_eq!((s.utility(), &s.verified, &s.reverted), (w.utility(), &w.verified, &w.reverted), "{id}");
+        }
+        assert!(h.load_step(&j, "s999999999").unwrap().is_none());
+        // The log rewritten under the history in hand: the place now holds
+        // other bytes (or another entry), and nothing is taken from it.
+        drop(j);
+        f.rewrite(sample::entries(30_000, 31));
+        let j = f.open();
+        for id in aged.iter().step_by(37) {
+            let err = h.load_step(&j, id).expect_err("another log's line is not the merge's entry");
+            assert_eq!(err.code(), "LOG_TAMPERED", "{id}: {err}");
+        }
     }
 
     #[test]

@@ -377,6 +377,23 @@ impl Journal {
         Ok(Some(Entries::after(file, at.size, self.head.size, link, self.paths.log_label.clone())))
     }
 
+    /// The one entry `at` names, read alone: the line ending at byte
+    /// `at.size`, when it is entry `at.seq` with hash `at.hash` (its own
+    /// hash checked as every line's is); `None` otherwise. For a reader that
+    /// kept where an entry was and needs it whole again, without reading
+    /// the log up to it.
+    pub fn raw_entry_at(&self, at: Head) -> Result<Option<RawEntry>, JournalError> {
+        if at.seq == 0 || at.seq > self.head.seq || at.size > self.head.size {
+            return Ok(None);
+        }
+        let Some(raw) = line_ending_at(&self.paths.log, at.size)? else { return Ok(None) };
+        let Ok(c) = line::check(&raw) else { return Ok(None) };
+        if c.header.seq != at.seq || c.hash != at.hash {
+            return Ok(None);
+        }
+        Ok(RawEntry::from_checked(&raw, &c).ok().map(|e| e.ended_at(at.size)))
+    }
+
     /// The hash of the first entry, which names this log (`None` when empty).
     pub fn genesis(&self) -> Result<Option<[u8; 32]>, JournalError> {
         Ok(self.entries()?.next().transpose()?.map(|e| e.hash))

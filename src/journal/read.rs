@@ -31,6 +31,11 @@ pub trait FromLine: Sized {
     /// The item of a line that passed [`line::check`]; `Err` names what is
     /// wrong with a line that is well-formed but not what it claims.
     fn from_checked(raw: &[u8], c: &line::Checked<'_>) -> Result<Self, String>;
+
+    /// The item, told the offset just after its line's newline.
+    fn ended_at(self, _end: u64) -> Self {
+        self
+    }
 }
 
 impl FromLine for Entry {
@@ -75,6 +80,10 @@ pub struct RawEntry {
     pub kind: Kind,
     /// The body as one JSON object: `{"a":1,"b":2}`, or `{}`.
     pub body: String,
+    /// The line's hash.
+    pub hash: [u8; 32],
+    /// The offset just after the line's newline (where the next one begins).
+    pub end: u64,
 }
 
 impl FromLine for RawEntry {
@@ -86,7 +95,13 @@ impl FromLine for RawEntry {
             ts: c.header.ts.to_string(),
             kind: c.header.kind,
             body,
+            hash: c.hash,
+            end: 0,
         })
+    }
+
+    fn ended_at(self, end: u64) -> RawEntry {
+        RawEntry { end, ..self }
     }
 }
 
@@ -274,7 +289,7 @@ impl<T: FromLine> Iterator for Entries<T> {
         if let Err(reason) = self.link.follows(&checked.header) {
             return Some(Err(self.tampered(reason)));
         }
-        let entry = T::from_checked(&raw, &checked);
+        let entry = T::from_checked(&raw, &checked).map(|e| e.ended_at(self.reader.offset()));
         let next = Link { seq: checked.header.seq, hash: checked.hash };
         self.buf = raw;
         match entry {

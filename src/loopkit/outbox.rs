@@ -23,7 +23,13 @@
 //!   it is counted as a duplicate, not stored twice;
 //! - **bounded**: the queue takes no space beyond the log; a flush sends at
 //!   most [`MAX_BATCHES`] batches of [`BATCH`] spans, so a long backlog is
-//!   sent over several runs and no run waits long on it.
+//!   sent over several runs and no run waits long on it; and it reads only
+//!   the log's tail: the cursor also names where its entry ends and that
+//!   entry's hash, and when the line there is still that entry (checked as
+//!   [`Journal::raw_entries_after`] checks it) the flush reads only the
+//!   bytes after it. A cursor whose place does not check out (another log,
+//!   an older cursor, an edited file) is read from the first entry, as
+//!   before: the place only saves reading, it never moves the cursor.
 //!
 //! The span: name `ratchet.step`, service `ratchet`, one instant at the
 //! entry's time, status ERROR for a failed step (its message the reason, so
@@ -44,7 +50,7 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Sta
 use prost::Message;
 use serde::{Deserialize, Serialize};
 
-use crate::journal::{Journal, Kind};
+use crate::journal::{Head, Journal, Kind};
 use crate::loopkit::client::{Endpoint, TelemetryError};
 use crate::record::{Outcome, StepBody};
 use crate::workspace::Workspace;
@@ -64,6 +70,12 @@ pub struct Cursor {
     pub log: String,
     /// The seq of the last entry the server has.
     pub seq: u64,
+    /// Where that entry ends in the log (the byte after its newline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<u64>,
+    /// That entry's hash (hex).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
 }
 
 /// `.ratchet/telemetry-sent.json`.
@@ -79,8 +91,21 @@ impl Cursor {
         let saved = std::fs::read(cursor_path(ws)).ok().and_then(|b| serde_json::from_slice::<Cursor>(&b).ok());
         match saved {
             Some(c) if c.log == genesis && c.seq <= head => c,
-            _ => Cursor { log: genesis.to_string(), seq: 0 },
+            _ => Cursor { log: genesis.to_string(), seq: 0, end: None, hash: None },
         }
+    }
+
+    /// Moves the cursor to the entry `at`.
+    fn to(&mut self, at: Head) {
+        self.seq = at.seq;
+        self.end = Some(at.size);
+        self.hash = Some(at.hash_hex());
+    }
+
+    /// The entry the cursor names, as a place in the log, when it names one.
+    fn place(&self) -> Option<Head> {
+        let hash = crate::journal::line::unhex(self.hash.as_deref()?.as_bytes())?;
+        (self.seq > 0).then_some(Head { seq: self.seq, hash, size: self.end? })
     }
 
     fn save(&self, ws: &Workspace) -> Result<(), TelemetryError> {
@@ -200,20 +225,31 @@ pub fn request(spans: Vec<Span>) -> ExportTraceServiceRequest {
     }
 }
 
-/// The step entries after `cursor`, as (seq, span), and the head's seq.
-pub fn unsent(journal: &Journal, cursor: &Cursor, genesis: &[u8; 32]) -> Result<Vec<(u64, Span)>, TelemetryError> {
+/// The step entries after `cursor`, as (where each is in the log, span):
+/// read from the cursor's place when the line there is still its entry,
+/// else from the first entry.
+pub fn unsent(journal: &Journal, cursor: &Cursor, genesis: &[u8; 32]) -> Result<Vec<(Head, Span)>, TelemetryError> {
     let unreadable = |e: crate::journal::JournalError| TelemetryError::BadResponse {
         url: String::new(),
         reason: format!("the log cannot be read: {e}"),
     };
+    let tail = match cursor.place() {
+        Some(at) => journal.raw_entries_after(at).map_err(unreadable)?,
+        None => None,
+    };
+    let entries = match tail {
+        Some(entries) => entries,
+        None => journal.raw_entries().map_err(unreadable)?,
+    };
     let mut out = Vec::new();
-    for e in journal.raw_entries().map_err(unreadable)? {
+    for e in entries {
         let e = e.map_err(unreadable)?;
         if e.seq <= cursor.seq || e.kind != Kind::Step {
             continue;
         }
         let Ok(body) = serde_json::from_str::<StepBody>(&e.body) else { continue };
-        out.push((e.seq, step_span(genesis, e.seq, &e.id, &e.ts, &body)));
+        let at = Head { seq: e.seq, hash: e.hash, size: e.end };
+        out.push((at, step_span(genesis, e.seq, &e.id, &e.ts, &body)));
     }
     Ok(out)
 }
@@ -221,7 +257,8 @@ pub fn unsent(journal: &Journal, cursor: &Cursor, genesis: &[u8; 32]) -> Result<
 /// Sends the step entries the server does not have yet (see the module
 /// doc); a server that cannot take them leaves them queued.
 pub fn flush(ws: &Workspace, journal: &Journal, ep: &Endpoint) -> Result<Flushed, TelemetryError> {
-    let head = journal.head().seq;
+    let at_head = journal.head();
+    let head = at_head.seq;
     let Some(genesis) = journal.genesis().map_err(|e| TelemetryError::BadResponse {
         url: String::new(),
         reason: format!("the log cannot be read: {e}"),
@@ -237,7 +274,7 @@ pub fn flush(ws: &Workspace, journal: &Journal, ep: &Endpoint) -> Result<Flushed
     let mut out = Flushed { waiting: spans.len() as u64, through: cursor.seq, ..Flushed::default() };
     if spans.is_empty() {
         // Only entries of other kinds since: nothing to send.
-        cursor.seq = head;
+        cursor.to(at_head);
         cursor.save(ws)?;
         out.through = head;
         return Ok(out);
@@ -254,7 +291,7 @@ pub fn flush(ws: &Workspace, journal: &Journal, ep: &Endpoint) -> Result<Flushed
         out.sent += batch.len() as u64;
         out.waiting -= batch.len() as u64;
         // The last batch of the backlog covers the entries after it too.
-        cursor.seq = if out.waiting == 0 && batches.peek().is_none() { head } else { batch[batch.len() - 1].0 };
+        cursor.to(if out.waiting == 0 && batches.peek().is_none() { at_head } else { batch[batch.len() - 1].0 });
         cursor.save(ws)?;
         out.through = cursor.seq;
     }
@@ -304,5 +341,52 @@ mod tests {
         assert_eq!(n.changes.len(), 1);
         assert_eq!((n.changes[0].pain_id.as_str(), n.changes[0].step.as_deref()), ("pn_0123456789abcdef", Some("s4")));
         assert!(n.records[0].signal.is_none(), "a merged step is no failure");
+    }
+
+    #[test]
+    fn a_flush_reads_only_the_log_after_the_cursors_place_and_a_place_that_does_not_check_reads_it_all() {
+        use crate::journal::{JournalPaths, sample};
+        let dir = tempfile::tempdir().unwrap();
+        let ws = Workspace::at(dir.path().join("repo"), "");
+        let paths = JournalPaths::with_state_home(&ws, Some(&dir.path().join("state")));
+        sample::write(&paths, 3_000, 7).unwrap();
+        let j = Journal::open_at(paths.clone()).unwrap();
+        let genesis = j.genesis().unwrap().unwrap();
+        let log = crate::journal::line::hex(&genesis);
+        let start = Cursor { log: log.clone(), seq: 0, end: None, hash: None };
+        let all = unsent(&j, &start, &genesis).unwrap();
+        assert!(all.len() > 2_000);
+        let mid = all.len() / 2;
+        let mut at = start.clone();
+        at.to(all[mid].0);
+        assert_eq!(unsent(&j, &at, &genesis).unwrap(), all[mid + 1..], "from the cursor's place");
+        // A place that is not entry `seq` (another offset, hash or seq):
+        // read from the first entry, the same spans.
+        let place = all[mid].0;
+        for wrong in [
+            Head { size: place.size - 1, ..place },
+            Head { size: place.size + 1, ..place },
+            Head { hash: [3; 32], ..place },
+            Head { seq: place.seq - 1, ..place },
+        ] {
+            let mut c = start.clone();
+            c.to(wrong);
+            let sent_through = all.iter().take_while(|(h, _)| h.seq <= c.seq).count();
+            assert_eq!(unsent(&j, &c, &genesis).unwrap(), all[sent_through..], "{wrong:?}");
+        }
+        let mut odd = at.clone();
+        odd.hash = Some("not hex".into());
+        assert_eq!(unsent(&j, &odd, &genesis).unwrap(), all[mid + 1..], "a hash that is not one");
+        // Proof that only the tail is read: a byte of the first line changed
+        // on disk fails a read from the first entry, not one from the place.
+        let mut bytes = std::fs::read(&paths.log).unwrap();
+        bytes[20] ^= 1;
+        std::fs::write(&paths.log, bytes).unwrap();
+        assert_eq!(unsent(&j, &at, &genesis).unwrap(), all[mid + 1..]);
+        assert!(unsent(&j, &start, &genesis).is_err(), "the whole log is read without a place");
+        // The cursor's file keeps the place.
+        at.save(&ws).unwrap();
+        let loaded = Cursor::load(&ws, &log, j.head().seq);
+        assert_eq!(loaded, at);
     }
 }

@@ -16,7 +16,7 @@
 
 use serde::Serialize;
 
-use crate::history::{History, Step};
+use crate::history::{History, Merge};
 use crate::patch::{Before, Patch, Previous};
 use crate::record::{AmendBody, AmendReason, Detector, Outcome};
 
@@ -37,13 +37,19 @@ pub struct Reverted {
 }
 
 /// The amendment for `step` reverted by `commit` at `at`.
-fn amendment(s: &Session, step: &Step, commit: &str, at: chrono::DateTime<chrono::Utc>, by: Detector) -> AmendBody {
+fn amendment(
+    s: &Session,
+    step: &Merge<'_>,
+    commit: &str,
+    at: chrono::DateTime<chrono::Utc>,
+    by: Detector,
+) -> AmendBody {
     let u = &s.rails.utility;
     let hours = crate::score::round((at - step.finished).num_seconds().max(0) as f64 / 3600.0);
-    let previous = step.utility().unwrap_or(0.0);
+    let previous = step.utility.unwrap_or(0.0);
     let utility = crate::score::revert_capped(previous, hours, u.revert_window_hours, u.revert_cap);
     AmendBody {
-        step: step.id.clone(),
+        step: step.id.to_string(),
         reason: AmendReason::Revert,
         commit: Some(commit.to_string()),
         detected_by: by,
@@ -63,11 +69,11 @@ fn amendment(s: &Session, step: &Step, commit: &str, at: chrono::DateTime<chrono
 /// the amendment.
 pub fn revert(s: &mut Session, id: &str, progress: &mut dyn Progress) -> Result<Reverted, StepError> {
     let history = s.history()?;
+    // An older merge is read again from its entry in the log (checked against its hash).
     let step = history
-        .step(id)
+        .load_step(&s.journal, id)?
         .filter(|st| st.outcome() == Outcome::Merged)
-        .ok_or_else(|| StepError::NotMerged { id: crate::text::show(id) })?
-        .clone();
+        .ok_or_else(|| StepError::NotMerged { id: crate::text::show(id) })?;
     if step.reverted.is_some() {
         return Err(StepError::AlreadyReverted { id: id.into() });
     }
@@ -163,7 +169,7 @@ pub fn revert(s: &mut Session, id: &str, progress: &mut dyn Progress) -> Result<
                 return Err(StepError::Commit(e));
             }
         };
-    let body = amendment(s, &step, &revert_commit, now, Detector::RatchetRevert);
+    let body = amendment(s, &step.merge(), &revert_commit, now, Detector::RatchetRevert);
     let entry = s.append_amend(&body)?;
     Ok(Reverted {
         id: id.into(),
@@ -230,14 +236,14 @@ pub(super) fn amend_outside_reverts(s: &mut Session, history: &History) -> Resul
     let stop = match last_base.filter(|b| s.repo.is_ancestor_of_head(b)) {
         Some(base) => Some(base),
         None => {
-            let oldest = merged.values().min_by_key(|st| st.last_seq).and_then(|st| st.commit()).map(str::to_string);
+            let oldest = merged.values().min_by_key(|st| st.last_seq).and_then(|st| st.commit).map(str::to_string);
             oldest.as_deref().and_then(|c| s.repo.parent_of(c))
         }
     };
-    let by_path: std::collections::HashMap<&str, Vec<&Step>> =
+    let by_path: std::collections::HashMap<&str, Vec<Merge<'_>>> =
         merged.values().fold(std::collections::HashMap::new(), |mut m, st| {
-            if let Some(p) = st.body.proposal.as_ref() {
-                m.entry(p.path.as_str()).or_insert_with(Vec::new).push(*st);
+            if let Some(p) = st.path {
+                m.entry(p).or_insert_with(Vec::new).push(*st);
             }
             m
         });
@@ -254,13 +260,13 @@ pub(super) fn amend_outside_reverts(s: &mut Session, history: &History) -> Resul
                 let Ok((paths, true)) = s.repo.changed_paths(&c) else { continue };
                 let [path] = paths.as_slice() else { continue };
                 by_path.get(path.as_str()).and_then(|steps| {
-                    steps.iter().copied().find(|st| st.commit().is_some_and(|sc| inverts(&s.repo, &c, sc, path)))
+                    steps.iter().copied().find(|st| st.commit.is_some_and(|sc| inverts(&s.repo, &c, sc, path)))
                 })
             }
         };
         if let Some(step) = found {
-            if !amends.iter().any(|(id, _): &(String, AmendBody)| id == &step.id) {
-                amends.push((step.id.clone(), amendment(s, step, &c, at, Detector::GitHistory)));
+            if !amends.iter().any(|(id, _): &(String, AmendBody)| id == step.id) {
+                amends.push((step.id.to_string(), amendment(s, &step, &c, at, Detector::GitHistory)));
             }
         }
     }

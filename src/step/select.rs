@@ -194,6 +194,7 @@ mod tests {
                 ts: at(ts),
                 kind: "step".into(),
                 body: serde_json::to_string(&body).unwrap(),
+                at: None,
             }
         });
         History::from_events(events.collect::<Vec<_>>())

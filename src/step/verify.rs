@@ -31,7 +31,7 @@ use chrono::{DateTime, Utc};
 use crate::history::History;
 use crate::loopkit::client::{Endpoint, TelemetryError};
 use crate::loopkit::window::{self, Window};
-use crate::record::{AmendBody, AmendReason, Detector, Outcome, Rates, Verdict};
+use crate::record::{AmendBody, AmendReason, Detector, Rates, Verdict};
 
 use super::{Session, StepError};
 
@@ -58,14 +58,14 @@ fn window_duration(w: &Window) -> chrono::Duration {
 /// closed by `now`, and that are neither verified nor reverted.
 pub fn due(history: &History, w: &Window, now: DateTime<Utc>) -> Vec<Due> {
     history
-        .steps()
-        .iter()
-        .filter(|s| s.outcome() == Outcome::Merged && s.verified.is_none() && s.reverted.is_none())
+        .merges()
+        .into_iter()
+        .filter(|s| !s.verified)
         .filter_map(|s| {
             let pain = s.pain().filter(|p| crate::loopkit::normalise::is_pain_id(p))?;
             let closes = s.finished + window_duration(w);
             (closes <= now).then(|| Due {
-                id: s.id.clone(),
+                id: s.id.to_string(),
                 pain: pain.to_string(),
                 seq: s.last_seq,
                 merged: s.finished,
@@ -146,13 +146,13 @@ pub fn verify(s: &mut Session, ep: &Endpoint) -> Result<(Vec<Verified>, Option<T
             ),
             Ok(None) => continue,
         };
-        let Some(step) = history.step(&d.id) else { continue };
-        let previous = step.utility().unwrap_or(0.0);
+        let Some(step) = history.merge(&d.id) else { continue };
+        let previous = step.utility.unwrap_or(0.0);
         let utility = if verdict == Verdict::Slipped { previous.min(s.rails.utility.revert_cap) } else { previous };
         let body = AmendBody {
             step: d.id.clone(),
             reason: AmendReason::Verified,
-            commit: step.commit().map(str::to_string),
+            commit: step.commit.map(str::to_string),
             detected_by: Detector::Loopkit,
             hours: crate::score::round((now - d.merged).num_seconds().max(0) as f64 / 3600.0),
             previous_utility: previous,
@@ -178,6 +178,7 @@ pub fn verify(s: &mut Session, ep: &Endpoint) -> Result<(Vec<Verified>, Option<T
 mod tests {
     use super::*;
     use crate::history::tests::{Log, t};
+    use crate::record::Outcome;
 
     #[test]
     fn only_merges_that_targeted_a_pain_and_whose_window_closed_are_due() {
