@@ -411,10 +411,14 @@ fn short(bot: &str) -> String {
     bot.chars().skip(16).take(10).collect()
 }
 
-/// `log verify`'s audit of the agents ledger against the log's anchors
+/// `log verify`'s audit of the agents ledger against the log's anchors,
+/// the bodies of its `agents` entries as the verify pass found them
 /// (`None` when the workspace has neither).
-pub fn audit(ws: &crate::workspace::Workspace) -> Result<Option<crate::agents::ledger::AuditReport>, CommandError> {
-    let anchors = crate::serve::agents::anchors(ws)?;
+pub fn audit(
+    ws: &crate::workspace::Workspace,
+    bodies: &[String],
+) -> Result<Option<crate::agents::ledger::AuditReport>, CommandError> {
+    let anchors = crate::serve::agents::anchors(bodies);
     let path = store::path_for(ws);
     if !path.exists() {
         if anchors.is_empty() {

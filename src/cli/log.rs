@@ -278,7 +278,7 @@ fn run_verify(env: &Env) -> CommandResult {
     let ws = env.workspace()?;
     let report = journal::verify(&ws)?;
     // The agents API's ledger, against the log's anchors (only once the log itself verifies).
-    let agents = if report.ok() { crate::cli::agent::audit(&ws)? } else { None };
+    let agents = if report.ok() { crate::cli::agent::audit(&ws, &report.agents)? } else { None };
     let agents_bad = agents.as_ref().and_then(|a| a.first_bad.clone());
     if env.ui.json() {
         let mut v = report.to_json();

@@ -59,7 +59,7 @@ impl FromLine for Entry {
 }
 
 /// The body members (`,"a":1,"b":2`, or empty) as one JSON object.
-fn body_object(members: &[u8]) -> Vec<u8> {
+pub(super) fn body_object(members: &[u8]) -> Vec<u8> {
     let members = members.get(1..).unwrap_or_default();
     let mut obj = Vec::with_capacity(members.len() + 2);
     obj.push(b'{');

@@ -88,6 +88,9 @@ pub struct VerifyReport {
     /// Step commits recorded in another log (their `Ratchet-Log` names another first entry).
     pub commits_foreign: usize,
     pub first_bad: Option<BadLine>,
+    /// The bodies of the good `agents` entries, in order: the anchors the
+    /// agents ledger is audited against, found in the same pass.
+    pub agents: Vec<String>,
 }
 
 impl VerifyReport {
@@ -285,6 +288,8 @@ struct Done {
     steps: Vec<String>,
     /// Merged steps, with the 0-based line within the chunk.
     merged: Vec<(u64, MergedStep)>,
+    /// The bodies of `agents` entries, with the 0-based line within the chunk.
+    agents: Vec<(u64, String)>,
 }
 
 /// What a merged step entry says of its commit.
@@ -335,6 +340,7 @@ struct Scan {
     /// The logged commit of each step named by a trailer.
     step_commits: std::collections::HashMap<String, String>,
     genesis: Option<[u8; 32]>,
+    agents: Vec<String>,
 }
 
 /// Reads `reader` (of `size` bytes) in chunks, checks them on worker
@@ -545,6 +551,11 @@ fn check_chunk(chunk: &Chunk, ctx: &Context) -> Done {
                 }
             }
         }
+        if c.header.kind == Kind::Agents {
+            if let Ok(body) = String::from_utf8(super::read::body_object(c.members)) {
+                done.agents.push((rel, body));
+            }
+        }
         link = Some(Link { seq: c.header.seq, hash: c.hash });
         last_id = Some(c.header.id);
         done.lines += 1;
@@ -581,6 +592,8 @@ fn collect(rxs: &[Receiver<Done>], ctx: &Context, stop: &AtomicBool, check: Opti
         }
         scan.hashes.extend(done.hashes);
         scan.steps.extend(done.steps);
+        let good = |rel: u64| done.bad.as_ref().is_none_or(|b| rel < b.rel);
+        scan.agents.extend(done.agents.into_iter().filter(|(rel, _)| good(*rel)).map(|(_, body)| body));
         let mut anchored = None;
         for (rel, m) in done.merged {
             if done.bad.as_ref().is_some_and(|b| b.rel <= rel) {
@@ -710,6 +723,7 @@ fn finish(
         commits_checked: checked,
         commits_foreign: foreign,
         first_bad,
+        agents: scan.agents,
     }
 }
 

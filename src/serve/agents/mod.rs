@@ -249,23 +249,30 @@ impl Agents {
     }
 
     fn last_anchored(&self) -> i64 {
-        anchors(&self.ws).ok().and_then(|a| a.iter().map(|(n, _)| *n).max()).unwrap_or(0)
+        logged_anchors(&self.ws).ok().and_then(|a| a.iter().map(|(n, _)| *n).max()).unwrap_or(0)
     }
 }
 
 /// The `(writes, chain)` of every `agents` entry of the log of `ws`.
-pub fn anchors(ws: &Workspace) -> Result<Vec<(i64, String)>, crate::journal::JournalError> {
+fn logged_anchors(ws: &Workspace) -> Result<Vec<(i64, String)>, crate::journal::JournalError> {
     let journal = crate::journal::Journal::open(ws)?;
-    let mut out = Vec::new();
+    let mut bodies = Vec::new();
     for e in journal.raw_entries()? {
         let e = e?;
         if e.kind == crate::journal::Kind::Agents {
-            if let Ok(a) = serde_json::from_str::<crate::agents::ledger::Anchor>(&e.body) {
-                out.push((a.writes, a.chain));
-            }
+            bodies.push(e.body);
         }
     }
-    Ok(out)
+    Ok(anchors(&bodies))
+}
+
+/// The `(writes, chain)` of each `agents` entry body.
+pub fn anchors(bodies: &[String]) -> Vec<(i64, String)> {
+    bodies
+        .iter()
+        .filter_map(|b| serde_json::from_str::<crate::agents::ledger::Anchor>(b).ok())
+        .map(|a| (a.writes, a.chain))
+        .collect()
 }
 
 /// An idempotency key in flight; released on drop.
