@@ -15,6 +15,7 @@
 //! | verified ownership (AgentKit) | an operator's vouch | [`vouch`] |
 //! | Gate 1 consensus | rules + quorum | [`policy`] |
 //! | — | the ledger of signed writes, anchored in the log | [`ledger`] |
+//! | the SDK's `privateKeyPkcs8Base64` | a bot's key, encrypted at rest | [`keyfile`] |
 //!
 //! This module knows nothing of HTTP or SQLite: `serve::agents` hosts the
 //! routes and the store, and [`client`] is the blocking client behind
@@ -25,6 +26,7 @@ pub mod client;
 pub mod error;
 pub mod gate2;
 pub mod json;
+pub mod keyfile;
 pub mod ledger;
 pub mod policy;
 pub mod signed;

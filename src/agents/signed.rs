@@ -329,6 +329,18 @@ impl Identity {
         Ok(Identity { key })
     }
 
+    /// Reads the PKCS#8 DER form (what an encrypted key file holds).
+    pub fn from_pkcs8_der(der: &[u8]) -> Result<Identity, BadPrivateKey> {
+        let key = SigningKey::from_pkcs8_der(der).map_err(|e| BadPrivateKey(e.to_string()))?;
+        Ok(Identity { key })
+    }
+
+    /// The PKCS#8 DER form, wiped when dropped. Secret: never log it.
+    pub fn to_pkcs8_der(&self) -> zeroize::Zeroizing<Vec<u8>> {
+        let der = self.key.to_pkcs8_der().expect("an Ed25519 key always encodes");
+        zeroize::Zeroizing::new(der.as_bytes().to_vec())
+    }
+
     /// The SDK's `privateKeyPkcs8Base64` form. Secret: never log it.
     pub fn to_pkcs8_base64(&self) -> String {
         let der = self.key.to_pkcs8_der().expect("an Ed25519 key always encodes");

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use crate::agents::client::{Client, idempotency_key};
+use crate::agents::keyfile;
 use crate::agents::signed::Identity;
 use crate::cli::{CommandError, CommandResult, Env};
 use crate::error::{Coded, Exit};
@@ -20,8 +21,12 @@ use crate::step::Session;
 /// Every write is signed as the agents API requires (Ed25519 over
 /// tmr-agent-v1:aud.timestamp.nonce.POST.path.body, the audience read from
 /// the server's /v1/bootstrap). The private key lives in --key FILE (mode
-/// 0600, written by `keygen`) or RATCHET_AGENT_KEY (PKCS#8, base64, as the
-/// SDK exports it); it is never printed unless asked, and never logged.
+/// 0600, written by `keygen`), encrypted under a passphrase (Argon2id,
+/// XChaCha20-Poly1305): the passphrase is asked at the terminal, or read
+/// from RATCHET_AGENT_PASSPHRASE for unattended use (have a secret manager
+/// provide it, never a file in the repository). Or the whole key comes from
+/// RATCHET_AGENT_KEY (PKCS#8, base64, as the SDK exports it), and no file is
+/// read. The key is never printed unless asked, and never logged.
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(subcommand)]
@@ -36,7 +41,8 @@ pub struct Args {
 
 #[derive(clap::Subcommand, Debug)]
 enum Sub {
-    /// Make a new Ed25519 identity in --key (mode 0600) and print its botId.
+    /// Make a new Ed25519 identity in --key (mode 0600, encrypted under a
+    /// passphrase asked twice, or RATCHET_AGENT_PASSPHRASE) and print its botId.
     Keygen {
         /// Replace an existing key file.
         #[arg(long)]
@@ -45,6 +51,10 @@ enum Sub {
         #[arg(long)]
         print_private_key: bool,
     },
+    /// Encrypt a key file written in plain text by an older ratchet, in place
+    /// (or, for an encrypted file, change its passphrase: the new one comes
+    /// from the terminal, twice, or RATCHET_AGENT_NEW_PASSPHRASE).
+    EncryptKey,
     /// Join the server (POST /v1/agents/join); with --vouch, verify too.
     Join {
         /// An operator's vouch statement (from `ratchet agent vouch`), for POST /v1/agents/verify.
@@ -148,6 +158,72 @@ fn key_path(env: &Env, args: &Args) -> PathBuf {
     args.key.as_ref().map(|k| env.cwd.join(k)).unwrap_or_else(default_key)
 }
 
+/// The passphrase variable for unattended use.
+pub const PASSPHRASE_ENV: &str = "RATCHET_AGENT_PASSPHRASE";
+/// The new passphrase of `encrypt-key` on an encrypted file, unattended.
+pub const NEW_PASSPHRASE_ENV: &str = "RATCHET_AGENT_NEW_PASSPHRASE";
+
+type Secret = zeroize::Zeroizing<String>;
+
+fn no_passphrase(what: &str) -> CommandError {
+    CommandError::new(
+        "AGENT_KEY_PASSPHRASE_MISSING",
+        format!("{what} needs a passphrase and there is no terminal to ask"),
+        format!(
+            "run it at a terminal, or have a secret manager set {PASSPHRASE_ENV} (or the whole key in RATCHET_AGENT_KEY)"
+        ),
+    )
+}
+
+/// The passphrase that opens `path`: the variable, else asked once.
+fn passphrase_to_open(path: &Path) -> Result<Secret, CommandError> {
+    if let Ok(p) = std::env::var(PASSPHRASE_ENV) {
+        return Ok(Secret::new(p));
+    }
+    let mut t = crate::cli::prompt::Terminal::open().ok_or_else(|| no_passphrase("the key file"))?;
+    t.ask_secret(&format!("passphrase for {}: ", path.display())).ok_or_else(|| no_passphrase("the key file"))
+}
+
+/// A new passphrase: the variable `var`, else asked twice at the terminal.
+fn new_passphrase(var: &str) -> Result<Secret, CommandError> {
+    if let Ok(p) = std::env::var(var) {
+        return Ok(Secret::new(p));
+    }
+    let mut t = crate::cli::prompt::Terminal::open().ok_or_else(|| no_passphrase("encrypting the key"))?;
+    let first = t.ask_secret("new passphrase for the key: ").ok_or_else(|| no_passphrase("encrypting the key"))?;
+    let again = t.ask_secret("the same passphrase again: ").ok_or_else(|| no_passphrase("encrypting the key"))?;
+    if *first != *again {
+        return Err(CommandError::new(
+            "AGENT_KEY_PASSPHRASE_MISMATCH",
+            "the two passphrases differ",
+            "run the command again and type the same passphrase twice",
+        ));
+    }
+    Ok(first)
+}
+
+/// The key file's parsed contents (no key derivation yet).
+fn read_key_file(path: &Path) -> Result<keyfile::Parsed, CommandError> {
+    use std::io::Read;
+    let missing = |e: std::io::Error| {
+        CommandError::new(
+            "AGENT_KEY_MISSING",
+            format!("cannot read the key {}: {e}", path.display()),
+            "run `ratchet agent keygen`, pass --key FILE, or set RATCHET_AGENT_KEY",
+        )
+    };
+    let mut text = zeroize::Zeroizing::new(String::new());
+    std::fs::File::open(path).and_then(|f| f.take(keyfile::MAX_FILE + 1).read_to_string(&mut text)).map_err(missing)?;
+    if text.len() as u64 > keyfile::MAX_FILE {
+        return Err(keyfile::KeyFileError::Invalid {
+            path: path.display().to_string(),
+            why: format!("larger than {} bytes", keyfile::MAX_FILE),
+        }
+        .into());
+    }
+    Ok(keyfile::parse(&path.display().to_string(), &text)?)
+}
+
 fn identity(env: &Env, args: &Args) -> Result<Identity, CommandError> {
     if let Ok(text) = std::env::var("RATCHET_AGENT_KEY") {
         return Identity::from_pkcs8_base64(&text).map_err(|e| {
@@ -159,25 +235,16 @@ fn identity(env: &Env, args: &Args) -> Result<Identity, CommandError> {
         });
     }
     let path = key_path(env, args);
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        CommandError::new(
-            "AGENT_KEY_MISSING",
-            format!("cannot read the key {}: {e}", path.display()),
-            "run `ratchet agent keygen`, pass --key FILE, or set RATCHET_AGENT_KEY",
-        )
-    })?;
-    Identity::from_pkcs8_base64(&text).map_err(|e| {
-        CommandError::new(
-            "AGENT_KEY_INVALID",
-            format!("{}: {e}", path.display()),
-            "make a new one with `ratchet agent keygen --force`",
-        )
-    })
+    match read_key_file(&path)? {
+        keyfile::Parsed::Plaintext => Err(keyfile::KeyFileError::Plaintext { path: path.display().to_string() }.into()),
+        keyfile::Parsed::Sealed(sealed) => {
+            let pass = passphrase_to_open(&path)?;
+            Ok(keyfile::open(&path.display().to_string(), &sealed, pass.as_bytes())?)
+        }
+    }
 }
 
-fn write_key(path: &Path, id: &Identity, force: bool) -> Result<(), CommandError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
+fn refuse_existing(path: &Path, force: bool) -> Result<(), CommandError> {
     if path.exists() && !force {
         return Err(CommandError::new(
             "AGENT_KEY_EXISTS",
@@ -185,6 +252,14 @@ fn write_key(path: &Path, id: &Identity, force: bool) -> Result<(), CommandError
             "pass --force to replace it, or --key FILE for another",
         ));
     }
+    Ok(())
+}
+
+/// Writes `text` to `path` whole (a temporary file, synced, then renamed), mode 0600.
+fn write_key(path: &Path, text: &str, force: bool) -> Result<(), CommandError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    refuse_existing(path, force)?;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| {
             CommandError::new(
@@ -203,7 +278,7 @@ fn write_key(path: &Path, id: &Identity, force: bool) -> Result<(), CommandError
             "pass --key in a writable directory",
         )
     })?;
-    f.write_all(format!("{}\n", id.to_pkcs8_base64()).as_bytes())
+    f.write_all(text.as_bytes())
         .and_then(|_| f.sync_all())
         .map_err(|e| CommandError::new("IO_ERROR", format!("cannot write {}: {e}", tmp.display()), "check the disk"))?;
     std::fs::rename(&tmp, path).map_err(|e| {
@@ -238,15 +313,40 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
     match &args.command {
         Sub::Keygen { force, print_private_key } => {
             let path = key_path(env, &args);
+            // Refused before the passphrase is asked.
+            refuse_existing(&path, *force)?;
             let id =
                 Identity::generate().map_err(|e| CommandError::new("AGENT_KEY_INVALID", e.to_string(), "retry"))?;
-            write_key(&path, &id, *force)?;
-            env.ui.note(format!("wrote {} (mode 0600)", path.display()));
-            let mut v = json!({"botId": id.bot_id(), "key": path.display().to_string()});
+            let pass = new_passphrase(PASSPHRASE_ENV)?;
+            let sealed = keyfile::seal(&id, pass.as_bytes(), keyfile::Cost::default())?;
+            write_key(&path, &sealed.to_text(), *force)?;
+            env.ui.note(format!("wrote {} (encrypted, mode 0600)", path.display()));
+            let mut v = json!({"botId": id.bot_id(), "key": path.display().to_string(), "encrypted": true});
             if *print_private_key {
                 v["privateKeyPkcs8Base64"] = id.to_pkcs8_base64().into();
             }
             return out(v);
+        }
+        Sub::EncryptKey => {
+            let path = key_path(env, &args);
+            let (id, new_var) = match read_key_file(&path)? {
+                keyfile::Parsed::Plaintext => {
+                    let text = zeroize::Zeroizing::new(std::fs::read_to_string(&path).unwrap_or_default());
+                    let id = Identity::from_pkcs8_base64(&text).map_err(|e| {
+                        CommandError::new("AGENT_KEY_INVALID", format!("{}: {e}", path.display()), "check the file")
+                    })?;
+                    (id, PASSPHRASE_ENV)
+                }
+                keyfile::Parsed::Sealed(sealed) => {
+                    let pass = passphrase_to_open(&path)?;
+                    (keyfile::open(&path.display().to_string(), &sealed, pass.as_bytes())?, NEW_PASSPHRASE_ENV)
+                }
+            };
+            let pass = new_passphrase(new_var)?;
+            let sealed = keyfile::seal(&id, pass.as_bytes(), keyfile::Cost::default())?;
+            write_key(&path, &sealed.to_text(), true)?;
+            env.ui.note(format!("encrypted {} (mode 0600)", path.display()));
+            return out(json!({"botId": id.bot_id(), "key": path.display().to_string(), "encrypted": true}));
         }
         Sub::Vouch { bot, human, audience } => {
             let op = identity(env, &args)?;
@@ -336,7 +436,7 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
             Some(k) if what.len() == 64 => c.get(&format!("/v1/candidates/{what}/status"), Some(k))?,
             _ => c.get(&format!("/v1/stories/{what}/machine-room"), None)?,
         },
-        Sub::Keygen { .. } | Sub::Vouch { .. } => unreachable!("handled above"),
+        Sub::Keygen { .. } | Sub::EncryptKey | Sub::Vouch { .. } => unreachable!("handled above"),
     };
     out(v)
 }

@@ -98,6 +98,28 @@ impl Terminal {
         }
     }
 
+    /// Asks for a secret (a passphrase) with the terminal's echo off, and
+    /// turns the echo back on before returning, whatever happened. The
+    /// answer is wiped from memory when dropped.
+    pub fn ask_secret(&mut self, question: &str) -> Option<zeroize::Zeroizing<String>> {
+        use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
+        let fd = self.reader.get_ref().try_clone().ok()?;
+        let saved = tcgetattr(&fd).ok()?;
+        let mut quiet = saved.clone();
+        quiet.local_modes.remove(LocalModes::ECHO);
+        // ECHONL: the Enter still moves to a new line.
+        quiet.local_modes.insert(LocalModes::ECHONL);
+        tcsetattr(&fd, OptionalActions::Flush, &quiet).ok()?;
+        struct Restore(File, rustix::termios::Termios);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                let _ = tcsetattr(&self.0, OptionalActions::Now, &self.1);
+            }
+        }
+        let _restore = Restore(fd, saved);
+        self.ask(question).map(zeroize::Zeroizing::new)
+    }
+
     /// Waits until a line can be read; `false` when Ctrl-C came first.
     fn wait_for_input(&self) -> bool {
         use rustix::event::{PollFd, PollFlags, Timespec};

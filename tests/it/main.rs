@@ -4,6 +4,7 @@
 
 mod agent_kind;
 mod agents;
+mod agents_key;
 mod architecture;
 mod attacks;
 mod backup;

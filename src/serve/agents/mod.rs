@@ -51,6 +51,9 @@ pub struct Agents {
     pub store: Arc<AgentStore>,
     book: Mutex<Option<Arc<Book>>>,
     limiter: Mutex<HashMap<String, Bucket>>,
+    /// Parsed public keys of registered bots, by `botId` as sent (parsing
+    /// one decompresses a curve point: once per bot, not per write).
+    keys: Mutex<HashMap<String, signed::BotKey>>,
     inflight: Mutex<HashSet<String>>,
     /// One loop write (candidate, adoption, anchor) at a time in this process.
     pub loop_lock: Mutex<()>,
@@ -115,6 +118,7 @@ impl Agents {
             store: Arc::new(store),
             book: Mutex::new(None),
             limiter: Mutex::new(HashMap::new()),
+            keys: Mutex::new(HashMap::new()),
             inflight: Mutex::new(HashSet::new()),
             loop_lock: Mutex::new(()),
             public_keys,
@@ -185,6 +189,20 @@ impl Agents {
             }
         }
         Book { signature, rails, stories, tiers }
+    }
+
+    /// The public key a `botId` names: parsed once per registered bot.
+    fn key_of(&self, claimed: &str) -> Result<signed::BotKey, signed::BadBotId> {
+        if let Some(k) = self.keys.lock().unwrap_or_else(|p| p.into_inner()).get(claimed) {
+            return Ok(k.clone());
+        }
+        let key = signed::bot_key(claimed)?;
+        // Only registered bots, in the normal spelling, are remembered: the
+        // cache is as large as the registry at most, whatever a stranger sends.
+        if key.bot_id == claimed && self.store.bot(&key.bot_id).is_some() {
+            self.keys.lock().unwrap_or_else(|p| p.into_inner()).insert(claimed.to_string(), key.clone());
+        }
+        Ok(key)
     }
 
     /// Counts one write for `bot`, or says how many seconds to wait.
@@ -505,7 +523,7 @@ pub async fn pipeline(state: &AppState, req: Request, kind: WriteKind) -> Result
         axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| fail(AgentError::TooLarge { limit: MAX_BODY }))?;
     let body = json::parse(&bytes).map_err(|e| fail(AgentError::InvalidJson(e.0)))?;
     let claimed = crate::agents::bodies::bot_id(&body).map_err(|e| fail(AgentError::Validation(e)))?;
-    let key = signed::bot_key(&claimed).map_err(|e| {
+    let key = agents.key_of(&claimed).map_err(|e| {
         fail(AgentError::Validation(crate::agents::bodies::BodyError { field: "botId".into(), message: e.to_string() }))
     })?;
     // The rails (the audience, roles, limits).

@@ -32,14 +32,10 @@ async fn run(state: AppState, req: Request, kind: WriteKind, then: impl AsyncFnO
     }
 }
 
-/// Commits a job off the async workers.
+/// Queues a job for the store's writer and waits for its batch to commit
+/// (no thread is held while waiting).
 async fn commit(agents: &Arc<Agents>, job: Job) -> Result<Outcome, AgentError> {
-    let store = agents.store.clone();
-    match tokio::task::spawn_blocking(move || store.commit(job)).await {
-        Ok(Ok(o)) => Ok(o),
-        Ok(Err(e)) => Err(AgentError::Internal(format!("the write was not stored: {e}"))),
-        Err(e) => Err(AgentError::Internal(format!("a worker failed: {e}"))),
-    }
+    agents.store.commit_async(job).await.map_err(|e| AgentError::Internal(format!("the write was not stored: {e}")))
 }
 
 /// The response of a committed write, or the error of a refused one.
