@@ -22,6 +22,8 @@ pub enum Mode {
 pub const DEFAULT_SECRETS: &[&str] = &[
     ".ssh",
     ".gnupg",
+    // ratchet's own: `ratchet agent`'s key (encrypted, but open to guessing offline).
+    ".config/ratchet",
     ".netrc",
     ".git-credentials",
     ".config/git/credentials",

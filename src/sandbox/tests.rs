@@ -54,6 +54,7 @@ impl Ws {
             (root.join("src/lib.rs"), "// code\n"),
             (home.join(".ssh/id_ed25519"), "-----BEGIN OPENSSH PRIVATE KEY-----\n"),
             (home.join(".netrc"), "machine x password hunter2\n"),
+            (home.join(".config/ratchet/agent.key"), "{\"format\":\"ratchet-agent-key\"}\n"),
             (home.join("notes.txt"), "not a secret\n"),
             (home.join(".local/state/ratchet/abc/checkpoint"), "42 deadbeef\n"),
         ];
@@ -157,9 +158,13 @@ fn a_child_cannot_read_ratchets_keys_or_the_users_secrets() {
     let ws = Ws::new();
     let c = ws.run(&ws.policy(), "cat .ratchet/keys.toml");
     blocked(&c, "No such file");
-    for secret in [".ssh/id_ed25519", ".netrc"] {
+    for secret in [".ssh/id_ed25519", ".netrc", ".config/ratchet/agent.key"] {
         let c = ws.run(&ws.policy(), &format!("cat \"$HOME/{secret}\""));
-        assert!(!text(&c.stdout).contains("PRIVATE KEY") && !text(&c.stdout).contains("hunter2"));
+        let out = text(&c.stdout);
+        assert!(
+            !out.contains("PRIVATE KEY") && !out.contains("hunter2") && !out.contains("ratchet-agent-key"),
+            "{out}"
+        );
     }
     // HOME itself stays readable: only the secrets are covered.
     let c = ws.run(&ws.policy(), "cat \"$HOME/notes.txt\" && ls -A \"$HOME/.ssh\" | wc -l");
