@@ -85,6 +85,6 @@ echo "sha256sum:    ${sha_times[*]} s"
 awk -v b="$bytes" -v v="$v" -v s="$s" 'BEGIN {
   printf "ratchet log verify  %.3f s  %7.1f MB/s\n", v, b / v / 1e6;
   printf "sha256sum           %.3f s  %7.1f MB/s\n", s, b / s / 1e6;
-  printf "ratio verify/sha256sum throughput: %.2f (target >= 0.5)\n", s / v;
+  printf "ratio verify/sha256sum throughput: %.2f (target >= 2.4: as fast as before the hardening, issue 14)\n", s / v;
 }'
 echo "peak RSS of verify: ${rss_small} KB at $SMALL entries, ${rss_big} KB at $ENTRIES entries (sha256sum: ${rss_sha} KB)"
