@@ -180,7 +180,7 @@ fn writable_paths_that_are_relative_or_climb_or_hold_secrets_are_refused() {
         ("/a/../b", "`..`"),
         ("~/.ssh", "lies in the secret ~/.ssh"),
         ("~/.ssh/authorized_keys", "lies in the secret ~/.ssh"),
-        ("~/.config", "holds the secret ~/.config/git/credentials"),
+        ("~/.config", "holds the secret ~/.config/ratchet"),
     ] {
         let e = refused(path);
         assert_eq!(code_of(&e), "RAILS_UNWRITABLE_PATH", "{path}: {e}");
