@@ -71,7 +71,7 @@ pub fn run(env: &Env, _args: Args) -> CommandResult {
         env.ui.emit_json(&v);
     } else if !quiet || failed {
         env.ui.data(describe(&env.ui, &beat.report));
-        if let Some(diff) = crate::cli::show::auto_merged_diff(&env.ui, &s, &beat.report.id) {
+        if let Some(diff) = crate::cli::show::auto_merged_diff(&env.ui, &s, &beat.report) {
             env.ui.data_raw(&diff);
         }
         if failed {

@@ -177,23 +177,23 @@ fn render(ui: &Ui, ws: &crate::workspace::Workspace, repo: &crate::git::Repo, st
 /// The diff of the commit a merged step made, from git.
 pub fn commit_diff(ui: &Ui, repo: &crate::git::Repo, st: &Step) -> Option<String> {
     let b = &st.body;
-    let (commit, p) = (st.commit()?, b.proposal.as_ref()?);
-    let old = repo.file_at(b.base.as_deref(), &p.path).ok().flatten();
-    let new = repo.file_at(Some(commit), &p.path).ok().flatten()?;
+    diff_of(ui, repo, b.base.as_deref(), st.commit()?, &b.proposal.as_ref()?.path)
+}
+
+/// The diff at `path` between commits `base` and `commit`.
+fn diff_of(ui: &Ui, repo: &crate::git::Repo, base: Option<&str>, commit: &str, path: &str) -> Option<String> {
+    let old = repo.file_at(base, path).ok().flatten();
+    let new = repo.file_at(Some(commit), path).ok().flatten()?;
     let text = |blob: Option<&crate::git::Blob>| {
         blob.map(|x| String::from_utf8_lossy(&x.bytes).into_owned()).unwrap_or_default()
     };
-    let old_name = if old.is_none() { "/dev/null".to_string() } else { format!("a/{}", p.path) };
-    Some(diff::unified(ui, &text(old.as_ref()), &text(Some(&new)), &old_name, &format!("b/{}", p.path)))
+    let old_name = if old.is_none() { "/dev/null".to_string() } else { format!("a/{path}") };
+    Some(diff::unified(ui, &text(old.as_ref()), &text(Some(&new)), &old_name, &format!("b/{path}")))
 }
 
 /// The diff of `id` when it was merged without a human (`[gate.auto_merge]`):
 /// nobody saw it before, so whoever ran the step sees it now.
-pub fn auto_merged_diff(ui: &Ui, s: &crate::step::Session, id: &str) -> Option<String> {
-    let history = s.history().ok()?;
-    let st = history.step(id)?;
-    if st.outcome() != Outcome::Merged || st.body.gate2.as_ref().is_none_or(|g| g.by != "auto") {
-        return None;
-    }
-    commit_diff(ui, &s.repo, st)
+pub fn auto_merged_diff(ui: &Ui, s: &crate::step::Session, report: &crate::step::Report) -> Option<String> {
+    let base = report.auto_merged.as_ref()?;
+    diff_of(ui, &s.repo, base.as_deref(), report.commit.as_deref()?, report.path.as_deref()?)
 }

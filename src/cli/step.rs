@@ -61,7 +61,7 @@ pub fn run(env: &Env, args: Args) -> CommandResult {
         env.ui.emit_json(&report_json(&report));
     } else {
         env.ui.data(describe(&env.ui, &report));
-        if let Some(diff) = crate::cli::show::auto_merged_diff(&env.ui, &s, &report.id) {
+        if let Some(diff) = crate::cli::show::auto_merged_diff(&env.ui, &s, &report) {
             env.ui.data_raw(&diff);
         }
         if report.outcome == crate::record::Outcome::Failed {

@@ -154,6 +154,10 @@ pub struct Report {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub quit: bool,
     pub seq: u64,
+    /// Merged by the auto-merge rule: nobody saw it, so whoever ran the
+    /// step is shown it now (from `base`, the commit it was made on).
+    #[serde(skip)]
+    pub auto_merged: Option<Option<String>>,
 }
 
 /// Signals of a step whose provider gave nothing usable: no credit at all.

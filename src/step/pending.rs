@@ -382,6 +382,7 @@ pub(super) fn decide_as(
             pending: Some(s.ws.rel(&format!("logs/pending/{id}.json"))),
             quit: matches!(decision, Decision::Quit | Decision::Interrupt),
             seq: s.journal.head().seq,
+            auto_merged: None,
         }),
     }
 }

@@ -113,6 +113,8 @@ pub fn settle(
         pending: None,
         quit: false,
         seq: entry.seq,
+        auto_merged: (body.outcome == Outcome::Merged && body.gate2.as_ref().is_some_and(|g| g.by == "auto"))
+            .then(|| body.base.clone()),
     })
 }
 
