@@ -36,7 +36,11 @@ pub fn session(env: &Env, command: &str) -> Result<Session, crate::cli::CommandE
 }
 
 pub fn run(env: &Env, args: Args) -> CommandResult {
-    let mut s = session(env, "step")?;
+    let ws = env.workspace()?;
+    let mut s = Session::begin_step(&ws)?;
+    for note in &s.notes {
+        env.ui.warn(note);
+    }
     let mut gate = Terminal::open().map(|tty| TerminalGate { tty, ui: &env.ui, edit: true });
     let interactive = gate.is_some();
     let (mut tele, telemetry) = step::Telemetry::before(&mut s)?;

@@ -60,12 +60,65 @@ pub const CHECKS_OUTPUTS: &[&str] = &[
 ];
 
 /// A look at the tree under way on another thread ([`Fence::start`]).
-pub struct Looking(std::thread::JoinHandle<Result<Fence, crate::git::GitError>>);
+pub struct Looking {
+    /// The index it read, sent as soon as it is read.
+    snapshot: std::sync::mpsc::Receiver<std::sync::Arc<IndexSnapshot>>,
+    handle: Option<std::thread::JoinHandle<Result<TreeLook, crate::git::GitError>>>,
+}
+
+/// What the thread of a [`Looking`] found.
+struct TreeLook {
+    before: StatusMap,
+    watch: Option<Watch>,
+    preload: crate::git::Preload,
+    snapshot: std::sync::Arc<IndexSnapshot>,
+}
 
 impl Looking {
-    /// Waits for the look.
-    pub fn join(self) -> Result<Fence, crate::git::GitError> {
-        self.0.join().unwrap_or_else(|_| Err(crate::git::GitError::failed("the look at the tree stopped unexpectedly")))
+    /// The index as the look read it (for the context's file list).
+    pub fn snapshot(&mut self) -> Result<std::sync::Arc<IndexSnapshot>, crate::git::GitError> {
+        match self.snapshot.recv() {
+            Ok(snap) => Ok(snap),
+            // The thread ended before reading the index: its error says why.
+            Err(_) => match self.finished() {
+                Err(e) => Err(e),
+                Ok(_) => Err(crate::git::GitError::failed("the look at the tree read no index")),
+            },
+        }
+    }
+
+    fn finished(&mut self) -> Result<TreeLook, crate::git::GitError> {
+        match self.handle.take() {
+            Some(h) => h
+                .join()
+                .unwrap_or_else(|_| Err(crate::git::GitError::failed("the look at the tree stopped unexpectedly"))),
+            None => Err(crate::git::GitError::failed("the look at the tree was already waited for")),
+        }
+    }
+
+    /// Waits for the look and finishes the fence. What changed in the tree
+    /// since the look began was changed before any child ran (ratchet's own
+    /// start-up, or the user): it counts as changed before the step, so it
+    /// is neither blamed on a child nor ever put back. Without a watch the
+    /// tree is looked at again, here.
+    pub fn join(mut self, repo: &Repo, home_rel: &str) -> Result<Fence, crate::git::GitError> {
+        let look = self.finished()?;
+        let Some(watch) = look.watch else {
+            return Fence::take_from(repo, home_rel, look.snapshot);
+        };
+        let mut before = look.before;
+        match watch.changes() {
+            Ok(meanwhile) => {
+                // git's status bits: new in the work tree, modified in it.
+                const NEW: u32 = 1 << 7;
+                const MODIFIED: u32 = 1 << 8;
+                for (path, created) in meanwhile {
+                    before.entry(path).or_insert(if created { NEW } else { MODIFIED });
+                }
+            }
+            Err(_) => return Fence::take_from(repo, home_rel, look.snapshot),
+        }
+        Ok(Fence::finish(repo, home_rel, before, Some(watch), look.preload))
     }
 }
 
@@ -168,14 +221,25 @@ impl Fence {
         Fence::take_from(repo, home_rel, std::sync::Arc::new(repo.index_snapshot()?))
     }
 
-    /// [`Fence::take`] on another thread (through a handle of its own on
-    /// the repository), from the index `snap` read on this one: the step
-    /// picks and builds the context meanwhile, and waits for the look
-    /// before any child starts.
-    pub fn start(repo: &Repo, home_rel: &str, snap: std::sync::Arc<IndexSnapshot>) -> Looking {
-        let root = repo.workdir().to_path_buf();
-        let home_rel = home_rel.to_string();
-        Looking(std::thread::spawn(move || Fence::take_from(&Repo::discover(&root)?, &home_rel, snap)))
+    /// The look at the work tree of [`Fence::take`], started on another
+    /// thread (through a handle of its own on the repository) as soon as the
+    /// workspace is locked: the step checks the rails, opens the log, picks
+    /// and builds the context meanwhile. [`Looking::join`] finishes it —
+    /// the control files are looked at then, after ratchet's own start-up
+    /// writes — and is waited for before any child starts.
+    pub fn start(root: &Path) -> Looking {
+        let root = root.to_path_buf();
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let handle = std::thread::spawn(move || {
+            let repo = Repo::discover(&root)?;
+            let snap = std::sync::Arc::new(repo.index_snapshot()?);
+            let _ = tx.send(snap.clone());
+            let watch = Watch::new().ok();
+            let (before, watch_failed) = repo.status_watched(&snap, watch.as_ref())?;
+            let watch = watch.filter(|_| watch_failed.is_none());
+            Ok(TreeLook { before, watch, preload: repo.preload_index(), snapshot: snap })
+        });
+        Looking { snapshot: rx, handle: Some(handle) }
     }
 
     fn take_from(
@@ -186,12 +250,24 @@ impl Fence {
         let watch = Watch::new().ok();
         let (before, watch_failed) = repo.status_watched(&snap, watch.as_ref())?;
         let watch = watch.filter(|_| watch_failed.is_none());
-        let preload = std::sync::Mutex::new(Some(repo.preload_index()));
+        Ok(Fence::finish(repo, home_rel, before, watch, repo.preload_index()))
+    }
+
+    /// The fence from a look at the tree: the control files and ratchet's
+    /// state are looked at now.
+    fn finish(
+        repo: &Repo,
+        home_rel: &str,
+        before: StatusMap,
+        watch: Option<Watch>,
+        preload: crate::git::Preload,
+    ) -> Fence {
+        let preload = std::sync::Mutex::new(Some(preload));
         let root = repo.workdir().to_path_buf();
         let guarded = guard_list(repo, &root, home_rel);
         let outputs = PatternSet::new(&CHECKS_OUTPUTS.iter().map(|s| s.to_string()).collect::<Vec<_>>(), false)
             .expect("the checks' output patterns compile");
-        Ok(Fence {
+        Fence {
             root,
             before,
             watch,
@@ -201,7 +277,7 @@ impl Fence {
             target: None,
             outputs,
             run_log: None,
-        })
+        }
     }
 
     /// Hands over the second repository handle, reading the index since the look.

@@ -214,8 +214,11 @@ fn run_with(
     // and what no child may change (watched since). It runs on another
     // thread while this one picks and builds the context, and is waited
     // for before the provider starts.
-    let snapshot = std::sync::Arc::new(s.repo.index_snapshot()?);
-    let looking = Fence::start(&s.repo, s.ws.home_rel(), snapshot.clone());
+    let mut looking = match s.look.take() {
+        Some(look) => look,
+        None => Fence::start(s.ws.root()),
+    };
+    let snapshot = looking.snapshot()?;
     let history = s.history()?;
     let now = crate::clock::now();
     crate::timing::mark("history");
@@ -264,7 +267,7 @@ fn run_with(
     });
     crate::timing::mark("context");
 
-    let mut fence = looking.join()?;
+    let mut fence = looking.join(&s.repo, s.ws.home_rel())?;
     crate::timing::mark("baseline");
     if !opts.allow_dirty {
         let dirty: Vec<String> = fence

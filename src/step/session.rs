@@ -31,6 +31,8 @@ pub struct Session {
     pub notes: Vec<String>,
     /// The history as of the log's head, read once (cleared on append).
     history: std::cell::RefCell<Option<std::rc::Rc<History>>>,
+    /// The look at the tree a step started as soon as it held the lock.
+    pub(super) look: Option<super::fence::Looking>,
     _lock: WorkspaceLock,
 }
 
@@ -40,6 +42,19 @@ impl Session {
         let lock = WorkspaceLock::acquire(ws, command)?;
         crate::timing::mark("lock");
         Session::with_lock(ws, lock)
+    }
+
+    /// [`Session::begin`] for `ratchet step`: the look at the work tree
+    /// starts on another thread as soon as the lock is held, unless an
+    /// interrupted step is to be recovered first (which may put a file
+    /// back); the step waits for it before any child runs.
+    pub fn begin_step(ws: &Workspace) -> Result<Session, StepError> {
+        let lock = WorkspaceLock::acquire(ws, "step")?;
+        crate::timing::mark("lock");
+        let look = (!super::inflight::path(ws).exists()).then(|| super::fence::Fence::start(ws.root()));
+        let mut s = Session::with_lock(ws, lock)?;
+        s.look = look;
+        Ok(s)
     }
 
     /// Checks `ws` under a lock the caller already holds.
@@ -65,6 +80,7 @@ impl Session {
             journal,
             notes: Vec::new(),
             history: Default::default(),
+            look: None,
             _lock: lock,
         };
         if let Some(e) = s.journal.recovered() {

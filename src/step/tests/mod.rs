@@ -494,3 +494,24 @@ fn with_the_sandbox_off_a_change_during_gate_2_fails_the_step_and_stays() {
     let body = lab.step_body(&r.id);
     assert!(body.detail.as_deref().is_some_and(|d| d.contains("src/lib.rs")), "{:?}", body.detail);
 }
+
+#[test]
+fn what_changes_while_the_look_at_the_tree_is_under_way_was_changed_before_the_step() {
+    // `ratchet step` starts the look as soon as it holds the lock; whatever
+    // changes before the provider runs (ratchet's own start-up, the user)
+    // is the tree as the step found it: not blamed on a child, never put back.
+    let lab = Lab::new();
+    let s = lab.session();
+    let mut looking = super::fence::Fence::start(&lab.root);
+    looking.snapshot().expect("the look reads the index");
+    lab.write("src/lib.rs", "// edited while the step starts\n");
+    let mut fence = looking.join(&s.repo, s.ws.home_rel()).expect("the look");
+    assert!(fence.before.contains_key("src/lib.rs"), "{:?}", fence.before);
+    assert!(fence.check(&s.repo, &s.rails.paths, super::fence::Phase::Proposed).is_ok());
+    assert_eq!(lab.read("src/lib.rs"), "// edited while the step starts\n", "nothing was put back");
+    // A change after the look is a child's, and is caught.
+    lab.write("docs/guide.md", "# Guide\n\nrewritten by a child\n");
+    let breach = fence.check(&s.repo, &s.rails.paths, super::fence::Phase::Proposed).expect_err("caught");
+    assert_eq!(breach.changed, ["docs/guide.md"]);
+    assert_eq!(lab.read("docs/guide.md"), GUIDE, "put back");
+}
