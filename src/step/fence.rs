@@ -112,7 +112,11 @@ impl Looking {
                 // git's status bits: new in the work tree, modified in it.
                 const NEW: u32 = 1 << 7;
                 const MODIFIED: u32 = 1 << 8;
+                // As git's status would show them: ignored files stay out.
                 for (path, created) in meanwhile {
+                    if is_ratchet_state(&path) || (!repo.is_tracked(&path) && repo.is_ignored(&path)) {
+                        continue;
+                    }
                     before.entry(path).or_insert(if created { NEW } else { MODIFIED });
                 }
             }

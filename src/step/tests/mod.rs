@@ -515,3 +515,17 @@ fn what_changes_while_the_look_at_the_tree_is_under_way_was_changed_before_the_s
     assert_eq!(breach.changed, ["docs/guide.md"]);
     assert_eq!(lab.read("docs/guide.md"), GUIDE, "put back");
 }
+
+#[test]
+fn an_ignored_file_made_while_the_look_is_under_way_does_not_make_the_tree_dirty() {
+    let lab = Lab::new();
+    lab.write(".gitignore", "*.pyc\n");
+    lab.git(&["add", ".gitignore"]);
+    lab.git(&["commit", "-q", "-m", "ignore caches"]);
+    let s = lab.session();
+    let mut looking = super::fence::Fence::start(&lab.root);
+    looking.snapshot().expect("the look reads the index");
+    lab.write("src/cache.pyc", "bytes an editor left\n");
+    let fence = looking.join(&s.repo, s.ws.home_rel()).expect("the look");
+    assert!(!fence.before.contains_key("src/cache.pyc"), "{:?}", fence.before);
+}
