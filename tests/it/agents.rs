@@ -480,6 +480,9 @@ fn a_deleted_edited_or_inserted_ledger_record_fails_log_verify() {
         ("deleted", "DELETE FROM writes WHERE kind = 'attestation'"),
         ("edited", "UPDATE writes SET body = replace(body, 'RISK', 'WRITER') WHERE kind = 'attestation'"),
         ("edited outside the signature", "UPDATE writes SET story = 's99' WHERE kind = 'attestation'"),
+        // The chain still links without its newest record: only the log's
+        // anchor (writes and chain head) tells.
+        ("cut at the end", "DELETE FROM writes WHERE seq = (SELECT max(seq) FROM writes)"),
         (
             "inserted",
             "INSERT INTO writes SELECT seq + 100, kind, bot_id, story, target, packet, audience, method, path, timestamp, nonce || 'x', body, key_order, signature, digest, chain, received_ms FROM writes WHERE seq = 1",
