@@ -255,36 +255,21 @@ fn refuse_existing(path: &Path, force: bool) -> Result<(), CommandError> {
     Ok(())
 }
 
-/// Writes `text` to `path` whole (a temporary file, synced, then renamed), mode 0600.
+/// Writes `text` to `path` whole (a temporary file, synced, then renamed),
+/// mode 0600, in a folder made 0700 when it is new.
 fn write_key(path: &Path, text: &str, force: bool) -> Result<(), CommandError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
     refuse_existing(path, force)?;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            CommandError::new(
-                "IO_ERROR",
-                format!("cannot create {}: {e}", dir.display()),
-                "pass --key in a writable directory",
-            )
-        })?;
-    }
-    let tmp = path.with_extension("tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).map_err(|e| {
+    let io = |what: &Path, e: std::io::Error| {
         CommandError::new(
             "IO_ERROR",
-            format!("cannot write {}: {e}", tmp.display()),
+            format!("cannot write {}: {e}", what.display()),
             "pass --key in a writable directory",
         )
-    })?;
-    f.write_all(text.as_bytes())
-        .and_then(|_| f.sync_all())
-        .map_err(|e| CommandError::new("IO_ERROR", format!("cannot write {}: {e}", tmp.display()), "check the disk"))?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        CommandError::new("IO_ERROR", format!("cannot write {}: {e}", path.display()), "check the directory")
-    })?;
-    Ok(())
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        crate::fsutil::create_private_dir(dir).map_err(|e| io(dir, e))?;
+    }
+    crate::fsutil::write_private(path, text.as_bytes(), crate::fsutil::Durability::Full).map_err(|e| io(path, e))
 }
 
 fn read_patch(env: &Env, path: &Path) -> Result<Value, CommandError> {

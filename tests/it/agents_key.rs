@@ -69,6 +69,9 @@ fn keygen_encrypts_the_key_and_no_file_output_or_request_holds_it() {
     assert!(v.get("privateKeyPkcs8Base64").is_none());
     let path = ws.path("bot.key");
     assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    // A new folder for a key is the user's alone.
+    assert_eq!(code(&with_pass(&ws, PASS, &["agent", "--key", "keys/deep/bot.key", "keygen"])), 0);
+    assert_eq!(std::fs::metadata(ws.path("keys/deep")).unwrap().permissions().mode() & 0o777, 0o700);
     let text = std::fs::read_to_string(&path).unwrap();
     let file: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(file["kdf"]["alg"], "argon2id");
