@@ -1150,15 +1150,7 @@ pub(crate) mod tests {
                 rates: None,
                 detail: None,
             };
-            self.0.push(Event {
-                seq,
-                id: format!("a{seq}"),
-                ts: t(hour),
-                kind: "amend".into(),
-                body: serde_json::to_string(&a).unwrap(),
-                at: None,
-            });
-            self
+            self.amend(seq, &a, hour)
         }
         pub(crate) fn verify(&mut self, id: &str, verdict: Verdict, utility: f64, hour: i64) -> &mut Self {
             let seq = self.0.len() as u64 + 1;
@@ -1177,16 +1169,20 @@ pub(crate) mod tests {
                 rates: Some(Rates { before: 500.0, after: 10.0, latest: 10.0 }),
                 detail: None,
             };
+            self.amend(seq, &a, hour)
+        }
+        fn amend(&mut self, seq: u64, a: &AmendBody, hour: i64) -> &mut Self {
             self.0.push(Event {
                 seq,
                 id: format!("a{seq}"),
                 ts: t(hour),
                 kind: "amend".into(),
-                body: serde_json::to_string(&a).unwrap(),
+                body: serde_json::to_string(a).unwrap(),
                 at: None,
             });
             self
         }
+
         pub(crate) fn history(&self) -> History {
             History::from_events(self.0.clone())
         }

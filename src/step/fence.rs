@@ -59,6 +59,14 @@ pub const CHECKS_OUTPUTS: &[&str] = &[
     "**/node_modules/.cache/**",
 ];
 
+/// git's status of the work tree, each folder watched from just before it
+/// is read (no watch when inotify cannot be used or missed a folder).
+fn look_at_tree(repo: &Repo, snap: &IndexSnapshot) -> Result<(StatusMap, Option<Watch>), crate::git::GitError> {
+    let watch = Watch::new().ok();
+    let (before, watch_failed) = repo.status_watched(snap, watch.as_ref())?;
+    Ok((before, watch.filter(|_| watch_failed.is_none())))
+}
+
 /// A look at the tree under way on another thread ([`Fence::start`]).
 pub struct Looking {
     /// The index it read, sent as soon as it is read.
@@ -238,9 +246,7 @@ impl Fence {
             let repo = Repo::discover(&root)?;
             let snap = std::sync::Arc::new(repo.index_snapshot()?);
             let _ = tx.send(snap.clone());
-            let watch = Watch::new().ok();
-            let (before, watch_failed) = repo.status_watched(&snap, watch.as_ref())?;
-            let watch = watch.filter(|_| watch_failed.is_none());
+            let (before, watch) = look_at_tree(&repo, &snap)?;
             Ok(TreeLook { before, watch, preload: repo.preload_index(), snapshot: snap })
         });
         Looking { snapshot: rx, handle: Some(handle) }
@@ -251,9 +257,7 @@ impl Fence {
         home_rel: &str,
         snap: std::sync::Arc<IndexSnapshot>,
     ) -> Result<Fence, crate::git::GitError> {
-        let watch = Watch::new().ok();
-        let (before, watch_failed) = repo.status_watched(&snap, watch.as_ref())?;
-        let watch = watch.filter(|_| watch_failed.is_none());
+        let (before, watch) = look_at_tree(repo, &snap)?;
         Ok(Fence::finish(repo, home_rel, before, watch, repo.preload_index()))
     }
 
