@@ -53,6 +53,8 @@ pub type RefFile = (String, Option<Vec<u8>>);
 pub struct Repo {
     inner: git2::Repository,
     workdir: PathBuf,
+    /// The index as a look at the tree read it ([`Repo::remember_index`]).
+    read_index: std::cell::RefCell<Option<std::sync::Arc<IndexSnapshot>>>,
 }
 
 impl Repo {
@@ -64,7 +66,7 @@ impl Repo {
         })?;
         let workdir = inner.workdir().ok_or_else(|| GitError::Bare { path: path.to_path_buf() })?.to_path_buf();
         let workdir = workdir.canonicalize().unwrap_or(workdir);
-        Ok(Repo { inner, workdir })
+        Ok(Repo { inner, workdir, read_index: Default::default() })
     }
 
     /// The root of the work tree, canonicalised.
@@ -520,8 +522,6 @@ impl Repo {
     }
 }
 
-/// A second handle on the repository, with its index being read on
-/// another thread (see [`Repo::preload_index`]).
 /// What git's index records of a file besides its blob: the status data
 /// that lets the next `git status` (and the fence) trust a file unchanged
 /// without reading it. Truncated to 32 bits as the index stores them.
@@ -549,30 +549,44 @@ impl StatData {
     }
 }
 
-pub struct Preload(std::thread::JoinHandle<Option<git2::Repository>>);
-
-impl Repo {
-    /// Starts reading the index on another thread, through a second handle
-    /// on the repository: 5 ms on 10,000 files that a step can spend while
-    /// it builds the context and waits for its provider, instead of at the
-    /// apply. [`Repo::adopt`] switches to it.
-    pub fn preload_index(&self) -> Preload {
-        let path = self.inner.path().to_path_buf();
-        Preload(std::thread::spawn(move || {
-            let repo = git2::Repository::open(&path).ok()?;
-            repo.index().ok()?;
-            Some(repo)
-        }))
+/// Sets `path`'s index entry to `entry` (or removes it) in the repository
+/// at `git_dir`: directly ([`index::update`]), or through libgit2 when the
+/// index uses what the direct writer does not write.
+fn set_index_entry(
+    git_dir: &Path,
+    path: &str,
+    entry: Option<index::Entry>,
+    known: Option<index::Known<'_>>,
+) -> Result<(), GitError> {
+    match index::update(git_dir, path.as_bytes(), entry.clone(), known) {
+        Ok(()) => return Ok(()),
+        Err(index::UpdateError::Io(e)) => return Err(GitError::failed(&e.to_string())),
+        // A split or sparse index, a SHA-256 repository: libgit2's.
+        Err(index::UpdateError::Unsupported(_)) => {}
     }
-
-    /// Switches to the preloaded handle, when it opened. Its index is the
-    /// file as it was read; each use checks the file's stamp and reads it
-    /// again if it changed since.
-    pub fn adopt(&mut self, preload: Preload) {
-        if let Ok(Some(repo)) = preload.0.join() {
-            self.inner = repo;
+    let repo = git2::Repository::open(git_dir)?;
+    let mut index = repo.index()?;
+    match entry {
+        Some(e) => index.add(&git2::IndexEntry {
+            ctime: git2::IndexTime::new(e.ctime.0 as i32, e.ctime.1),
+            mtime: git2::IndexTime::new(e.mtime.0 as i32, e.mtime.1),
+            dev: e.dev,
+            ino: e.ino,
+            mode: e.mode,
+            uid: e.uid,
+            gid: e.gid,
+            file_size: e.size,
+            id: git2::Oid::from_bytes(&e.oid)?,
+            flags: (path.len().min(0xfff)) as u16,
+            flags_extended: 0,
+            path: path.as_bytes().to_vec(),
+        })?,
+        None => {
+            let _ = index.remove_path(Path::new(path));
         }
     }
+    index.write()?;
+    Ok(())
 }
 
 impl Repo {
@@ -731,37 +745,74 @@ impl Repo {
                 _ => e.into(),
             });
         }
-        // The index follows: the same blob at the path (or none).
-        let mut index = self.inner.index()?;
-        index.read(false)?;
-        match entry {
-            Some((oid, m)) => {
-                // The file's status as it was verified to hold these bytes
-                // (so the next status need not read it again), or none: git
-                // and ratchet then read it to compare.
-                let st = stat.unwrap_or_default();
-                let e = git2::IndexEntry {
-                    ctime: git2::IndexTime::new(st.ctime.0 as i32, st.ctime.1),
-                    mtime: git2::IndexTime::new(st.mtime.0 as i32, st.mtime.1),
-                    dev: st.dev,
-                    ino: st.ino,
-                    mode: m as u32,
-                    uid: st.uid,
-                    gid: st.gid,
-                    file_size: bytes.map_or(0, |b| b.len() as u32),
-                    id: oid,
-                    flags: (path.len().min(0xfff)) as u16,
-                    flags_extended: 0,
-                    path: path.as_bytes().to_vec(),
-                };
-                index.add(&e)?;
-            }
-            None => {
-                let _ = index.remove_path(Path::new(path));
-            }
-        }
-        index.write()?;
+        // The index follows: the same blob at the path (or none), with the
+        // file's status as it was verified to hold these bytes (so the next
+        // status need not read it again), or none: git and ratchet then
+        // read it to compare.
+        let st = stat.unwrap_or_default();
+        let e = entry.map(|(oid, m)| index::Entry {
+            path_at: 0,
+            path_len: 0,
+            ctime: st.ctime,
+            mtime: st.mtime,
+            dev: st.dev,
+            ino: st.ino,
+            mode: m as u32,
+            uid: st.uid,
+            gid: st.gid,
+            size: bytes.map_or(0, |b| b.len() as u32),
+            oid: oid.as_bytes().try_into().unwrap_or([0; 20]),
+            flags: 0,
+            flags_extended: 0,
+        });
+        // The index read at the look is used when the file is unchanged;
+        // once written, it is stale.
+        let read = self.read_index.borrow_mut().take();
+        set_index_entry(self.inner.path(), path, e, read.as_ref().and_then(|r| r.known()))?;
         Ok(id.to_string())
+    }
+
+    /// Keeps the index a look at the tree read, so that the commit's index
+    /// write need not read the file again while it is unchanged.
+    pub fn remember_index(&self, snapshot: std::sync::Arc<IndexSnapshot>) {
+        *self.read_index.borrow_mut() = Some(snapshot);
+    }
+
+    /// Sets `path`'s index entry to its blob in `commit` when the entry
+    /// still holds the blob of `commit`'s first parent there (the commit's
+    /// own index write never ran); returns whether it did. An entry that is
+    /// anything else was staged by someone since, and is left alone.
+    pub fn finish_index_entry(&self, commit: &str, path: &str) -> Result<bool, GitError> {
+        let commit = self.inner.find_commit(git2::Oid::from_str(commit)?)?;
+        let blob_in = |tree: Option<git2::Tree>| -> Option<(git2::Oid, i32)> {
+            tree.and_then(|t| t.get_path(Path::new(path)).ok()).map(|e| (e.id(), e.filemode()))
+        };
+        let new = blob_in(commit.tree().ok());
+        let old = blob_in(commit.parent(0).ok().and_then(|p| p.tree().ok()));
+        let mut index = self.inner.index()?;
+        index.read(true)?;
+        let now = index.get_path(Path::new(path), 0).map(|e| e.id);
+        if now == new.map(|n| n.0) || now != old.map(|o| o.0) {
+            return Ok(false);
+        }
+        // No stat data: git and ratchet read the file to compare.
+        let entry = new.map(|(oid, mode)| index::Entry {
+            path_at: 0,
+            path_len: 0,
+            ctime: (0, 0),
+            mtime: (0, 0),
+            dev: 0,
+            ino: 0,
+            mode: mode as u32,
+            uid: 0,
+            gid: 0,
+            size: 0,
+            oid: oid.as_bytes().try_into().unwrap_or([0; 20]),
+            flags: 0,
+            flags_extended: 0,
+        });
+        set_index_entry(self.inner.path(), path, entry, None)?;
+        Ok(true)
     }
 
     /// Moves HEAD's branch back from `from` to `to`, only if it is still
@@ -865,5 +916,48 @@ impl Repo {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn git(dir: &Path, args: &[&str]) -> String {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .output()
+            .expect("git runs");
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).expect("utf-8")
+    }
+
+    #[test]
+    fn a_step_commit_whose_index_write_never_ran_gets_its_entry_and_nothing_staged_since_is_touched() {
+        let dir = tempfile::tempdir().unwrap();
+        let who = Identity { name: "t".into(), email: "t@example.com".into() };
+        let at = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let repo = Repo::init(dir.path(), &who).unwrap();
+        std::fs::write(dir.path().join("notes.md"), "one\n").unwrap();
+        let base = repo.commit_all("base", &who, at).unwrap();
+        std::fs::write(dir.path().join("notes.md"), "one\ntwo\n").unwrap();
+        let commit =
+            repo.commit_exact(Some(&base), "notes.md", Some(b"one\ntwo\n"), None, 0o100644, "step", &who, at).unwrap();
+        assert_eq!(git(dir.path(), &["diff-index", "--cached", "HEAD"]), "");
+        // As if the process stopped between moving the branch and the index.
+        git(dir.path(), &["reset", "-q", &base, "--", "notes.md"]);
+        assert_ne!(git(dir.path(), &["diff-index", "--cached", "HEAD"]), "");
+        assert!(repo.finish_index_entry(&commit, "notes.md").unwrap());
+        assert_eq!(git(dir.path(), &["diff-index", "--cached", "HEAD"]), "");
+        assert_eq!(git(dir.path(), &["status", "--porcelain"]), "");
+        assert!(!repo.finish_index_entry(&commit, "notes.md").unwrap(), "already right");
+        // What someone staged since is theirs.
+        std::fs::write(dir.path().join("notes.md"), "theirs\n").unwrap();
+        git(dir.path(), &["add", "notes.md"]);
+        assert!(!repo.finish_index_entry(&commit, "notes.md").unwrap());
+        assert_eq!(git(dir.path(), &["status", "--porcelain"]), "M  notes.md\n");
     }
 }

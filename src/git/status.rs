@@ -70,6 +70,8 @@ pub struct IndexSnapshot {
     index_mtime: (i64, i64),
     /// The entries and cache tree, for the comparison with `HEAD`.
     index: index::Index,
+    /// The file read, kept open (see [`index::Stamp`]), when read directly.
+    file: Option<(std::fs::File, index::Stamp)>,
 }
 
 impl IndexSnapshot {
@@ -149,7 +151,12 @@ impl IndexSnapshot {
             }
         }
         dirs.sort_unstable_by(|a, b| a.path.cmp(&b.path));
-        IndexSnapshot { dirs, look, known, index_mtime, index }
+        IndexSnapshot { dirs, look, known, index_mtime, index, file: None }
+    }
+
+    /// The index as read, and the file it was read from, when read directly.
+    pub fn known(&self) -> Option<index::Known<'_>> {
+        self.file.as_ref().map(|(_, stamp)| index::Known { index: &self.index, stamp: *stamp })
     }
 }
 
@@ -170,7 +177,7 @@ impl Repo {
         let path = self.inner.path().join("index");
         let direct = if self.sha1() { read_index(&path) } else { Err(Unsupported("not a SHA-1 repository".into())) };
         match direct {
-            Ok((index, mtime)) => Ok(IndexSnapshot::of(index, mtime)),
+            Ok((index, mtime, file)) => Ok(IndexSnapshot { file, ..IndexSnapshot::of(index, mtime) }),
             Err(_) => self.index_snapshot_libgit2(),
         }
     }
@@ -428,19 +435,21 @@ use index::Unsupported;
 
 /// Reads the index file and its modification time from one open file; no
 /// index file is an empty index.
-fn read_index(path: &Path) -> Result<(index::Index, (i64, i64)), Unsupported> {
+#[allow(clippy::type_complexity)]
+fn read_index(path: &Path) -> Result<(index::Index, (i64, i64), Option<(std::fs::File, index::Stamp)>), Unsupported> {
     use std::io::Read;
     let mut file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok((index::Index::empty(), (i64::MAX, 0)));
+            return Ok((index::Index::empty(), (i64::MAX, 0), None));
         }
         Err(e) => return Err(Unsupported(format!("cannot open {}: {e}", path.display()))),
     };
     let meta = file.metadata().map_err(|e| Unsupported(format!("cannot stat {}: {e}", path.display())))?;
     let mut data = Vec::with_capacity(meta.len() as usize);
     file.read_to_end(&mut data).map_err(|e| Unsupported(format!("cannot read {}: {e}", path.display())))?;
-    Ok((index::parse(&data)?, mtime_of(&meta)))
+    let stamp = index::Stamp::of(&meta);
+    Ok((index::parse(&data)?, mtime_of(&meta), Some((file, stamp))))
 }
 
 fn mtime_of(meta: &std::fs::Metadata) -> (i64, i64) {

@@ -156,9 +156,6 @@ pub(super) fn apply_and_score(
         Inflight { id: id.to_string(), pid: std::process::id(), phase, body: body.clone(), undo: Some(pre.clone()) }
             .save(&s.ws)
     };
-    if let Some(p) = fence.take_preload() {
-        s.repo.adopt(p);
-    }
     save(s, &body, Phase::Apply)?;
     progress.phase("apply", &format!("{} {path}", patch.op().as_str()));
     let expected = before.map_or(Before::Absent, Before::Bytes);

@@ -78,7 +78,6 @@ pub struct Looking {
 struct TreeLook {
     before: StatusMap,
     watch: Option<Watch>,
-    preload: crate::git::Preload,
     snapshot: std::sync::Arc<IndexSnapshot>,
 }
 
@@ -130,7 +129,7 @@ impl Looking {
             }
             Err(_) => return Fence::take_from(repo, home_rel, look.snapshot),
         }
-        Ok(Fence::finish(repo, home_rel, before, Some(watch), look.preload))
+        Ok(Fence::finish(repo, home_rel, before, Some(watch)))
     }
 }
 
@@ -215,8 +214,6 @@ pub struct Fence {
     /// Watching the tree since (absent when inotify could not be used, or
     /// missed a directory: then the tree is scanned again instead).
     watch: Option<Watch>,
-    /// A second handle reading the index for the commit.
-    preload: std::sync::Mutex<Option<crate::git::Preload>>,
     guarded: Vec<Guarded>,
     home_rel: String,
     /// The patch's path, once one is applied; and directories made for it.
@@ -247,7 +244,7 @@ impl Fence {
             let snap = std::sync::Arc::new(repo.index_snapshot()?);
             let _ = tx.send(snap.clone());
             let (before, watch) = look_at_tree(&repo, &snap)?;
-            Ok(TreeLook { before, watch, preload: repo.preload_index(), snapshot: snap })
+            Ok(TreeLook { before, watch, snapshot: snap })
         });
         Looking { snapshot: rx, handle: Some(handle) }
     }
@@ -258,39 +255,17 @@ impl Fence {
         snap: std::sync::Arc<IndexSnapshot>,
     ) -> Result<Fence, crate::git::GitError> {
         let (before, watch) = look_at_tree(repo, &snap)?;
-        Ok(Fence::finish(repo, home_rel, before, watch, repo.preload_index()))
+        Ok(Fence::finish(repo, home_rel, before, watch))
     }
 
     /// The fence from a look at the tree: the control files and ratchet's
     /// state are looked at now.
-    fn finish(
-        repo: &Repo,
-        home_rel: &str,
-        before: StatusMap,
-        watch: Option<Watch>,
-        preload: crate::git::Preload,
-    ) -> Fence {
-        let preload = std::sync::Mutex::new(Some(preload));
+    fn finish(repo: &Repo, home_rel: &str, before: StatusMap, watch: Option<Watch>) -> Fence {
         let root = repo.workdir().to_path_buf();
         let guarded = guard_list(repo, &root, home_rel);
         let outputs = PatternSet::new(&CHECKS_OUTPUTS.iter().map(|s| s.to_string()).collect::<Vec<_>>(), false)
             .expect("the checks' output patterns compile");
-        Fence {
-            root,
-            before,
-            watch,
-            preload,
-            guarded,
-            home_rel: home_rel.to_string(),
-            target: None,
-            outputs,
-            run_log: None,
-        }
-    }
-
-    /// Hands over the second repository handle, reading the index since the look.
-    pub fn take_preload(&self) -> Option<crate::git::Preload> {
-        self.preload.lock().unwrap_or_else(|p| p.into_inner()).take()
+        Fence { root, before, watch, guarded, home_rel: home_rel.to_string(), target: None, outputs, run_log: None }
     }
 
     /// The patch's path is now expected to change (with the directories

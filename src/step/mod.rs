@@ -219,6 +219,7 @@ fn run_with(
         None => Fence::start(s.ws.root()),
     };
     let snapshot = looking.snapshot()?;
+    s.repo.remember_index(snapshot.clone());
     let history = s.history()?;
     let now = crate::clock::now();
     crate::timing::mark("history");

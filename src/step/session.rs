@@ -171,7 +171,7 @@ impl Session {
         };
         if already_logged {
             // The entry reached the log; only the crash journal was left.
-        } else if let Some(commit) = committed {
+        } else if let Some(commit) = committed.clone() {
             let mut body = inflight.body.clone();
             let apply = body.apply.get_or_insert(ApplyRecord { commit: None, checks: None });
             apply.commit = Some(commit.clone());
@@ -226,6 +226,16 @@ impl Session {
                 "recovered step {}: interrupted, the tree was restored and the step logged as failed",
                 inflight.id
             ));
+        }
+        // A step stopped between moving the branch and writing the index
+        // leaves the path's old entry, which would show as a staged change.
+        if let (Some(commit), Some(undo)) = (&committed, &inflight.undo) {
+            if self.repo.head_commit().as_deref() == Some(commit.as_str())
+                && self.repo.finish_index_entry(commit, &undo.path)?
+            {
+                self.notes
+                    .push(format!("recovered step {}: the index entry of {} was written", inflight.id, undo.path));
+            }
         }
         Inflight::clear(&self.ws).map_err(|e| StepError::Recovery { file, reason: e.to_string() })?;
         Ok(())
