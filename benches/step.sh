@@ -3,7 +3,8 @@
 # repository, against a bare-git baseline doing the same change, in the
 # same run; and `ratchet status` on that repository.
 #
-#   benches/step.sh            # 15 runs each (RUNS=N to change)
+#   benches/step.sh            # 15 runs each (RUNS=N to change), in 4
+#                              # rotated rounds (ROUNDS=N)
 #
 # ratchet: a command provider prints a fixed 5-line append to docs/notes.md,
 # the checks are `true`, and auto-merge is allowed for docs/**, so the step
@@ -72,11 +73,37 @@ printf -- '--- a/docs/notes.md\n+++ b/docs/notes.md\n@@ -1,0 +2,5 @@\n+one\n+two
 APPLY="git apply --unidiff-zero $work/p.diff"
 (cd "$work/git" && $APPLY && git add docs/notes.md && git commit -qm warm)
 
+# Setting up wrote three 10,000-file repositories: flush them first, or
+# their writeback lands on whichever command is measured first (its fsyncs
+# wait behind it).
+sync
+
 # The patch appends, so both sides apply again on every run; each run commits.
-hyperfine --style basic --warmup 2 --runs "$RUNS" --export-json "$work/step.json" \
-  -n "ratchet step" "cd $work/ratchet && $RATCHET -q step --provider self" \
-  -n "ratchet step, sandbox off" "cd $work/ratchet-off && $RATCHET -q step --provider self" \
-  -n "git apply+add+commit" "cd $work/git && $APPLY && git add docs/notes.md && git commit -qm step"
+# The runs are made in ROUNDS blocks (4 unless set), the order of the three
+# commands rotating from one block to the next, and pooled: a drift in the
+# machine's load (another process, the page cache's writeback) then falls
+# on all three alike instead of on whichever was measured while it lasted.
+ROUNDS=${ROUNDS:-4}
+STEP="cd $work/ratchet && $RATCHET -q step --provider self"
+OFF="cd $work/ratchet-off && $RATCHET -q step --provider self"
+GIT="cd $work/git && $APPLY && git add docs/notes.md && git commit -qm step"
+for round in $(seq "$ROUNDS"); do
+  case $((round % 3)) in
+    1) order=(step off git) ;;
+    2) order=(off git step) ;;
+    0) order=(git step off) ;;
+  esac
+  args=()
+  for c in "${order[@]}"; do
+    case $c in
+      step) args+=(-n "ratchet step" "$STEP") ;;
+      off) args+=(-n "ratchet step, sandbox off" "$OFF") ;;
+      git) args+=(-n "git apply+add+commit" "$GIT") ;;
+    esac
+  done
+  hyperfine --style basic --warmup 2 --runs $(( (RUNS + ROUNDS - 1) / ROUNDS )) \
+    --export-json "$work/step-$round.json" "${args[@]}" | grep -E "^(Benchmark|  Time)"
+done
 hyperfine --style basic --warmup 3 --runs "$RUNS" -n "ratchet status" "cd $work/ratchet && $RATCHET status"
 hyperfine --style basic --warmup 2 --runs "$RUNS" --export-json "$work/agent.json" \
   -n "ratchet step (agent kind, no-op agent)" "cd $work/agent && $RATCHET -q step --provider stub" \
@@ -84,10 +111,16 @@ hyperfine --style basic --warmup 2 --runs "$RUNS" --export-json "$work/agent.jso
 echo "where an agent step's time goes (ms since the previous mark):"
 (cd "$work/agent" && RATCHET_TIMINGS=1 "$RATCHET" -q step --provider stub 2>&1 >/dev/null | grep -E 'context|agent|propose|total' || true)
 
-python3 - "$work/step.json" <<'PY'
+python3 - "$work"/step-*.json <<'PY'
 import json, statistics, sys
-r = {x["command"]: statistics.median(x["times"]) for x in json.load(open(sys.argv[1]))["results"]}
+times = {}
+for f in sys.argv[1:]:
+    for x in json.load(open(f))["results"]:
+        times.setdefault(x["command"], []).extend(x["times"])
+r = {k: statistics.median(v) for k, v in times.items()}
 s, o, g = r["ratchet step"], r["ratchet step, sandbox off"], r["git apply+add+commit"]
+n = len(times["ratchet step"])
+print(f"pooled over {n} runs each in {len(sys.argv) - 1} rotated rounds:")
 print(f"median: ratchet step {s*1000:.1f} ms, git baseline {g*1000:.1f} ms, ratio {s/g:.2f} (target <= 1.5)")
 print(f"median: sandbox off {o*1000:.1f} ms, ratio {o/g:.2f}; the sandbox costs {(s-o)*1000:.1f} ms a step")
 PY
