@@ -59,6 +59,26 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// A stage-0 entry for blob `oid` with `mode`, and no stat data (git
+    /// then reads the file to compare).
+    pub fn new(oid: [u8; HASH_LEN], mode: u32) -> Entry {
+        Entry {
+            path_at: 0,
+            path_len: 0,
+            ctime: (0, 0),
+            mtime: (0, 0),
+            dev: 0,
+            ino: 0,
+            mode,
+            uid: 0,
+            gid: 0,
+            size: 0,
+            oid,
+            flags: 0,
+            flags_extended: 0,
+        }
+    }
+
     /// The merge stage: 0 for a normal entry, 1–3 in a conflict.
     pub fn stage(&self) -> u16 {
         (self.flags >> 12) & 0x3
@@ -667,22 +687,7 @@ mod tests {
         }
     }
 
-    /// Runs git in `dir`, with the environment of no user's config.
-    fn git(dir: &std::path::Path, args: &[&str]) -> String {
-        let out = std::process::Command::new("git")
-            .args(args)
-            .current_dir(dir)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_AUTHOR_NAME", "t")
-            .env("GIT_AUTHOR_EMAIL", "t@example.com")
-            .env("GIT_COMMITTER_NAME", "t")
-            .env("GIT_COMMITTER_EMAIL", "t@example.com")
-            .output()
-            .expect("git runs");
-        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).expect("utf-8")
-    }
+    use crate::git::git_cli as git;
 
     /// Two identical repositories whose index is version `version`, with
     /// files in nested folders and a cache tree git wrote.
@@ -714,21 +719,7 @@ mod tests {
         for (i, byte) in oid.iter_mut().enumerate() {
             *byte = u8::from_str_radix(&oid_hex[i * 2..i * 2 + 2], 16).unwrap();
         }
-        Entry {
-            path_at: 0,
-            path_len: 0,
-            ctime: (0, 0),
-            mtime: (0, 0),
-            dev: 0,
-            ino: 0,
-            mode,
-            uid: 0,
-            gid: 0,
-            size: 0,
-            oid,
-            flags: 0,
-            flags_extended: 0,
-        }
+        Entry::new(oid, mode)
     }
 
     /// The index as git lists it, and the tree git writes from it (which

@@ -751,19 +751,14 @@ impl Repo {
         // read it to compare.
         let st = stat.unwrap_or_default();
         let e = entry.map(|(oid, m)| index::Entry {
-            path_at: 0,
-            path_len: 0,
             ctime: st.ctime,
             mtime: st.mtime,
             dev: st.dev,
             ino: st.ino,
-            mode: m as u32,
             uid: st.uid,
             gid: st.gid,
             size: bytes.map_or(0, |b| b.len() as u32),
-            oid: oid.as_bytes().try_into().unwrap_or([0; 20]),
-            flags: 0,
-            flags_extended: 0,
+            ..index::Entry::new(oid.as_bytes().try_into().unwrap_or([0; 20]), m as u32)
         });
         // The index read at the look is used when the file is unchanged;
         // once written, it is stale.
@@ -796,21 +791,7 @@ impl Repo {
             return Ok(false);
         }
         // No stat data: git and ratchet read the file to compare.
-        let entry = new.map(|(oid, mode)| index::Entry {
-            path_at: 0,
-            path_len: 0,
-            ctime: (0, 0),
-            mtime: (0, 0),
-            dev: 0,
-            ino: 0,
-            mode: mode as u32,
-            uid: 0,
-            gid: 0,
-            size: 0,
-            oid: oid.as_bytes().try_into().unwrap_or([0; 20]),
-            flags: 0,
-            flags_extended: 0,
-        });
+        let entry = new.map(|(oid, mode)| index::Entry::new(oid.as_bytes().try_into().unwrap_or([0; 20]), mode as u32));
         set_index_entry(self.inner.path(), path, entry, None)?;
         Ok(true)
     }
@@ -919,21 +900,30 @@ impl Repo {
     }
 }
 
+/// Runs the git command line in `dir` for a test, without the user's or
+/// the system's config, as a fixed identity; panics with its stderr when it
+/// fails.
+#[cfg(test)]
+pub fn git_cli(dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .expect("git runs");
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
+    use super::git_cli as git;
     use super::*;
-
-    fn git(dir: &Path, args: &[&str]) -> String {
-        let out = std::process::Command::new("git")
-            .args(args)
-            .current_dir(dir)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .output()
-            .expect("git runs");
-        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).expect("utf-8")
-    }
 
     #[test]
     fn a_step_commit_whose_index_write_never_ran_gets_its_entry_and_nothing_staged_since_is_touched() {

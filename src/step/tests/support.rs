@@ -242,16 +242,7 @@ pub fn write(root: &Path, rel: &str, text: &str) {
 }
 
 /// Runs git in `dir`; panics with its stderr when it fails.
-pub fn git(dir: &Path, args: &[&str]) -> String {
-    let out = std::process::Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .expect("git runs");
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+pub use crate::git::git_cli as git;
 
 /// A proposal appending `text` to `path`, with a next step.
 pub fn append(path: &str, text: &str) -> String {
